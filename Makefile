@@ -1,0 +1,41 @@
+# sockets, side by side: build the C reference and the Rust port, test, demo.
+#
+#   make          build/c/{server,server_single,client}  (gcc, C11)
+#                 build/rust/{server,server_single,client} (cargo, release)
+#                 ./server ./server_single ./client      (links to the Rust builds)
+#   make demo     see it work (under 20 s)
+#   make test     check it: builds, then cargo test runs the real binaries
+#   make clean    remove all of the above
+
+CC      ?= cc
+CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
+PROGRAMS := server server_single client
+
+C_BINS    := $(addprefix build/c/,$(PROGRAMS))
+RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
+
+.PHONY: all c rust test demo clean
+
+all: c rust
+
+c: $(C_BINS)
+
+build/c/%: c-reference/%.c
+	@mkdir -p build/c
+	$(CC) $(CFLAGS) $< -o $@
+
+# cargo knows what is stale; the copy keeps build/rust/ beside build/c/.
+rust:
+	cargo build --release --bins --quiet
+	@mkdir -p build/rust
+	@for p in $(PROGRAMS); do cp -p target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
+
+test: all
+	cargo test --release
+
+demo: all
+	@scripts/demo.sh
+
+clean:
+	rm -rf build $(PROGRAMS)
+	cargo clean --quiet

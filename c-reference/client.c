@@ -1,0 +1,381 @@
+/*
+ * client.c - line client for the echo servers.
+ *
+ *   cc -std=c11 -Wall -Wextra client.c -o client
+ *   ./client [-t SECONDS] [HOST [PORT]]
+ *
+ * Connects, then sends each line of stdin and waits for its echo. "quit" or
+ * the end of stdin ends the session. While waiting for the user it polls
+ * stdin and the socket together, so a server that closes the connection (an
+ * idle timeout, say) is noticed at once. The contract is SPEC.md; the Rust
+ * twin is src/bin/client.rs.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define BUF_SIZE 1024 /* bytes per read(2) of stdin and per recv(2) of an echo */
+#define PEER_SIZE sizeof "255.255.255.255:65535"
+
+static const char *const prog = "client";
+static const char usage[] = "usage: client [-t SECONDS] [HOST [PORT]]\n";
+
+struct options {
+    const char *host;
+    unsigned port;
+    unsigned reply_timeout; /* seconds */
+};
+
+/*
+ * Bytes read from stdin and not yet sent. The client reads stdin with read(2)
+ * into this buffer, not with stdio: poll(2) sees only what the kernel holds,
+ * so lines that stdio had already read ahead would wait for an input that
+ * never comes ("printf 'a\nb\nquit\n' | ./client" would hang after "a").
+ */
+struct input {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool eof;
+};
+
+/* "prog: what: strerror(errno)" and exit 1, as netcat does. */
+static void die(const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
+    exit(1);
+}
+
+/* A bad command line: say what is wrong, show the usage, exit 2. */
+static void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage);
+    exit(2);
+}
+
+/* Digits only, within [min, max]: strtol alone would take " 8", "+8" and "8x". */
+static bool parse_number(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 9 || strspn(s, "0123456789") != len)
+        return false;
+    unsigned long value = strtoul(s, NULL, 10);
+    if (value < min || value > max)
+        return false;
+    *out = (unsigned)value;
+    return true;
+}
+
+static void parse_options(int argc, char **argv, struct options *opt)
+{
+    opt->host = "127.0.0.1";
+    opt->port = 8080;
+    opt->reply_timeout = 5;
+
+    /* '+': stop at the first operand (POSIX); ':': report a missing value as ':'. */
+    int c;
+    opterr = 0;
+    while ((c = getopt(argc, argv, "+:t:h")) != -1) {
+        switch (c) {
+        case 't':
+            if (!parse_number(optarg, 1, 3600, &opt->reply_timeout))
+                usage_error("bad timeout: %s", optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case ':':
+            usage_error("option -%s needs a value", (char[]){(char)optopt, '\0'});
+            break;
+        default: /* '?' */
+            usage_error("unknown option -%s", (char[]){(char)optopt, '\0'});
+        }
+    }
+    if (optind < argc)
+        opt->host = argv[optind++];
+    if (optind < argc) {
+        if (!parse_number(argv[optind], 1, 65535, &opt->port))
+            usage_error("bad port: %s", argv[optind]);
+        optind++;
+    }
+    if (optind < argc)
+        usage_error("unexpected argument: %s", argv[optind]);
+}
+
+/* "a.b.c.d:port", the form every log line and error message uses. */
+static void format_addr(const struct sockaddr_in *addr, char *out)
+{
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
+    snprintf(out, PEER_SIZE, "%s:%u", ip, (unsigned)ntohs(addr->sin_port));
+}
+
+/* Printable ASCII as is; \\ \t \r \n; any other byte as \xHH. */
+static void escape(const char *data, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)data[i];
+        switch (b) {
+        case '\\': *out++ = '\\'; *out++ = '\\'; break;
+        case '\t': *out++ = '\\'; *out++ = 't'; break;
+        case '\r': *out++ = '\\'; *out++ = 'r'; break;
+        case '\n': *out++ = '\\'; *out++ = 'n'; break;
+        default:
+            if (b >= 0x20 && b <= 0x7e) {
+                *out++ = (char)b;
+            } else {
+                *out++ = '\\'; *out++ = 'x';
+                *out++ = hex[b >> 4]; *out++ = hex[b & 0xf];
+            }
+        }
+    }
+    *out = '\0';
+}
+
+/* A whole line "quit\n" or "quit\r\n". */
+static bool is_quit(const char *line, size_t len)
+{
+    return (len == 5 && memcmp(line, "quit\n", 5) == 0) ||
+           (len == 6 && memcmp(line, "quit\r\n", 6) == 0);
+}
+
+/* send(2) until every byte is written: a short write is not an error. */
+static int send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        /* MSG_NOSIGNAL: a vanished peer gives EPIPE, not a process-killing SIGPIPE. */
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* recv(2), retried when a signal interrupts it. */
+static ssize_t recv_retry(int fd, char *buf, size_t len)
+{
+    ssize_t n;
+    do {
+        n = recv(fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* HOST as a dotted address or a name, IPv4 only; the first address wins. */
+static void resolve(const char *host, unsigned port, struct sockaddr_in *addr)
+{
+    struct addrinfo hints, *found;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int err = getaddrinfo(host, NULL, &hints, &found);
+    if (err != 0) {
+        fprintf(stderr, "%s: resolve %s: %s\n", prog, host, gai_strerror(err));
+        exit(1);
+    }
+    memcpy(addr, found->ai_addr, sizeof *addr);
+    addr->sin_port = htons((uint16_t)port);
+    freeaddrinfo(found);
+}
+
+/* socket, connect, and the reply timeout; returns the connected socket. */
+static int connect_to(const struct sockaddr_in *addr, unsigned reply_timeout)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        die("socket");
+    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0) {
+        char where[PEER_SIZE];
+        char what[sizeof "connect " + PEER_SIZE];
+        format_addr(addr, where);
+        snprintf(what, sizeof what, "connect %s", where);
+        die(what);
+    }
+
+    /* An echo that does not come within the timeout fails recv with EAGAIN. */
+    struct timeval timeout = {.tv_sec = (time_t)reply_timeout, .tv_usec = 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
+        die("setsockopt SO_RCVTIMEO");
+    return fd;
+}
+
+/* Length of the first whole line in the input, '\n' included, or 0 if there
+ * is none yet. At the end of stdin a last line without '\n' gets one. */
+static size_t find_line(struct input *in)
+{
+    if (in->len == 0)
+        return 0;
+    char *newline = memchr(in->data, '\n', in->len);
+    if (newline != NULL)
+        return (size_t)(newline - in->data) + 1;
+    if (in->eof && in->len > 0) {
+        in->data[in->len++] = '\n'; /* read_input always leaves room for it */
+        return in->len;
+    }
+    return 0;
+}
+
+/* One read(2) of stdin into the input buffer. */
+static void read_input(struct input *in)
+{
+    if (in->cap - in->len < BUF_SIZE + 1) {
+        size_t cap = 2 * in->cap + BUF_SIZE + 1;
+        char *data = realloc(in->data, cap);
+        if (data == NULL)
+            die("realloc");
+        in->data = data;
+        in->cap = cap;
+    }
+    ssize_t n;
+    do {
+        n = read(STDIN_FILENO, in->data + in->len, BUF_SIZE);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        die("read stdin");
+    if (n == 0)
+        in->eof = true;
+    in->len += (size_t)n;
+}
+
+/* Drop the first len bytes of the input: that line is done. */
+static void consume(struct input *in, size_t len)
+{
+    memmove(in->data, in->data + len, in->len - len);
+    in->len -= len;
+}
+
+/*
+ * Between echoes the server has nothing to say, so a readable socket means it
+ * closed the connection (after its idle timeout, say) or broke the protocol.
+ */
+static void server_gone(int fd)
+{
+    char byte;
+    ssize_t n = recv_retry(fd, &byte, 1);
+    if (n == 0) {
+        printf("server closed the connection\n");
+        exit(1);
+    }
+    if (n < 0)
+        die("recv");
+    fprintf(stderr, "%s: unexpected data from server\n", prog);
+    exit(1);
+}
+
+/* Wait until stdin has input; notice at once if the server goes away. */
+static void wait_for_input(int fd)
+{
+    struct pollfd fds[2] = {
+        {.fd = STDIN_FILENO, .events = POLLIN},
+        {.fd = fd, .events = POLLIN},
+    };
+    for (;;) {
+        int n = poll(fds, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll");
+        }
+        if (fds[1].revents != 0)
+            server_gone(fd);
+        if (fds[0].revents != 0)
+            return;
+    }
+}
+
+/* Send one line, read back exactly as many bytes, check them, print them. */
+static void echo_line(int fd, const char *line, size_t len, unsigned reply_timeout)
+{
+    if (send_all(fd, line, len) < 0)
+        die("send");
+
+    char buf[BUF_SIZE];
+    size_t received = 0;
+    while (received < len) {
+        size_t want = len - received < sizeof buf ? len - received : sizeof buf;
+        ssize_t n = recv_retry(fd, buf, want);
+        if (n == 0) {
+            printf("server closed the connection\n");
+            exit(1);
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                die("recv");
+            printf("no reply within %u s\n", reply_timeout);
+            exit(1);
+        }
+        if (memcmp(buf, line + received, (size_t)n) != 0) {
+            fprintf(stderr, "%s: echo mismatch\n", prog);
+            exit(1);
+        }
+        received += (size_t)n;
+    }
+
+    char *text = malloc(4 * len + 1);
+    if (text == NULL)
+        die("malloc");
+    escape(line, len - 1, text);
+    printf("echo: %s\n", text);
+    free(text);
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    parse_options(argc, argv, &opt);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
+
+    struct sockaddr_in server_addr;
+    resolve(opt.host, opt.port, &server_addr);
+    int fd = connect_to(&server_addr, opt.reply_timeout);
+    char where[PEER_SIZE];
+    format_addr(&server_addr, where);
+    printf("connected to %s\n", where);
+
+    bool interactive = isatty(STDIN_FILENO);
+    struct input in = {0};
+    for (;;) {
+        size_t len = find_line(&in);
+        if (len == 0 && in.eof)
+            break; /* end of stdin: say quit */
+        if (len == 0) {
+            if (interactive && in.len == 0) {
+                fputs("> ", stdout);
+                fflush(stdout);
+            }
+            wait_for_input(fd);
+            read_input(&in);
+            continue;
+        }
+        if (is_quit(in.data, len))
+            break;
+        echo_line(fd, in.data, len, opt.reply_timeout);
+        consume(&in, len);
+    }
+
+    if (send_all(fd, "quit\n", 5) < 0)
+        die("send");
+    printf("closing connection\n");
+    close(fd);
+    free(in.data);
+    return 0;
+}

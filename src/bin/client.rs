@@ -1,0 +1,252 @@
+//! client: line client for the echo servers.
+//!
+//! The Rust twin of `c-reference/client.c`, step for step. Connects, then
+//! sends each line of stdin and waits for its echo. "quit" or the end of
+//! stdin ends the session. While waiting for the user it polls stdin and the
+//! socket together, so a server that closes the connection (an idle timeout,
+//! say) is noticed at once.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use sockets::sys::{self, sockaddr_in};
+use sockets::{
+    args, escape, format_addr, is_quit, parse_number, recv_retry, send_all, usage_error, Failure, Getopt,
+    Opt, BUF_SIZE,
+};
+
+const PROG: &str = "client";
+const USAGE: &str = "usage: client [-t SECONDS] [HOST [PORT]]\n";
+
+struct Options {
+    host: Vec<u8>,
+    port: u16,
+    /// Seconds.
+    reply_timeout: u32,
+}
+
+/// Bytes read from stdin and not yet sent. The client reads fd 0 with read(2)
+/// into this buffer, never through `std::io::stdin()`, which has a buffer of
+/// its own: poll(2) sees only what the kernel holds, so lines already read
+/// ahead would wait for an input that never comes
+/// (`printf 'a\nb\nquit\n' | ./client` would hang after "a").
+struct Input {
+    data: Vec<u8>,
+    eof: bool,
+}
+
+/// `client: what: strerror(errno)` and exit 1.
+fn die(what: &str, errno: Errno) -> ! {
+    Failure::new(what, errno).exit(PROG)
+}
+
+fn parse_options(args: &[Vec<u8>]) -> Options {
+    let mut opt = Options { host: b"127.0.0.1".to_vec(), port: 8080, reply_timeout: 5 };
+
+    let mut getopt = Getopt::new(args, b"t:h");
+    for found in getopt.by_ref() {
+        match found {
+            Opt::Found(b't', Some(value)) => match parse_number(&value, 1, 3600) {
+                Some(seconds) => opt.reply_timeout = seconds,
+                None => usage_error(PROG, USAGE, &[b"bad timeout: ", &value]),
+            },
+            Opt::Found(b'h', _) => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            Opt::MissingValue(name) => usage_error(PROG, USAGE, &[b"option -", &[name], b" needs a value"]),
+            Opt::Found(name, _) | Opt::Unknown(name) => {
+                usage_error(PROG, USAGE, &[b"unknown option -", &[name]])
+            }
+        }
+    }
+    let mut operands = getopt.operands().iter();
+    if let Some(host) = operands.next() {
+        opt.host = host.clone();
+    }
+    if let Some(port) = operands.next() {
+        match parse_number(port, 1, 65535) {
+            Some(port) => opt.port = port as u16,
+            None => usage_error(PROG, USAGE, &[b"bad port: ", port]),
+        }
+    }
+    if let Some(extra) = operands.next() {
+        usage_error(PROG, USAGE, &[b"unexpected argument: ", extra]);
+    }
+    opt
+}
+
+/// HOST as a dotted address or a name, IPv4 only; the first address wins.
+fn resolve(host: &[u8], port: u16) -> sockaddr_in {
+    match sys::getaddrinfo(host) {
+        Ok(mut addr) => {
+            addr.sin_port = port.to_be();
+            addr
+        }
+        Err(code) => {
+            let mut text = format!("{PROG}: resolve ").into_bytes();
+            text.extend_from_slice(host);
+            text.extend_from_slice(format!(": {}\n", sys::gai_strerror(code)).as_bytes());
+            let _ = io::stderr().write_all(&text);
+            std::process::exit(1);
+        }
+    }
+}
+
+/// socket, connect, and the reply timeout; returns the connected socket.
+fn connect_to(addr: &sockaddr_in, reply_timeout: u32) -> OwnedFd {
+    let fd = sys::socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap_or_else(|e| die("socket", e));
+    if let Err(err) = sys::connect(fd.as_fd(), addr) {
+        die(&format!("connect {}", format_addr(addr)), err);
+    }
+
+    // An echo that does not come within the timeout fails recv with EAGAIN.
+    let timeout = sys::timeval { tv_sec: reply_timeout.into(), tv_usec: 0 };
+    sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)
+        .unwrap_or_else(|e| die("setsockopt SO_RCVTIMEO", e));
+    fd
+}
+
+/// Length of the first whole line in the input, '\n' included, or 0 if there
+/// is none yet. At the end of stdin a last line without '\n' gets one.
+fn find_line(input: &mut Input) -> usize {
+    if let Some(newline) = input.data.iter().position(|&b| b == b'\n') {
+        return newline + 1;
+    }
+    if input.eof && !input.data.is_empty() {
+        input.data.push(b'\n');
+        return input.data.len();
+    }
+    0
+}
+
+/// One read(2) of stdin into the input buffer.
+fn read_input(input: &mut Input) {
+    let mut chunk = [0u8; BUF_SIZE];
+    let n = loop {
+        match sys::read(io::stdin().as_fd(), &mut chunk) {
+            Err(Errno::EINTR) => continue,
+            Err(err) => die("read stdin", err),
+            Ok(n) => break n,
+        }
+    };
+    if n == 0 {
+        input.eof = true;
+    }
+    input.data.extend_from_slice(&chunk[..n]);
+}
+
+/// Drop the first len bytes of the input: that line is done.
+fn consume(input: &mut Input, len: usize) {
+    input.data.drain(..len);
+}
+
+/// Between echoes the server has nothing to say, so a readable socket means it
+/// closed the connection (after its idle timeout, say) or broke the protocol.
+fn server_gone(fd: BorrowedFd) -> ! {
+    let mut byte = [0u8; 1];
+    match recv_retry(fd, &mut byte) {
+        Ok(0) => {
+            println!("server closed the connection");
+            std::process::exit(1);
+        }
+        Err(err) => die("recv", err),
+        Ok(_) => {
+            eprintln!("{PROG}: unexpected data from server");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Wait until stdin has input; notice at once if the server goes away.
+fn wait_for_input(fd: BorrowedFd) {
+    let mut fds = [
+        libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        match sys::poll(&mut fds, -1) {
+            Err(Errno::EINTR) => continue,
+            Err(err) => die("poll", err),
+            Ok(_) => {}
+        }
+        if fds[1].revents != 0 {
+            server_gone(fd);
+        }
+        if fds[0].revents != 0 {
+            return;
+        }
+    }
+}
+
+/// Send one line, read back exactly as many bytes, check them, print them.
+fn echo_line(fd: BorrowedFd, line: &[u8], reply_timeout: u32) {
+    if let Err(err) = send_all(fd, line) {
+        die("send", err);
+    }
+
+    let mut buf = [0u8; BUF_SIZE];
+    let mut received = 0;
+    while received < line.len() {
+        let want = (line.len() - received).min(buf.len());
+        let n = match recv_retry(fd, &mut buf[..want]) {
+            Ok(0) => {
+                println!("server closed the connection");
+                std::process::exit(1);
+            }
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => {
+                println!("no reply within {reply_timeout} s");
+                std::process::exit(1);
+            }
+            Err(err) => die("recv", err),
+        };
+        if buf[..n] != line[received..received + n] {
+            eprintln!("{PROG}: echo mismatch");
+            std::process::exit(1);
+        }
+        received += n;
+    }
+
+    println!("echo: {}", escape(&line[..line.len() - 1]));
+}
+
+fn main() {
+    sys::restore_default_sigpipe();
+    let opt = parse_options(&args());
+    // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
+
+    let server_addr = resolve(&opt.host, opt.port);
+    let fd = connect_to(&server_addr, opt.reply_timeout);
+    println!("connected to {}", format_addr(&server_addr));
+
+    let interactive = sys::isatty(io::stdin().as_fd());
+    let mut input = Input { data: Vec::new(), eof: false };
+    loop {
+        let len = find_line(&mut input);
+        if len == 0 && input.eof {
+            break; // end of stdin: say quit
+        }
+        if len == 0 {
+            if interactive && input.data.is_empty() {
+                print!("> ");
+                let _ = io::stdout().flush();
+            }
+            wait_for_input(fd.as_fd());
+            read_input(&mut input);
+            continue;
+        }
+        if is_quit(&input.data[..len]) {
+            break;
+        }
+        echo_line(fd.as_fd(), &input.data[..len], opt.reply_timeout);
+        consume(&mut input, len);
+    }
+
+    if let Err(err) = send_all(fd.as_fd(), b"quit\n") {
+        die("send", err);
+    }
+    println!("closing connection");
+    drop(fd); // close(2)
+}

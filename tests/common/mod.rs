@@ -1,0 +1,405 @@
+//! The shared test helper: starts and stops the real binaries (C and Rust),
+//! built by `make` into `build/c/` and `build/rust/`.
+//!
+//! Servers always run with `-b 127.0.0.1 -p 0`: the kernel picks a free port
+//! and the `listening` line says which, so tests never collide on a fixed
+//! port. Waiting is for a line of output, with a deadline, never a bare sleep.
+//! Every process is ended by its PID, and every wait is bounded.
+#![allow(dead_code)] // each test file uses its own part of this helper
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded 2-core CI machine; a passing test never waits it out.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    C,
+    Rust,
+}
+
+pub const LANGS: [Lang; 2] = [Lang::C, Lang::Rust];
+pub const SERVERS: [&str; 2] = ["server", "server_single"];
+
+impl Lang {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Rust => "rust",
+        }
+    }
+}
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `build/{c,rust}/PROGRAM`; the tests run what `make` built.
+pub fn bin(lang: Lang, program: &str) -> PathBuf {
+    let path = root().join("build").join(lang.dir()).join(program);
+    assert!(path.exists(), "{} is missing: run `make test`, which builds it first", path.display());
+    path
+}
+
+/// What a finished process left: exit status, stdout, stderr.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// A pipe read to its end by a thread, so the child never blocks on a full
+/// pipe; what has arrived so far can be looked at while it runs.
+struct Collector {
+    buf: Arc<Mutex<Vec<u8>>>,
+    reader: thread::JoinHandle<()>,
+}
+
+impl Collector {
+    fn new(mut pipe: impl Read + Send + 'static) -> Collector {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let reader = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        Collector { buf, reader }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+
+    /// Everything, once the pipe's writer is gone (the child has exited).
+    fn finish(self) -> Vec<u8> {
+        let _ = self.reader.join();
+        Arc::try_unwrap(self.buf).map(|m| m.into_inner().unwrap()).unwrap_or_default()
+    }
+}
+
+/// Waits for `child` until `deadline`; kills it (by PID, it is ours) if it
+/// is still running then, and says so.
+pub fn wait_bounded(child: &mut Child, deadline: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} still running after {:?}: killed", child.id(), deadline);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs a command to its end with `stdin` as its input, within `deadline`.
+pub fn run(mut command: Command, stdin: &[u8], deadline: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let stdout = Collector::new(child.stdout.take().unwrap());
+    let stderr = Collector::new(child.stderr.take().unwrap());
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // A client that exits early closes its stdin: a failed write is fine.
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let status = wait_bounded(&mut child, deadline);
+    let _ = writer.join();
+    Output { status, stdout: stdout.finish(), stderr: stderr.finish() }
+}
+
+/// Runs `build/LANG/PROGRAM ARGS` to its end; see [`run`].
+pub fn run_program(lang: Lang, program: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut command = Command::new(bin(lang, program));
+    command.args(args);
+    run(command, stdin, DEADLINE)
+}
+
+/// The client against `port` on 127.0.0.1, with extra options before HOST.
+pub fn run_client(lang: Lang, options: &[&str], port: u16, stdin: &[u8]) -> Output {
+    let port = port.to_string();
+    let mut args = options.to_vec();
+    args.extend(["127.0.0.1", &port]);
+    run_program(lang, "client", &args, stdin)
+}
+
+/// A client process still running, for tests that need it alive.
+pub struct RunningClient {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    stdout: Option<Collector>,
+    stderr: Option<Collector>,
+}
+
+impl RunningClient {
+    pub fn start(lang: Lang, options: &[&str], port: u16) -> RunningClient {
+        let mut child = Command::new(bin(lang, "client"))
+            .args(options)
+            .args(["127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start client");
+        let stdout = Some(Collector::new(child.stdout.take().unwrap()));
+        let stderr = Some(Collector::new(child.stderr.take().unwrap()));
+        let stdin = child.stdin.take();
+        RunningClient { child, stdin, stdout, stderr }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(data).expect("write to client stdin");
+        stdin.flush().unwrap();
+    }
+
+    /// Waits until the client's stdout contains `needle`.
+    pub fn wait_for_stdout(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.stdout_text().contains(needle) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "client never printed {needle:?}; stdout: {}",
+                self.stdout_text()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn stdout_text(&self) -> String {
+        self.stdout.as_ref().map(Collector::text).unwrap_or_default()
+    }
+
+    /// Closes stdin (EOF) if still open and waits for the client to end.
+    pub fn finish(mut self) -> Output {
+        drop(self.stdin.take());
+        self.wait_exit()
+    }
+
+    /// Waits for the client to end by itself, stdin left as it is.
+    pub fn wait_exit(mut self) -> Output {
+        let status = wait_bounded(&mut self.child, DEADLINE);
+        let stdout = self.stdout.take().map(Collector::finish).unwrap_or_default();
+        let stderr = self.stderr.take().map(Collector::finish).unwrap_or_default();
+        Output { status, stdout, stderr }
+    }
+}
+
+impl Drop for RunningClient {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A running server: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 ARGS`.
+pub struct Server {
+    pub lang: Lang,
+    pub program: String,
+    pub port: u16,
+    child: Child,
+    lines: Receiver<String>,
+    /// Every stdout line read so far, in order.
+    pub log: Vec<String>,
+    stderr: Collector,
+}
+
+impl Server {
+    /// Starts the server and waits for its `listening` line.
+    pub fn start(lang: Lang, program: &str, args: &[&str]) -> Server {
+        Server::start_with(lang, program, args, |_| {})
+    }
+
+    /// As `start`, with a chance to adjust the command (a wrapper such as
+    /// strace goes in `args` of a new Command instead: see `start_command`).
+    pub fn start_with(lang: Lang, program: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut command = Command::new(bin(lang, program));
+        command.args(["-b", "127.0.0.1", "-p", "0"]).args(args);
+        adjust(&mut command);
+        Server::start_command(lang, program, command)
+    }
+
+    /// Starts any command that ends in a server's command line (under strace,
+    /// valgrind...) and waits for its `listening` line.
+    pub fn start_command(lang: Lang, program: &str, mut command: Command) -> Server {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = Collector::new(child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                let text = String::from_utf8_lossy(&line).trim_end_matches('\n').to_string();
+                if tx.send(text).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        let mut server =
+            Server { lang, program: program.to_string(), port: 0, child, lines, log: Vec::new(), stderr };
+        let listening = server.wait_for("listening on ");
+        let port =
+            listening.split(':').nth(1).and_then(|rest| rest.split(' ').next()).and_then(|p| p.parse().ok());
+        server.port = port.unwrap_or_else(|| panic!("no port in {listening:?}"));
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A raw TCP connection to the server, for byte-level tests.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr()).expect("connect to server");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream
+    }
+
+    /// The next stdout line that contains `needle` (earlier lines are kept in
+    /// `log`). Panics with the log if none comes within the deadline.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.wait_for_within(needle, DEADLINE).unwrap_or_else(|| {
+            panic!(
+                "{:?} {} never printed {needle:?}; stdout so far:\n{}\nstderr:\n{}",
+                self.lang,
+                self.program,
+                self.log.join("\n"),
+                self.stderr_text()
+            )
+        })
+    }
+
+    /// As `wait_for`, but None after `within` instead of a panic.
+    pub fn wait_for_within(&mut self, needle: &str, within: Duration) -> Option<String> {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Lines that arrive within `within`, without waiting for any in particular.
+    pub fn drain(&mut self, within: Duration) -> Vec<String> {
+        let end = Instant::now() + within;
+        let mut got = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            self.log.push(line.clone());
+            got.push(line);
+        }
+        got
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Sends a signal to the server (by its PID).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("kill");
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; returns the status and the
+    /// whole stdout log.
+    pub fn stop(self) -> (ExitStatus, Vec<String>) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits (bounded) for the server to exit by itself, after a signal sent
+    /// with `signal`; returns the status and the whole stdout log.
+    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>) {
+        let status = wait_bounded(&mut self.child, DEADLINE);
+        self.drain(Duration::from_millis(200));
+        (status, std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `data` on a raw connection, half-closes, and reads everything the
+/// server sends back until it closes.
+pub fn exchange(server: &Server, data: &[u8]) -> Vec<u8> {
+    let mut stream = server.connect();
+    stream.write_all(data).expect("send");
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).expect("read echo");
+    echoed
+}
+
+/// Replaces every `:PORT` of 127.0.0.1 and 0.0.0.0 addresses with `:PORT`,
+/// so logs of different runs compare byte for byte.
+pub fn normalise_ports(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(".0.0.1:").or_else(|| rest.find(".0.0.0:")) {
+        let (head, tail) = rest.split_at(i + 7);
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(if digits > 0 { "PORT" } else { "" });
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
