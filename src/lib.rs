@@ -409,6 +409,31 @@ pub fn configure_client(fd: BorrowedFd, idle_timeout: u32) -> Result<(), Errno> 
     sys::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &on)
 }
 
+/// The `main` of `server.c` and `server_single.c`, which differ only in how
+/// they serve a connection: `serve` gets each accepted, configured socket
+/// (and owns it: dropping it is `close`). `model` is how the `listening`
+/// line names the difference.
+pub fn run_server(prog: &str, model: &str, mut serve: impl FnMut(OwnedFd, String, &ServerOptions)) -> ! {
+    sys::restore_default_sigpipe();
+    let opt = parse_server_options(prog, &args());
+    // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
+
+    start_shutdown_thread().unwrap_or_else(|failure| failure.exit(prog));
+
+    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(prog));
+    println!("listening on {} ({model}, idle timeout {} s)", format_addr(&listen_addr), opt.idle_timeout);
+
+    loop {
+        let (fd, peer) = accept_client(prog, listener.as_fd());
+        println!("[{peer}] connected");
+        if let Err(err) = configure_client(fd.as_fd(), opt.idle_timeout) {
+            println!("[{peer}] error: {}", strerror(err));
+            continue; // dropping fd closes it
+        }
+        serve(fd, peer, &opt);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
