@@ -294,3 +294,69 @@ fn spec_client_eof_sends_quit_and_completes_the_last_line() {
         server.wait_for("] quit");
     }
 }
+
+/// A pids cgroup (v1) holding one process, so a test can forbid new threads.
+/// Removed again on drop, after moving the process back to the root group.
+struct PidsCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    fn new(pid: u32) -> Option<PidsCgroup> {
+        let root = std::path::Path::new("/sys/fs/cgroup/pids");
+        let dir = root.join(format!("sockets-test-{}-{pid}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let group = PidsCgroup { dir };
+        std::fs::write(group.dir.join("cgroup.procs"), pid.to_string()).ok()?;
+        Some(group)
+    }
+
+    fn set_max(&self, max: &str) {
+        std::fs::write(self.dir.join("pids.max"), max).expect("write pids.max");
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write("/sys/fs/cgroup/pids/cgroup.procs", pid);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// SPEC "Errors and exit status": a failure to start a client thread closes
+/// that one connection with an `error:` line; the server goes on.
+#[test]
+fn spec_errors_failed_thread_spawn_closes_only_that_connection() {
+    for lang in LANGS {
+        let mut server = Server::start(lang, "server", &[]);
+        let Some(cgroup) = PidsCgroup::new(server.pid()) else {
+            println!("skipped: cannot create a pids cgroup under /sys/fs/cgroup/pids (needs root and cgroup v1 pids)");
+            return;
+        };
+        // No task more than the server has now: the next pthread_create fails.
+        let threads = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap().count();
+        cgroup.set_max(&threads.to_string());
+
+        let mut lost = server.connect();
+        lost.write_all(b"lost\n").unwrap();
+        // Closed unechoed: EOF, or a reset since the server never read "lost".
+        let mut byte = [0; 1];
+        let closed = lost.read(&mut byte);
+        assert!(
+            matches!(closed, Ok(0)) || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{lang:?}"
+        );
+        let error = server.wait_for("] error: ");
+        assert!(error.ends_with("] error: Resource temporarily unavailable"), "{lang:?}: {error}");
+
+        cgroup.set_max("max");
+        assert_eq!(exchange(&server, b"served\n"), b"served\n", "{lang:?}: the server goes on");
+        drop(cgroup);
+        let (status, _) = server.stop();
+        assert!(status.success());
+    }
+}
