@@ -403,3 +403,71 @@ pub fn normalise_ports(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The lines a server logs when a session ends (SPEC "Server output").
+pub const SESSION_END: [&str; 4] = ["] quit", "] disconnected", "] idle for ", "] error: "];
+
+/// Waits for the next line containing `prefix` (e.g. `[127.0.0.1:PORT] `, or
+/// `] ` for any peer) that ends a session; None if none comes within
+/// `within`, so a caller can still show what it got as a diff.
+pub fn wait_for_session_end(server: &mut Server, prefix: &str, within: Duration) -> Option<String> {
+    let end = Instant::now() + within;
+    loop {
+        let line = server.wait_for_within(prefix, end.saturating_duration_since(Instant::now()))?;
+        if SESSION_END.iter().any(|marker| line.contains(marker)) {
+            return Some(line);
+        }
+    }
+}
+
+/// A unified-style line diff of `expected` and `got` (`-` expected, `+` got,
+/// three lines of context), for assertion messages that show what drifted.
+/// Empty when they are equal.
+pub fn unified_diff(expected_name: &str, expected: &str, got_name: &str, got: &str) -> String {
+    if expected == got {
+        return String::new();
+    }
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = got.lines().collect();
+    // Longest common subsequence table, from the ends (inputs are small).
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    let near_change =
+        |k: usize| ops[k.saturating_sub(3)..(k + 4).min(ops.len())].iter().any(|(op, _)| *op != ' ');
+    let mut out = format!("--- {expected_name}\n+++ {got_name}\n");
+    let mut skipped = true;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if near_change(k) {
+            if skipped {
+                out.push_str("@@\n");
+            }
+            out.push_str(&format!("{op}{line}\n"));
+            skipped = false;
+        } else {
+            skipped = true;
+        }
+    }
+    if expected.ends_with('\n') != got.ends_with('\n') {
+        out.push_str("(the two differ in the final newline)\n");
+    }
+    out
+}
