@@ -1,0 +1,350 @@
+//! SPEC "Parity": the same sequence of socket system calls. Each C and Rust
+//! program runs under `strace -ff -e trace=network` (one file per thread)
+//! through the same scripted sessions; the traces are normalised (descriptor
+//! numbers, ports, thread ids, pointers, strace's column padding) and the
+//! per-thread sequences of C and Rust must be identical, with the same
+//! options, flags, sizes and errors. A difference prints a unified diff.
+//!
+//! `.ci/run` installs strace; without it these tests say so and pass.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Instant;
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn have_strace() -> bool {
+    let found = Command::new("strace").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if found.is_err() {
+        eprintln!("SKIPPED: strace is not installed (.ci/run installs it)");
+    }
+    found.is_ok()
+}
+
+/// A fresh directory for one program's trace files.
+fn trace_dir(name: &str, lang: Lang) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "strace-{}-{name}-{}",
+        std::process::id(),
+        lang.dir()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create trace directory");
+    dir
+}
+
+/// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`
+fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("strace");
+    command.args(["-ff", "-e", "trace=network", "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
+    command
+}
+
+/// The first numeric argument of a call such as `accept(3, ...`.
+fn first_arg(line: &str) -> Option<(usize, usize)> {
+    let open = line.find('(')?;
+    let digits = line[open + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && line[open + 1 + digits..].starts_with([',', ')'])).then_some((open + 1, open + 1 + digits))
+}
+
+/// Descriptor names of one thread: the numbers may differ between runs (a
+/// thread-per-client server's next accept may come before or after the last
+/// thread closed its socket), so each thread names its descriptors in order:
+/// one it has not seen yet, or one a `socket` or `accept` returns, gets the
+/// next name.
+#[derive(Default)]
+struct FdNames {
+    names: HashMap<String, String>,
+    count: usize,
+}
+
+impl FdNames {
+    fn name(&mut self, fd: &str, fresh: bool) -> String {
+        if fresh || !self.names.contains_key(fd) {
+            self.names.insert(fd.to_string(), format!("FD{}", self.count));
+            self.count += 1;
+        }
+        self.names[fd].clone()
+    }
+}
+
+/// One strace line with what must differ between runs replaced: descriptor
+/// numbers, ports, pointers, pids, and strace's padding before ` = `.
+fn normalise_line(line: &str, fds: &mut FdNames) -> String {
+    let mut line = line.to_string();
+    let call = line.split('(').next().unwrap_or("").to_string();
+    if !matches!(call.as_str(), "socket" | "socketpair") {
+        if let Some((start, end)) = first_arg(&line) {
+            let fd = fds.name(&line[start..end], false);
+            line.replace_range(start..end, &fd);
+        }
+    }
+    // Collapse the padding strace adds to align the results.
+    while line.contains("  = ") {
+        line = line.replace("  = ", " = ");
+    }
+    if matches!(call.as_str(), "socket" | "accept" | "accept4") {
+        if let Some(eq) = line.rfind(") = ") {
+            let ret = &line[eq + 4..];
+            if ret.bytes().all(|b| b.is_ascii_digit()) && !ret.is_empty() {
+                let fd = fds.name(ret, true);
+                line.replace_range(eq + 4.., &fd);
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut rest = line.as_str();
+    // Numbers after these markers differ from run to run.
+    while let Some((i, marker)) =
+        ["htons(", "0x", "si_pid=", "si_uid="].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min()
+    {
+        out.push_str(&rest[..i + marker.len()]);
+        let tail = &rest[i + marker.len()..];
+        let len = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(if len > 0 { "N" } else { "" });
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// All the trace files of one run, thread by thread in the order the threads
+/// were created (by thread id), normalised.
+fn read_traces(dir: &Path) -> String {
+    let mut files: Vec<(u32, PathBuf)> = fs::read_dir(dir)
+        .expect("trace directory")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let tid = path.extension()?.to_str()?.parse().ok()?;
+            Some((tid, path))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "strace wrote no trace into {}", dir.display());
+    let mut out = String::new();
+    for (n, (_, path)) in files.iter().enumerate() {
+        out.push_str(&format!("== thread {}\n", n + 1));
+        let mut fds = FdNames::default();
+        for line in fs::read_to_string(path).expect("read trace").lines() {
+            out.push_str(&normalise_line(line, &mut fds));
+            out.push('\n');
+        }
+    }
+    let _ = fs::remove_dir_all(dir);
+    out
+}
+
+/// Runs `trace` for C and Rust at once and asserts the traces are equal;
+/// returns the C trace for further checks.
+fn assert_same_syscalls(rule: &str, trace: impl Fn(Lang) -> String + Sync) -> String {
+    let [c, rust] = thread::scope(|scope| {
+        let trace = &trace;
+        let handles = LANGS.map(|lang| scope.spawn(move || trace(lang)));
+        handles.map(|h| h.join().expect("trace thread"))
+    });
+    let diff = unified_diff("C", &c, "Rust", &rust);
+    assert!(diff.is_empty(), "{rule}: the system calls differ:\n{diff}\nC trace:\n{c}");
+    c
+}
+
+/// Every `sendto` carries MSG_NOSIGNAL (SPEC "The protocol" 7).
+fn assert_sends_have_nosignal(trace: &str) {
+    for line in trace.lines().filter(|l| l.starts_with("sendto(")) {
+        assert!(line.contains("MSG_NOSIGNAL"), "send without MSG_NOSIGNAL: {line}\n{trace}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+/// The pid strace started: the traced server itself (a child we started,
+/// through strace, so it is ours to signal).
+fn tracee_pid(strace_pid: u32) -> Pid {
+    let children = fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children"))
+        .expect("read the children of strace");
+    let pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("strace has a child");
+    Pid::from_raw(pid)
+}
+
+/// Waits for the end of the session, which must be `end`.
+fn expect_end(server: &mut Server, end: &str) {
+    let line = wait_for_session_end(server, "] ", DEADLINE)
+        .unwrap_or_else(|| panic!("no end of session; log:\n{}", server.log.join("\n")));
+    assert!(line.contains(end), "expected {end:?}, got {line:?}");
+}
+
+/// The server sessions, one connection after another: lines, a 5,000-byte
+/// line, a batched `quit`; pending bytes at EOF; a reset; an idle timeout.
+fn drive_server(server: &mut Server) {
+    let mut stream = server.connect();
+    stream.set_nodelay(true).unwrap();
+    let mut long = vec![b'y'; 5000];
+    long.push(b'\n');
+    for line in [&b"hello\n"[..], &long] {
+        stream.write_all(line).unwrap();
+        let mut echoed = vec![0; line.len()];
+        stream.read_exact(&mut echoed).expect("echo");
+    }
+    stream.write_all(b"a\nquit\n").unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"a\n");
+    expect_end(server, "] quit");
+
+    let mut stream = server.connect();
+    stream.write_all(b"partial").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"partial");
+    expect_end(server, "] disconnected");
+
+    let mut stream = server.connect();
+    stream.write_all(b"x\n").unwrap();
+    let mut echoed = [0; 2];
+    stream.read_exact(&mut echoed).unwrap();
+    // SO_LINGER 0: close sends a reset, the server's recv fails.
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    sockets::sys::setsockopt(stream.as_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &linger).unwrap();
+    drop(stream);
+    expect_end(server, "] error: Connection reset by peer");
+
+    let mut stream = server.connect();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    expect_end(server, "] idle for 1 s, closing");
+}
+
+fn server_trace(lang: Lang, program: &str) -> String {
+    let dir = trace_dir(program, lang);
+    let command = strace(&dir, lang, program, &["-b", "127.0.0.1", "-p", "0", "-t", "1"]);
+    let mut server = Server::start_command(lang, program, command);
+    drive_server(&mut server);
+    kill(tracee_pid(server.pid()), Signal::SIGTERM).expect("signal the traced server");
+    server.wait_for("shutting down");
+    let (status, _) = server.wait_exit(); // strace ends with its tracee
+    assert!(status.success(), "{lang:?} {program} under strace: {status}");
+    read_traces(&dir)
+}
+
+fn check_server(program: &str) {
+    if !have_strace() {
+        return;
+    }
+    let trace =
+        assert_same_syscalls(&format!("SPEC \"Parity\", {program}"), |lang| server_trace(lang, program));
+    // And the calls SPEC names are there at all (a drift in both twins alike).
+    for needle in
+        ["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
+    {
+        assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
+    }
+    assert_sends_have_nosignal(&trace);
+}
+
+/// SPEC "Parity" and "The protocol" 7: `server`, per thread (main, the
+/// signal thread, one per connection): the same calls as the C.
+#[test]
+fn syscalls_server_thread_per_client() {
+    check_server("server");
+}
+
+/// SPEC "Parity" and "The protocol" 7: `server_single`, the same calls as the C.
+#[test]
+fn syscalls_server_single() {
+    check_server("server_single");
+}
+
+// ---------------------------------------------------------------------------
+// The client
+
+/// Runs the traced client with `stdin`, held open if `hold_stdin` (the
+/// session then ends on the other side), within the deadline.
+fn client_trace(name: &str, lang: Lang, args: &[&str], stdin: &[u8], hold_stdin: bool) -> String {
+    let dir = trace_dir(name, lang);
+    let mut child = strace(&dir, lang, "client", args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strace");
+    let mut input = child.stdin.take().unwrap();
+    let _ = input.write_all(stdin);
+    let held = if hold_stdin { Some(input) } else { None }; // else: EOF now
+    let start = Instant::now();
+    wait_bounded(&mut child, DEADLINE);
+    drop(held);
+    assert!(start.elapsed() < DEADLINE);
+    read_traces(&dir)
+}
+
+/// SPEC "Parity" and "Client behaviour": lines, a 5,000-byte line, binary
+/// bytes, then `quit`, against the C server.
+#[test]
+fn syscalls_client_echo_session() {
+    if !have_strace() {
+        return;
+    }
+    let server = Server::start(Lang::C, "server", &[]);
+    let port = server.port.to_string();
+    let mut input = b"hello\n".to_vec();
+    input.extend(vec![b'z'; 5000]);
+    input.extend_from_slice(b"\n\x00\xff\\\nquit\n");
+    let trace = assert_same_syscalls("SPEC \"Parity\", client echo session", |lang| {
+        client_trace("echo", lang, &["127.0.0.1", &port], &input, false)
+    });
+    assert!(trace.contains("SO_RCVTIMEO"), "{trace}");
+    assert_sends_have_nosignal(&trace);
+}
+
+/// SPEC "Parity" and "Errors and exit status": connection refused.
+#[test]
+fn syscalls_client_connection_refused() {
+    if !have_strace() {
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", connection refused", |lang| {
+        client_trace("refused", lang, &["127.0.0.1", &port], b"x\n", false)
+    });
+    assert!(trace.contains("ECONNREFUSED"), "{trace}");
+}
+
+/// SPEC "Parity" and "Client behaviour": no reply within `-t` (a listener
+/// that never answers): recv fails with EAGAIN.
+#[test]
+fn syscalls_client_no_reply() {
+    if !have_strace() {
+        return;
+    }
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap(); // the kernel completes the handshake
+    let port = silent.local_addr().unwrap().port().to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", no reply", |lang| {
+        client_trace("noreply", lang, &["-t", "1", "127.0.0.1", &port], b"hello\n", false)
+    });
+    assert!(trace.contains("EAGAIN"), "{trace}");
+}
+
+/// SPEC "Parity" and "Client behaviour": the server closes the connection
+/// (idle timeout) while the client waits for input.
+#[test]
+fn syscalls_client_server_closes() {
+    if !have_strace() {
+        return;
+    }
+    let server = Server::start(Lang::C, "server", &["-t", "1"]);
+    let port = server.port.to_string();
+    assert_same_syscalls("SPEC \"Parity\", server closes", |lang| {
+        client_trace("closed", lang, &["127.0.0.1", &port], b"a\n", true)
+    });
+}
