@@ -42,8 +42,14 @@ pub fn root() -> &'static Path {
 }
 
 /// `build/{c,rust}/PROGRAM`; the tests run what `make` built.
+/// `SOCKETS_C_DIR=build/asan` (relative to the root, or absolute) points the C
+/// side at another build, such as the sanitizer builds of `make sanitize`.
 pub fn bin(lang: Lang, program: &str) -> PathBuf {
-    let path = root().join("build").join(lang.dir()).join(program);
+    let dir = match (lang, std::env::var_os("SOCKETS_C_DIR")) {
+        (Lang::C, Some(dir)) => root().join(dir),
+        _ => root().join("build").join(lang.dir()),
+    };
+    let path = dir.join(program);
     assert!(path.exists(), "{} is missing: run `make test`, which builds it first", path.display());
     path
 }
@@ -404,8 +410,15 @@ pub fn normalise_ports(text: &str) -> String {
     out
 }
 
-/// The lines a server logs when a session ends (SPEC "Server output").
-pub const SESSION_END: [&str; 4] = ["] quit", "] disconnected", "] idle for ", "] error: "];
+/// Whether a server's log line ends a session (SPEC "Server output"):
+/// `[PEER] quit`, `disconnected`, `idle for N s, closing` or `error: ...`.
+pub fn is_session_end(line: &str) -> bool {
+    let event = line.split_once("] ").map_or("", |(_, event)| event);
+    event == "quit"
+        || event == "disconnected"
+        || event.starts_with("idle for ")
+        || event.starts_with("error: ")
+}
 
 /// Waits for the next line containing `prefix` (e.g. `[127.0.0.1:PORT] `, or
 /// `] ` for any peer) that ends a session; None if none comes within
@@ -414,7 +427,7 @@ pub fn wait_for_session_end(server: &mut Server, prefix: &str, within: Duration)
     let end = Instant::now() + within;
     loop {
         let line = server.wait_for_within(prefix, end.saturating_duration_since(Instant::now()))?;
-        if SESSION_END.iter().any(|marker| line.contains(marker)) {
+        if is_session_end(&line) {
             return Some(line);
         }
     }
@@ -468,6 +481,66 @@ pub fn unified_diff(expected_name: &str, expected: &str, got_name: &str, got: &s
     }
     if expected.ends_with('\n') != got.ends_with('\n') {
         out.push_str("(the two differ in the final newline)\n");
+    }
+    out
+}
+
+/// A number field of `/proc/PID/status`, such as `Threads` or `VmRSS` (kB).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let prefix = format!("{field}:");
+    let line =
+        status.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {field} in status"));
+    line[prefix.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+}
+
+/// How many descriptors the process has open (`/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
+}
+
+/// Descriptors and threads of a process, to see that it gives back what a
+/// burst of clients took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub fds: usize,
+    pub threads: u64,
+}
+
+impl Usage {
+    pub fn of(pid: u32) -> Usage {
+        Usage { fds: open_fds(pid), threads: proc_status(pid, "Threads") }
+    }
+
+    /// Polls until the process is back at `self`, within `within`; panics
+    /// with the last usage seen otherwise.
+    pub fn wait_back(self, pid: u32, within: Duration) {
+        let end = Instant::now() + within;
+        loop {
+            let now = Usage::of(pid);
+            if now == self {
+                return;
+            }
+            assert!(Instant::now() < end, "pid {pid} did not return to {self:?} within {within:?}: {now:?}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// The SPEC's escaping ("Server output"), written here from the text of the
+/// rule rather than taken from the programs: printable ASCII as is, `\\`,
+/// `\t`, `\r`, `\n`, any other byte `\xHH`.
+pub fn spec_escape(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
     }
     out
 }
