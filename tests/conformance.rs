@@ -162,18 +162,7 @@ fn pump(mut from: TcpStream, to: TcpStream) -> Direction {
 fn show_bytes(bytes: &[u8]) -> String {
     let mut out = String::new();
     for line in bytes.split_inclusive(|&b| b == b'\n') {
-        out.push_str("  |");
-        for &b in line {
-            match b {
-                b'\\' => out.push_str("\\\\"),
-                b'\t' => out.push_str("\\t"),
-                b'\r' => out.push_str("\\r"),
-                b'\n' => out.push_str("\\n"),
-                0x20..=0x7e => out.push(b as char),
-                _ => out.push_str(&format!("\\x{b:02x}")),
-            }
-        }
-        out.push('\n');
+        out.push_str(&format!("  |{}\n", spec_escape(line)));
     }
     out
 }
