@@ -156,6 +156,7 @@ static bool is_quit(const char *line, size_t len)
 /* send(2) until every byte is written: a short write is not an error. */
 static int send_all(int fd, const char *data, size_t len)
 {
+    /* step: send */
     while (len > 0) {
         /* MSG_NOSIGNAL: a vanished peer gives EPIPE, not a process-killing SIGPIPE. */
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
@@ -173,6 +174,7 @@ static int send_all(int fd, const char *data, size_t len)
 /* recv(2), retried when a signal interrupts it. */
 static ssize_t recv_retry(int fd, char *buf, size_t len)
 {
+    /* step: recv */
     ssize_t n;
     do {
         n = recv(fd, buf, len, 0);
@@ -200,9 +202,11 @@ static void resolve(const char *host, unsigned port, struct sockaddr_in *addr)
 /* socket, connect, and the reply timeout; returns the connected socket. */
 static int connect_to(const struct sockaddr_in *addr, unsigned reply_timeout)
 {
+    /* step: socket */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
+    /* step: connect */
     if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0) {
         char where[PEER_SIZE];
         char what[sizeof "connect " + PEER_SIZE];
@@ -211,6 +215,7 @@ static int connect_to(const struct sockaddr_in *addr, unsigned reply_timeout)
         die(what);
     }
 
+    /* step: setsockopt */
     /* An echo that does not come within the timeout fails recv with EAGAIN. */
     struct timeval timeout = {.tv_sec = (time_t)reply_timeout, .tv_usec = 0};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
@@ -284,6 +289,7 @@ static void server_gone(int fd)
 /* Wait until stdin has input; notice at once if the server goes away. */
 static void wait_for_input(int fd)
 {
+    /* step: poll */
     struct pollfd fds[2] = {
         {.fd = STDIN_FILENO, .events = POLLIN},
         {.fd = fd, .events = POLLIN},
@@ -308,6 +314,7 @@ static void echo_line(int fd, const char *line, size_t len, unsigned reply_timeo
     if (send_all(fd, line, len) < 0)
         die("send");
 
+    /* step: echo */
     char buf[BUF_SIZE];
     size_t received = 0;
     while (received < len) {
@@ -372,6 +379,7 @@ int main(int argc, char **argv)
         consume(&in, len);
     }
 
+    /* step: close */
     if (send_all(fd, "quit\n", 5) < 0)
         die("send");
     printf("closing connection\n");

@@ -160,6 +160,7 @@ static bool is_quit(const char *line, size_t len)
 /* send(2) until every byte is written: a short write is not an error. */
 static int send_all(int fd, const char *data, size_t len)
 {
+    /* step: send */
     while (len > 0) {
         /* MSG_NOSIGNAL: a vanished peer gives EPIPE, not a process-killing SIGPIPE. */
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
@@ -177,6 +178,7 @@ static int send_all(int fd, const char *data, size_t len)
 /* recv(2), retried when a signal interrupts it. */
 static ssize_t recv_retry(int fd, char *buf, size_t len)
 {
+    /* step: recv */
     ssize_t n;
     do {
         n = recv(fd, buf, len, 0);
@@ -209,6 +211,7 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
     bool mid_line = false;  /* a piece of the current line was already echoed */
 
     for (;;) {
+        /* step: recv result */
         ssize_t n = recv_retry(fd, buf + used, sizeof buf - used);
         if (n == 0) {
             /* EOF: echo what is pending, then close. */
@@ -227,6 +230,7 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
         }
         used += (size_t)n;
 
+        /* step: framing */
         size_t start = 0;
         char *newline;
         while ((newline = memchr(buf + start, '\n', used - start)) != NULL) {
@@ -261,6 +265,7 @@ static void *client_thread(void *arg)
 {
     struct client *client = arg;
     serve_client(client->fd, client->peer, client->opt);
+    /* step: close */
     close(client->fd);
     free(client);
     return NULL;
@@ -269,15 +274,18 @@ static void *client_thread(void *arg)
 /* socket, SO_REUSEADDR, bind, listen; returns the socket and where it listens. */
 static int open_listener(const struct options *opt, struct sockaddr_in *addr)
 {
+    /* step: socket */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
 
+    /* step: setsockopt */
     /* Restart at once on the same port, even with old connections in TIME_WAIT. */
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
         die("setsockopt SO_REUSEADDR");
 
+    /* step: bind */
     memset(addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
     addr->sin_addr = opt->bind_addr;
@@ -289,9 +297,11 @@ static int open_listener(const struct options *opt, struct sockaddr_in *addr)
         snprintf(what, sizeof what, "bind %s", where);
         die(what);
     }
+    /* step: listen */
     if (listen(fd, BACKLOG) < 0)
         die("listen");
 
+    /* step: getsockname */
     /* With -p 0 the kernel chose the port: ask which. */
     socklen_t addr_len = sizeof *addr;
     if (getsockname(fd, (struct sockaddr *)addr, &addr_len) < 0)
@@ -315,6 +325,7 @@ static void *wait_for_shutdown(void *arg)
  */
 static void start_shutdown_thread(void)
 {
+    /* step: signals */
     static sigset_t shutdown_signals;
     sigemptyset(&shutdown_signals);
     sigaddset(&shutdown_signals, SIGINT);
@@ -329,6 +340,7 @@ static void start_shutdown_thread(void)
 /* accept(2), retried on EINTR; other errors (EMFILE...) are logged and paused on. */
 static int accept_client(int listen_fd, char *peer)
 {
+    /* step: accept */
     for (;;) {
         struct sockaddr_in addr;
         socklen_t addr_len = sizeof addr;
@@ -348,6 +360,7 @@ static int accept_client(int listen_fd, char *peer)
 /* The idle timeout on both directions, and no Nagle delay on the echo. */
 static int configure_client(int fd, unsigned idle_timeout)
 {
+    /* step: configure */
     struct timeval timeout = {.tv_sec = (time_t)idle_timeout, .tv_usec = 0};
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
@@ -397,6 +410,7 @@ int main(int argc, char **argv)
         memcpy(client->peer, peer, sizeof client->peer);
         client->opt = &opt;
 
+        /* step: thread */
         pthread_t thread;
         int err = pthread_create(&thread, &attr, client_thread, client);
         if (err != 0) {

@@ -154,6 +154,7 @@ static bool is_quit(const char *line, size_t len)
 /* send(2) until every byte is written: a short write is not an error. */
 static int send_all(int fd, const char *data, size_t len)
 {
+    /* step: send */
     while (len > 0) {
         /* MSG_NOSIGNAL: a vanished peer gives EPIPE, not a process-killing SIGPIPE. */
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
@@ -171,6 +172,7 @@ static int send_all(int fd, const char *data, size_t len)
 /* recv(2), retried when a signal interrupts it. */
 static ssize_t recv_retry(int fd, char *buf, size_t len)
 {
+    /* step: recv */
     ssize_t n;
     do {
         n = recv(fd, buf, len, 0);
@@ -203,6 +205,7 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
     bool mid_line = false;  /* a piece of the current line was already echoed */
 
     for (;;) {
+        /* step: recv result */
         ssize_t n = recv_retry(fd, buf + used, sizeof buf - used);
         if (n == 0) {
             /* EOF: echo what is pending, then close. */
@@ -221,6 +224,7 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
         }
         used += (size_t)n;
 
+        /* step: framing */
         size_t start = 0;
         char *newline;
         while ((newline = memchr(buf + start, '\n', used - start)) != NULL) {
@@ -254,15 +258,18 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
 /* socket, SO_REUSEADDR, bind, listen; returns the socket and where it listens. */
 static int open_listener(const struct options *opt, struct sockaddr_in *addr)
 {
+    /* step: socket */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
 
+    /* step: setsockopt */
     /* Restart at once on the same port, even with old connections in TIME_WAIT. */
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
         die("setsockopt SO_REUSEADDR");
 
+    /* step: bind */
     memset(addr, 0, sizeof *addr);
     addr->sin_family = AF_INET;
     addr->sin_addr = opt->bind_addr;
@@ -274,9 +281,11 @@ static int open_listener(const struct options *opt, struct sockaddr_in *addr)
         snprintf(what, sizeof what, "bind %s", where);
         die(what);
     }
+    /* step: listen */
     if (listen(fd, BACKLOG) < 0)
         die("listen");
 
+    /* step: getsockname */
     /* With -p 0 the kernel chose the port: ask which. */
     socklen_t addr_len = sizeof *addr;
     if (getsockname(fd, (struct sockaddr *)addr, &addr_len) < 0)
@@ -300,6 +309,7 @@ static void *wait_for_shutdown(void *arg)
  */
 static void start_shutdown_thread(void)
 {
+    /* step: signals */
     static sigset_t shutdown_signals;
     sigemptyset(&shutdown_signals);
     sigaddset(&shutdown_signals, SIGINT);
@@ -314,6 +324,7 @@ static void start_shutdown_thread(void)
 /* accept(2), retried on EINTR; other errors (EMFILE...) are logged and paused on. */
 static int accept_client(int listen_fd, char *peer)
 {
+    /* step: accept */
     for (;;) {
         struct sockaddr_in addr;
         socklen_t addr_len = sizeof addr;
@@ -333,6 +344,7 @@ static int accept_client(int listen_fd, char *peer)
 /* The idle timeout on both directions, and no Nagle delay on the echo. */
 static int configure_client(int fd, unsigned idle_timeout)
 {
+    /* step: configure */
     struct timeval timeout = {.tv_sec = (time_t)idle_timeout, .tv_usec = 0};
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
@@ -368,6 +380,7 @@ int main(int argc, char **argv)
 
         /* Serve this client to the end; the next one waits in the backlog. */
         serve_client(fd, peer, &opt);
+        /* step: close */
         close(fd);
     }
 }

@@ -252,6 +252,7 @@ pub fn is_quit(line: &[u8]) -> bool {
 
 /// send(2) until every byte is written: a short write is not an error.
 pub fn send_all(fd: BorrowedFd, mut data: &[u8]) -> Result<(), Errno> {
+    // step: send
     while !data.is_empty() {
         // MSG_NOSIGNAL: a vanished peer gives EPIPE, not a process-killing SIGPIPE.
         match sys::send(fd, data, libc::MSG_NOSIGNAL) {
@@ -265,6 +266,7 @@ pub fn send_all(fd: BorrowedFd, mut data: &[u8]) -> Result<(), Errno> {
 
 /// recv(2), retried when a signal interrupts it.
 pub fn recv_retry(fd: BorrowedFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    // step: recv
     loop {
         match sys::recv(fd, buf, 0) {
             Err(Errno::EINTR) => continue,
@@ -291,6 +293,7 @@ pub fn serve_client(fd: BorrowedFd, peer: &str, opt: &ServerOptions) {
     let mut mid_line = false; // a piece of the current line was already echoed
 
     loop {
+        // step: recv result
         let n = match recv_retry(fd, &mut buf[used..]) {
             Ok(0) => {
                 // EOF: echo what is pending, then close.
@@ -314,6 +317,7 @@ pub fn serve_client(fd: BorrowedFd, peer: &str, opt: &ServerOptions) {
         };
         used += n;
 
+        // step: framing
         let mut start = 0;
         while let Some(newline) = buf[start..used].iter().position(|&b| b == b'\n') {
             let line = &buf[start..start + newline + 1];
@@ -345,20 +349,25 @@ pub fn serve_client(fd: BorrowedFd, peer: &str, opt: &ServerOptions) {
 
 /// socket, SO_REUSEADDR, bind, listen; returns the socket and where it listens.
 pub fn open_listener(opt: &ServerOptions) -> Result<(OwnedFd, sockaddr_in), Failure> {
+    // step: socket
     let fd = sys::socket(libc::AF_INET, libc::SOCK_STREAM, 0).map_err(|e| Failure::new("socket", e))?;
 
+    // step: setsockopt
     // Restart at once on the same port, even with old connections in TIME_WAIT.
     let on: libc::c_int = 1;
     sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, &on)
         .map_err(|e| Failure::new("setsockopt SO_REUSEADDR", e))?;
 
+    // step: bind
     let mut addr = sys::sockaddr_in_zeroed();
     addr.sin_family = libc::AF_INET as libc::sa_family_t;
     addr.sin_addr = opt.bind_addr;
     addr.sin_port = opt.port.to_be();
     sys::bind(fd.as_fd(), &addr).map_err(|e| Failure::new(format!("bind {}", format_addr(&addr)), e))?;
+    // step: listen
     sys::listen(fd.as_fd(), BACKLOG).map_err(|e| Failure::new("listen", e))?;
 
+    // step: getsockname
     // With -p 0 the kernel chose the port: ask which.
     let addr = sys::getsockname(fd.as_fd()).map_err(|e| Failure::new("getsockname", e))?;
     Ok((fd, addr))
@@ -375,6 +384,7 @@ fn wait_for_shutdown(shutdown_signals: sys::sigset_t) {
 /// mask) and taken by one thread with sigwait: no handler, no flag, no race,
 /// and no recv or accept is ever interrupted by them.
 pub fn start_shutdown_thread() -> Result<(), Failure> {
+    // step: signals
     let shutdown_signals = sys::sigset(&[libc::SIGINT, libc::SIGTERM]);
     sys::block_signals(&shutdown_signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
 
@@ -387,6 +397,7 @@ pub fn start_shutdown_thread() -> Result<(), Failure> {
 
 /// accept(2), retried on EINTR; other errors (EMFILE...) are logged and paused on.
 pub fn accept_client(prog: &str, listener: BorrowedFd) -> (OwnedFd, String) {
+    // step: accept
     loop {
         match sys::accept(listener) {
             Ok((fd, addr)) => return (fd, format_addr(&addr)),
@@ -402,6 +413,7 @@ pub fn accept_client(prog: &str, listener: BorrowedFd) -> (OwnedFd, String) {
 
 /// The idle timeout on both directions, and no Nagle delay on the echo.
 pub fn configure_client(fd: BorrowedFd, idle_timeout: u32) -> Result<(), Errno> {
+    // step: configure
     let timeout = sys::timeval { tv_sec: idle_timeout.into(), tv_usec: 0 };
     let on: libc::c_int = 1;
     sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;

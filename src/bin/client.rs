@@ -96,11 +96,14 @@ fn resolve(host: &[u8], port: u16) -> sockaddr_in {
 
 /// socket, connect, and the reply timeout; returns the connected socket.
 fn connect_to(addr: &sockaddr_in, reply_timeout: u32) -> OwnedFd {
+    // step: socket
     let fd = sys::socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap_or_else(|e| die("socket", e));
+    // step: connect
     if let Err(err) = sys::connect(fd.as_fd(), addr) {
         die(&format!("connect {}", format_addr(addr)), err);
     }
 
+    // step: setsockopt
     // An echo that does not come within the timeout fails recv with EAGAIN.
     let timeout = sys::timeval { tv_sec: reply_timeout.into(), tv_usec: 0 };
     sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)
@@ -161,6 +164,7 @@ fn server_gone(fd: BorrowedFd) -> ! {
 
 /// Wait until stdin has input; notice at once if the server goes away.
 fn wait_for_input(fd: BorrowedFd) {
+    // step: poll
     let mut fds = [
         libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
@@ -186,6 +190,7 @@ fn echo_line(fd: BorrowedFd, line: &[u8], reply_timeout: u32) {
         die("send", err);
     }
 
+    // step: echo
     let mut buf = [0u8; BUF_SIZE];
     let mut received = 0;
     while received < line.len() {
@@ -244,6 +249,7 @@ fn main() {
         consume(&mut input, len);
     }
 
+    // step: close
     if let Err(err) = send_all(fd.as_fd(), b"quit\n") {
         die("send", err);
     }

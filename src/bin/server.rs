@@ -15,6 +15,7 @@ const PROG: &str = "server";
 
 fn main() {
     run_server(PROG, "thread per client", |fd, peer, opt| {
+        // step: thread
         // The thread owns its copy of fd, peer and the options (moved into
         // the closure): the next accept cannot overwrite them. fd is closed
         // when the closure ends, or at once if the thread cannot be started.
@@ -27,5 +28,8 @@ fn main() {
             // EAGAIN (too many threads): lose this one connection, not the server.
             println!("[{peer}] error: {}", strerror(errno_of(&err)));
         }
+        // step: close
+        // fd was moved into the thread's closure: dropping it there, when
+        // serve_client returns, is close(2).
     })
 }

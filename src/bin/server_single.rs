@@ -16,6 +16,7 @@ fn main() {
     run_server(PROG, "one client at a time", |fd, peer, opt| {
         // Serve this client to the end; the next one waits in the backlog.
         serve_client(fd.as_fd(), &peer, opt);
+        // step: close
         // fd is dropped here: close(2)
     })
 }
