@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -182,62 +182,67 @@ fn tracee_pid(strace_pid: u32) -> Pid {
     Pid::from_raw(pid)
 }
 
-/// Waits for the end of the session, which must be `end`.
-fn expect_end(server: &mut Server, end: &str) {
-    let line = wait_for_session_end(server, "] ", DEADLINE)
-        .unwrap_or_else(|| panic!("no end of session; log:\n{}", server.log.join("\n")));
-    assert!(line.contains(end), "expected {end:?}, got {line:?}");
+/// Reads until `want` bytes came, or EOF, or an error: what the server does
+/// is for the trace to show, not for this driver to judge.
+fn read_up_to(stream: &mut TcpStream, want: usize) {
+    let mut got = 0;
+    let mut chunk = [0u8; 4096];
+    while got < want {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got += n,
+        }
+    }
 }
 
 /// The server sessions, one connection after another: lines, a 5,000-byte
 /// line, a batched `quit`; pending bytes at EOF; a reset; an idle timeout.
-fn drive_server(server: &mut Server) {
+/// Each waits for the server's side of the socket, not for a log line, so
+/// that a changed log line shows in the tests that check logs, not here.
+fn drive_server(server: &Server, tracee: Pid) {
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
     let mut long = vec![b'y'; 5000];
     long.push(b'\n');
     for line in [&b"hello\n"[..], &long] {
         stream.write_all(line).unwrap();
-        let mut echoed = vec![0; line.len()];
-        stream.read_exact(&mut echoed).expect("echo");
+        read_up_to(&mut stream, line.len()); // the echo: the next send finds the server in recv
     }
     stream.write_all(b"a\nquit\n").unwrap();
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"a\n");
-    expect_end(server, "] quit");
+    read_up_to(&mut stream, usize::MAX); // until the server closes
 
     let mut stream = server.connect();
     stream.write_all(b"partial").unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"partial");
-    expect_end(server, "] disconnected");
+    read_up_to(&mut stream, usize::MAX);
 
     let mut stream = server.connect();
     stream.write_all(b"x\n").unwrap();
-    let mut echoed = [0; 2];
-    stream.read_exact(&mut echoed).unwrap();
+    read_up_to(&mut stream, 2);
     // SO_LINGER 0: close sends a reset, the server's recv fails.
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     sockets::sys::setsockopt(stream.as_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &linger).unwrap();
     drop(stream);
-    expect_end(server, "] error: Connection reset by peer");
 
     let mut stream = server.connect();
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).unwrap();
-    expect_end(server, "] idle for 1 s, closing");
+    read_up_to(&mut stream, usize::MAX); // closed after the idle timeout
+
+    // Every connection's thread has ended (main and the signal thread are
+    // left), so the traces are whole when SIGTERM comes.
+    let start = Instant::now();
+    while proc_status(tracee.as_raw() as u32, "Threads") > 2 {
+        assert!(start.elapsed() < DEADLINE, "the connection threads never ended");
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 fn server_trace(lang: Lang, program: &str) -> String {
     let dir = trace_dir(program, lang);
     let command = strace(&dir, lang, program, &["-b", "127.0.0.1", "-p", "0", "-t", "1"]);
-    let mut server = Server::start_command(lang, program, command);
-    drive_server(&mut server);
-    kill(tracee_pid(server.pid()), Signal::SIGTERM).expect("signal the traced server");
-    server.wait_for("shutting down");
+    let server = Server::start_command(lang, program, command);
+    let tracee = tracee_pid(server.pid());
+    drive_server(&server, tracee);
+    kill(tracee, Signal::SIGTERM).expect("signal the traced server");
     let (status, _) = server.wait_exit(); // strace ends with its tracee
     assert!(status.success(), "{lang:?} {program} under strace: {status}");
     read_traces(&dir)
