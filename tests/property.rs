@@ -238,7 +238,12 @@ fn check_server(lang: Lang, program: &str) {
         } else if got_log != want_log {
             format!(
                 "the log differs:\n{}",
-                unified_diff("expected", &want_log.join("\n"), "server log", &got_log.join("\n"))
+                unified_diff(
+                    "expected",
+                    &wrap_long_lines(&want_log.join("\n"), 100),
+                    "server log",
+                    &wrap_long_lines(&got_log.join("\n"), 100)
+                )
             )
         } else {
             continue;
@@ -250,7 +255,7 @@ fn check_server(lang: Lang, program: &str) {
              stream ({} bytes, sent in parts ending at {}):\n{}",
             stream.len(),
             parts.join(" "),
-            show(&stream)
+            clip(&show(&stream), 40)
         );
     }
     eprintln!("{lang:?} {program}: {cases} cases of SOCKETS_SEED={seed}: {seen:?}");
@@ -264,8 +269,33 @@ fn check_server(lang: Lang, program: &str) {
 }
 
 /// The bytes, one escaped line per `\n`, for diffs.
+/// Runs of 8 or more equal bytes are written `{BYTE xCOUNT}`, long lines
+/// are cut into rows, so that a diff points at what differs.
 fn show(bytes: &[u8]) -> String {
-    bytes.split_inclusive(|&b| b == b'\n').map(|line| spec_escape(line) + "\n").collect()
+    let mut out = String::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let mut rest = line;
+        while let Some(&first) = rest.first() {
+            let run = rest.iter().take_while(|&&b| b == first).count();
+            if run >= 8 {
+                out.push_str(&format!("{{{} x{run}}}", spec_escape(&[first])));
+            } else {
+                out.push_str(&spec_escape(&rest[..run]));
+            }
+            rest = &rest[run..];
+        }
+        out.push('\n');
+    }
+    wrap_long_lines(&out, 100)
+}
+
+/// At most `max` lines of `text`.
+fn clip(text: &str, max: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= max {
+        return text.to_string();
+    }
+    format!("{}\n... ({} more lines)\n", lines[..max].join("\n"), lines.len() - max)
 }
 
 /// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server`.

@@ -204,7 +204,7 @@ fn drive_server(server: &Server, tracee: Pid) {
     stream.set_nodelay(true).unwrap();
     let mut long = vec![b'y'; 5000];
     long.push(b'\n');
-    for line in [&b"hello\n"[..], &long] {
+    for line in [&b"hello\t\x00\xff\\\n"[..], &long] {
         stream.write_all(line).unwrap();
         read_up_to(&mut stream, line.len()); // the echo: the next send finds the server in recv
     }

@@ -433,6 +433,28 @@ pub fn wait_for_session_end(server: &mut Server, prefix: &str, within: Duration)
     }
 }
 
+/// How many lines of a diff an assertion message shows at most.
+const DIFF_MAX_LINES: usize = 80;
+
+/// Lines longer than `width` characters cut into rows, each continuation
+/// starting with `  ...`, so that a diff of long lines (a 1024-byte piece,
+/// escaped) points at the part that differs.
+pub fn wrap_long_lines(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        for (i, row) in chars.chunks(width.max(1)).enumerate() {
+            out.push_str(if i == 0 { "" } else { "  ..." });
+            out.extend(row);
+            out.push('\n');
+        }
+        if chars.is_empty() {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// A unified-style line diff of `expected` and `got` (`-` expected, `+` got,
 /// three lines of context), for assertion messages that show what drifted.
 /// Empty when they are equal.
@@ -468,13 +490,20 @@ pub fn unified_diff(expected_name: &str, expected: &str, got_name: &str, got: &s
         |k: usize| ops[k.saturating_sub(3)..(k + 4).min(ops.len())].iter().any(|(op, _)| *op != ' ');
     let mut out = format!("--- {expected_name}\n+++ {got_name}\n");
     let mut skipped = true;
+    let mut shown = 0;
     for (k, (op, line)) in ops.iter().enumerate() {
         if near_change(k) {
+            if shown == DIFF_MAX_LINES {
+                let left = (k..ops.len()).filter(|&k| near_change(k)).count();
+                out.push_str(&format!("... ({left} more lines of diff)\n"));
+                break;
+            }
             if skipped {
                 out.push_str("@@\n");
             }
             out.push_str(&format!("{op}{line}\n"));
             skipped = false;
+            shown += 1;
         } else {
             skipped = true;
         }
