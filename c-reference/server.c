@@ -332,6 +332,7 @@ static void start_shutdown_thread(void)
     sigaddset(&shutdown_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &shutdown_signals, NULL);
 
+    /* step: shutdown thread */
     pthread_t thread;
     if ((errno = pthread_create(&thread, NULL, wait_for_shutdown, &shutdown_signals)) != 0)
         die("pthread_create");

@@ -388,6 +388,7 @@ pub fn start_shutdown_thread() -> Result<(), Failure> {
     let shutdown_signals = sys::sigset(&[libc::SIGINT, libc::SIGTERM]);
     sys::block_signals(&shutdown_signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
 
+    // step: shutdown thread
     // std::thread::spawn is pthread_create underneath; the C names the call.
     thread::Builder::new()
         .spawn(move || wait_for_shutdown(shutdown_signals))

@@ -1,0 +1,657 @@
+#!/usr/bin/env python3
+"""Generate docs/SIDE-BY-SIDE.md from the sources and from real strace runs.
+
+    scripts/gen-side-by-side.py            write docs/SIDE-BY-SIDE.md (make docs)
+    scripts/gen-side-by-side.py --strace   first run the six programs under strace and
+                                           rewrite docs/strace/*.txt (make docs, when
+                                           strace is installed)
+    scripts/gen-side-by-side.py --check    exit 1 if the C and Rust step markers no
+                                           longer match or the guide is stale
+    scripts/gen-side-by-side.py --check-strace
+                                           exit 1 if a fresh strace run differs from
+                                           docs/strace/*.txt
+
+The code excerpts come from step markers in both twins: a comment
+`/* step: NAME */` in c-reference/*.c and `// step: NAME` in src/lib.rs and
+src/bin/*.rs. An excerpt is the lines after the marker, up to a blank line,
+the next marker, or the end of the enclosing block. The strace lines come from
+docs/strace/*.txt, written by --strace from a real run (the command is at the
+top of each file). Nothing here is typed in by hand but the prose in STEPS.
+"""
+import difflib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUIDE = "docs/SIDE-BY-SIDE.md"
+TRACES = "docs/strace"
+PROGRAMS = ["server", "server_single", "client"]
+LANGS = ["c", "rust"]
+CLIENT_INPUT = b"hello\nworld\nquit\n"
+TRACE_SET = "%network,poll,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait"
+
+# ---------------------------------------------------------------- the steps
+# For each program, its steps in the order they run. Each step: the marker
+# name, a title, which strace lines show it (regex, and which match: None for
+# all, or an index), and what can fail there and how each twin handles it.
+
+SERVER_STEPS = [
+    ("signals", "block SIGINT and SIGTERM",
+     [(r"^rt_sigprocmask\(SIG_BLOCK, \[INT TERM\]", None)],
+     "Both twins block SIGINT and SIGTERM (`pthread_sigmask`, the `rt_sigprocmask` line) before any "
+     "other thread exists, so every thread started later inherits the mask and no `recv` or `accept` "
+     "is ever interrupted by Ctrl-C. `pthread_sigmask` fails only for an invalid argument; C does not "
+     "check it, Rust's wrapper returns the error and `run_server` exits 1 with "
+     "`server: pthread_sigmask: STRERROR`."),
+    ("shutdown thread", "one thread waits for the signals",
+     [(r"^clone3?\(", 0), (r"^rt_sigtimedwait\(", None)],
+     "The thread sleeps in `sigwait` (`rt_sigtimedwait`) until SIGINT or SIGTERM comes, then prints "
+     "`shutting down` and exits 0: no handler, no flag, no race. If it cannot be started (EAGAIN), "
+     "C calls `die(\"pthread_create\")` and Rust returns a `Failure` that `run_server` turns into the "
+     "same `server: pthread_create: STRERROR` line and exit 1. Its stack is the default one of each "
+     "runtime: 8 MiB for glibc (`stack_size=0x7fff80`), 2 MiB for Rust's `std::thread` "
+     "(`stack_size=0x1fff40`)."),
+    ("socket", "socket: a TCP endpoint",
+     [(r"^socket\(", None)],
+     "`socket` fails when the process or the system is out of descriptors (EMFILE, ENFILE) or memory "
+     "(ENOBUFS, ENOMEM). C: `die(\"socket\")` prints `server: socket: STRERROR` and exits 1. Rust: "
+     "`map_err(|e| Failure::new(\"socket\", e))?` hands the errno up to `run_server`, whose "
+     "`failure.exit(prog)` prints the same line and exits 1. The Rust descriptor is an `OwnedFd`: "
+     "dropping it is `close`."),
+    ("setsockopt", "setsockopt SO_REUSEADDR: restart at once",
+     [(r"SO_REUSEADDR", None)],
+     "Without SO_REUSEADDR a server restarted while old connections of the port are in TIME_WAIT gets "
+     "EADDRINUSE from `bind`. The call itself fails only for a bad descriptor or option (EBADF, "
+     "ENOPROTOOPT, EINVAL); both twins then exit 1 with `server: setsockopt SO_REUSEADDR: STRERROR`."),
+    ("bind", "bind: the address and port to listen on",
+     [(r"^bind\(", None)],
+     "The usual failures: EADDRINUSE (another socket listens on that port), EADDRNOTAVAIL (`-b` names an "
+     "address this host does not have), EACCES (a port below 1024 without the privilege). Both twins put "
+     "the address in the message, `server: bind 0.0.0.0:8080: Address already in use`, and exit 1. "
+     "`-p 0` lets the kernel pick a free port: `bind` shows `htons(0)`."),
+    ("listen", "listen: accept connections, queue up to BACKLOG",
+     [(r"^listen\(", None)],
+     "`listen` fails only for a bad descriptor or an unsupported socket (EBADF, ENOTSOCK, EOPNOTSUPP) or "
+     "when another socket took the port in between (EADDRINUSE); both twins exit 1 with "
+     "`server: listen: STRERROR`. From here the kernel completes handshakes on its own and queues up to "
+     "BACKLOG (128) connections for `accept`: that queue is where `server_single`'s second client waits."),
+    ("getsockname", "getsockname: which port the kernel chose",
+     [(r"^getsockname\(", None)],
+     "Needed for `-p 0`: the `listening` line shows the real port. Fails only for a bad descriptor; "
+     "both twins exit 1 with `server: getsockname: STRERROR`."),
+    ("accept", "accept: the next connection",
+     [(r"^accept4?\(", None)],
+     "`accept` blocks until a handshake has completed. EINTR (a signal) is retried in both twins. Any "
+     "other error, typically EMFILE when the process is out of descriptors, is printed "
+     "(`server: accept: Too many open files`) and both twins pause 100 ms and try again, so a server "
+     "that runs out of descriptors neither exits nor spins; the pending connection stays queued. The "
+     "second `accept` line in the trace is the one the main thread was blocked in when SIGTERM came: "
+     "it never returns (`= ?`)."),
+    ("configure", "setsockopt on the connection: timeouts and TCP_NODELAY",
+     [(r"^setsockopt\(.*(RCVTIMEO|SNDTIMEO|TCP_NODELAY)", None)],
+     "SO_RCVTIMEO makes a silent client's `recv` fail with EAGAIN after the idle timeout; SO_SNDTIMEO "
+     "does the same for a `send` to a client that never reads; TCP_NODELAY sends each echo at once "
+     "instead of holding small pieces for Nagle's algorithm. strace names the timeouts `SO_RCVTIMEO_OLD` "
+     "and `SO_SNDTIMEO_OLD` (the `struct timeval` form) and shows the timeval's bytes (5 s). If one "
+     "fails, both twins log `[PEER] error: STRERROR` and close that connection only (C: `close(fd)`; "
+     "Rust: `continue` drops the `OwnedFd`); the server goes on."),
+    ("thread", "a thread per client",
+     [(r"^clone3?\(", 1)],
+     "`pthread_create` in C and `thread::Builder::spawn` in Rust are the same `clone3` call, with a "
+     "64 KiB stack (THREAD_STACK_SIZE; strace shows `stack_size` less the guard and TLS, which glibc and "
+     "Rust's runtime size differently). When threads run out (EAGAIN) both twins log "
+     "`[PEER] error: Resource temporarily unavailable` and close that one connection: C frees the "
+     "`struct client` and calls `close(fd)`; in Rust the closure that owned `fd` is dropped, which "
+     "closes it. The C thread gets a malloc'd copy of fd and peer, the Rust closure owns moved copies: "
+     "either way the next `accept` cannot overwrite them."),
+    ("recv", "recv: the bytes that have arrived",
+     [(r"^recvfrom\(", None)],
+     "glibc's `recv` is the `recvfrom` system call with no address. It returns as soon as some bytes are "
+     "there, not a whole line, up to the 1024 the buffer has room for. EINTR (a signal) is retried in "
+     "both twins (`recv_retry`); every other result goes back to the caller."),
+    ("recv result", "what recv returned: data, end of stream, timeout, error",
+     [],
+     "No system call of its own: this is how the echo loop reads `recv`'s answer. 0 is the client's "
+     "end of stream (FIN): pending bytes are echoed, then `disconnected`. EAGAIN (EWOULDBLOCK is the same "
+     "number on Linux) is the idle timeout from SO_RCVTIMEO: `idle for N s, closing`. Anything else, "
+     "such as ECONNRESET, is logged as `error: STRERROR` (`Connection reset by peer`). In each case the "
+     "loop returns and the caller closes the socket. C compares `n` and `errno`; Rust matches on "
+     "`Ok(0)`, `Ok(n)`, `Err(Errno::EAGAIN)`, `Err(err)`."),
+    ("framing", "framing the stream into lines",
+     [],
+     "No system call: TCP delivers a byte stream, so one `recv` may hold half a line or several lines. "
+     "Each complete line is echoed; a line that is exactly `quit` or `quit\\r` ends the session without "
+     "an echo. What is left is moved to the front of the buffer for the next `recv` (C `memmove`, Rust "
+     "`copy_within`). An `echo_piece` that fails (its `send_all` failed) logs `error:` and ends the "
+     "session."),
+    ("send", "send: until every byte is written",
+     [(r"^sendto\(", None)],
+     "glibc's `send` is the `sendto` system call with no address. It may write fewer bytes than asked: "
+     "both twins loop until all are written. MSG_NOSIGNAL turns the SIGPIPE a vanished client would "
+     "raise into an EPIPE error, so it cannot kill the server. EINTR is retried; EPIPE, ECONNRESET or "
+     "EAGAIN (SO_SNDTIMEO expired: the client does not read) return -1 in C and `Err(errno)` in Rust, "
+     "and the echo loop logs `error: STRERROR` and ends that session."),
+    ("close", "close: the end of the connection",
+     [(r"^close\(.*TCP", None)],
+     "`close` sends FIN (the client sees end of stream) and frees the descriptor. Its errors are not "
+     "checked in either twin: the descriptor is gone whatever it returns. In C each path calls "
+     "`close(fd)` itself; in Rust the connection is an `OwnedFd` whose drop calls `close`, so no path, "
+     "early return or error can leak it."),
+]
+
+CLIENT_STEPS = [
+    ("socket", "socket: a TCP endpoint",
+     [(r"^socket\(", None)],
+     "Fails when out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). C: `die(\"socket\")`; "
+     "Rust: `unwrap_or_else(|e| die(\"socket\", e))`; both print `client: socket: STRERROR` and exit 1."),
+    ("connect", "connect: the three-way handshake",
+     [(r"^connect\(", None)],
+     "`connect` returns when the handshake is complete (the SYN, SYN-ACK, ACK of `make capture`). "
+     "ECONNREFUSED: nothing listens on that port (the peer answered with RST); ETIMEDOUT or "
+     "EHOSTUNREACH: no answer or no route. Both twins print "
+     "`client: connect 127.0.0.1:8080: Connection refused` and exit 1. The client does not bind: the "
+     "kernel picks its address and an ephemeral port."),
+    ("setsockopt", "setsockopt SO_RCVTIMEO: how long to wait for an echo",
+     [(r"SO_RCVTIMEO", None)],
+     "With `-t N`, a `recv` that waits longer than N seconds fails with EAGAIN (`no reply within N s`, "
+     "exit 1) instead of blocking forever. The call fails only for a bad descriptor or value; both twins "
+     "exit 1 with `client: setsockopt SO_RCVTIMEO: STRERROR`."),
+    ("poll", "poll: stdin and the socket at once",
+     [(r"^poll\(", None)],
+     "While waiting for the user the client also watches the socket, so a server that closes the "
+     "connection (its idle timeout) is noticed at once: `server_gone` reads the 0 of end of stream and "
+     "prints `server closed the connection`, exit 1. EINTR is retried; any other error: "
+     "`client: poll: STRERROR`, exit 1. stdin is read with `read(2)`, not stdio or `std::io::stdin()`, "
+     "whose buffers `poll` cannot see."),
+    ("send", "send: the line, every byte",
+     [(r"^sendto\(", None)],
+     "The same `send_all` loop as the server's, with MSG_NOSIGNAL. If it fails (EPIPE, ECONNRESET: the "
+     "server is gone), both twins print `client: send: STRERROR` and exit 1."),
+    ("recv", "recv: the echo",
+     [(r"^recvfrom\(", None)],
+     "The client asks for at most the bytes it still expects, so it never reads past its own echo. "
+     "EINTR is retried (`recv_retry`); the other results are handled in the next step."),
+    ("echo", "reading the echo back",
+     [],
+     "No system call of its own: the loop around `recv`. The echo may come back in several pieces, so "
+     "the client reads until it has as many bytes as it sent. 0 (end of stream): "
+     "`server closed the connection`, exit 1. EAGAIN (SO_RCVTIMEO expired): `no reply within N s`, exit "
+     "1. Other errors: `client: recv: STRERROR`, exit 1. Bytes that differ from those sent: "
+     "`client: echo mismatch`, exit 1."),
+    ("close", "quit and close",
+     [(r"^sendto\(.*quit", None), (r"^close\(.*TCP", None)],
+     "At `quit` or the end of stdin the client sends `quit\\n` (the server closes its side without an "
+     "echo), prints `closing connection` and closes the socket; C with `close(fd)`, Rust with "
+     "`drop(fd)`. A failed send is `client: send: STRERROR`, exit 1."),
+]
+
+STEPS = {
+    "server": SERVER_STEPS,
+    "server_single": [s for s in SERVER_STEPS if s[0] != "thread"],
+    "client": CLIENT_STEPS,
+}
+
+INTRO = {
+    "server": "The echo server with one thread per client: `c-reference/server.c` and "
+              "`src/bin/server.rs` (its `main` is `run_server` in `src/lib.rs`, shared with "
+              "`server_single`).",
+    "server_single": "The same server without threads: each client is served to the end in the main "
+                     "thread, the next ones wait in the listen backlog. `c-reference/server_single.c` "
+                     "and `src/bin/server_single.rs`.",
+    "client": "The line client: `c-reference/client.c` and `src/bin/client.rs`.",
+}
+
+# ---------------------------------------------------------------- sources
+
+
+def read(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        return f.read().split("\n")
+
+
+C_MARKER = re.compile(r"^(\s*)/\* step: (.+?) \*/\s*$")
+RUST_MARKER = re.compile(r"^(\s*)// step: (.+?)\s*$")
+C_FUNCTION = re.compile(r"^[a-z][\w \*]*?\b(\w+)\(")
+RUST_FUNCTION = re.compile(r"^(?:pub(?:\([\w:]+\))? )?fn (\w+)")
+
+
+def indent_of(line):
+    return len(line) - len(line.lstrip(" "))
+
+
+class Marker:
+    def __init__(self, path, index, step, function, lines):
+        self.path, self.index, self.step, self.function, self.lines = path, index, step, function, lines
+
+
+def markers(path, marker_re, function_re):
+    """Every step marker of a file: its step, enclosing function and excerpt."""
+    lines = read(path)
+    found = []
+    function = None
+    for i, line in enumerate(lines):
+        f = function_re.match(line)
+        if f and not line.rstrip().endswith(";"):
+            function = f.group(1)
+        m = marker_re.match(line)
+        if not m:
+            continue
+        depth = len(m.group(1))
+        excerpt = []
+        for following in lines[i + 1:]:
+            if (following.strip() == "" or C_MARKER.match(following) or RUST_MARKER.match(following)
+                    or indent_of(following) < depth):
+                break
+            excerpt.append(following[depth:])
+        found.append(Marker(path, i + 1, m.group(2), function, excerpt))
+    return found
+
+
+def rust_functions(path):
+    """Top-level functions of a Rust file: name -> body text."""
+    lines = read(path)
+    bodies, name, start = {}, None, 0
+    for i, line in enumerate(lines):
+        f = RUST_FUNCTION.match(line)
+        if f:
+            name, start = f.group(1), i
+        elif name and line == "}":
+            bodies[name] = "\n".join(lines[start:i + 1])
+            name = None
+    return bodies
+
+
+def rust_markers(program):
+    """The markers of a Rust twin: those in its bin file, and those in the
+    library functions it reaches (calls, directly or through others)."""
+    bin_path = f"src/bin/{program}.rs"
+    bin_text = "\n".join(read(bin_path))
+    lib = rust_functions("src/lib.rs")
+    reached = {name for name in lib if re.search(rf"\b{name}\b", bin_text)}
+    while True:
+        more = {name for name in lib for r in reached if name not in reached
+                and re.search(rf"\b{name}\s*[(:]", lib[r].split("\n", 1)[1])}
+        if not more:
+            break
+        reached |= more
+    lib_markers = [m for m in markers("src/lib.rs", RUST_MARKER, RUST_FUNCTION) if m.function in reached]
+    return lib_markers + markers(bin_path, RUST_MARKER, RUST_FUNCTION)
+
+
+def c_markers(program):
+    return markers(f"c-reference/{program}.c", C_MARKER, C_FUNCTION)
+
+
+def sys_wrapper(name):
+    """`pub fn NAME` of src/sys.rs with its doc comment, or None."""
+    lines = read("src/sys.rs")
+    for i, line in enumerate(lines):
+        if re.match(rf"^pub fn {name}\b", line):
+            start = i
+            while start > 0 and lines[start - 1].startswith("///"):
+                start -= 1
+            end = i
+            while lines[end] != "}":
+                end += 1
+            return "\n".join(lines[start:end + 1])
+    return None
+
+
+def check_steps():
+    """The C and Rust step sequences of each program, compared with each
+    other and with STEPS. Returns a list of problems (empty: they match)."""
+    problems = []
+    for program in PROGRAMS:
+        want = [s[0] for s in STEPS[program]]
+        twins = {"C": c_markers(program), "Rust": rust_markers(program)}
+        for lang, found in twins.items():
+            names = [m.step for m in found]
+            for name in sorted(set(names)):
+                where = ", ".join(f"{m.path}:{m.index}" for m in found if m.step == name)
+                if names.count(name) > 1:
+                    problems.append(f"{program}: {lang} has step '{name}' more than once ({where})")
+                if name not in want:
+                    problems.append(f"{program}: {lang} has step '{name}' ({where}), which the guide does "
+                                    f"not know (add it to STEPS in scripts/gen-side-by-side.py)")
+            for name in want:
+                if name not in names:
+                    problems.append(f"{program}: {lang} has no marker for step '{name}'")
+            for m in found:
+                if not m.lines:
+                    problems.append(f"{program}: the {lang} marker '{m.step}' at {m.path}:{m.index} "
+                                    f"has no code after it")
+        # Within a function both twins have, the steps come in the same order.
+        by_function = {lang: {} for lang in twins}
+        for lang, found in twins.items():
+            for m in found:
+                by_function[lang].setdefault(m.function, []).append(m.step)
+        for function in sorted(set(by_function["C"]) & set(by_function["Rust"])):
+            c, rust = by_function["C"][function], by_function["Rust"][function]
+            c = [step for step in c if step in rust]
+            rust = [step for step in rust if step in c]
+            if c != rust:
+                problems.append(f"{program}: the steps of {function}() differ: C {c}, Rust {rust}")
+    return problems
+
+
+# ---------------------------------------------------------------- strace runs
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def wait_until(what, predicate, deadline):
+    end = time.monotonic() + deadline
+    while not predicate():
+        if time.monotonic() > end:
+            raise SystemExit(f"gen-side-by-side: gave up waiting for {what}")
+        time.sleep(0.01)
+
+
+def server_idle(pid):
+    """True when the server's main thread is blocked in accept (x86_64: 43)
+    and no client thread is left: the session is over in every thread."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        with open(f"/proc/{pid}/syscall") as f:
+            number = f.read().split()[0]
+    except OSError:
+        return False
+    return len(tasks) == 2 and number in ("43", "288")  # accept, accept4
+
+
+def strace_command(prefix, argv):
+    return ["strace", "-ff", "-yy", "-e", f"trace={TRACE_SET}", "-o", prefix] + argv
+
+
+def normalise(line, port):
+    line = re.sub(r"\)\s+= ", ") = ", line)  # strace pads short lines
+    line = re.sub(r"TCP:\[\d+\]", "TCP:[inode]", line)
+    line = re.sub(r"pipe:\[\d+\]", "pipe:[inode]", line)
+    line = re.sub(r"<[^<>]*/input>", "<input>", line)  # the client's stdin, a temporary file
+    line = re.sub(rf"(:|htons\(){port}\b", r"\1PORT", line)
+    line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:CPORT", line)
+    line = re.sub(r"htons\([1-9]\d*\)", "htons(CPORT)", line)
+    line = re.sub(r"\b(child_tid|parent_tid|stack|tls)=0x[0-9a-f]+", r"\1=0x...", line)
+    line = re.sub(r"parent_tid=\[\d+\]", "parent_tid=[TID]", line)
+    line = re.sub(r"^(clone3?\(.*) = \d+$", r"\1 = TID", line)
+    line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
+    return line
+
+
+def keep(line):
+    """Lines about sockets, the threads and the shutdown signals; not the
+    loader's close calls or Rust's startup poll of fds 0-2."""
+    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait)\(", line) is not None
+            or line.startswith("rt_sigprocmask(SIG_BLOCK, [INT TERM]") or line.startswith("+++"))
+
+
+def read_trace(prefix, main_pid, port):
+    directory, base = os.path.split(prefix)
+    pids = sorted(int(name.split(".")[-1]) for name in os.listdir(directory) if name.startswith(base + "."))
+    pids.remove(main_pid)
+    out = []
+    for n, pid in enumerate([main_pid] + pids):
+        out.append("# main thread" if n == 0 else f"# thread {n + 1}")
+        with open(f"{prefix}.{pid}") as f:
+            out += [normalise(line.rstrip("\n"), port) for line in f if keep(normalise(line, port))]
+    return out
+
+
+def run_session(lang, program, workdir):
+    """One scripted session: the server under strace, the client (under strace
+    when the server is the threaded one) sends two lines and quit. Returns
+    {program: transcript lines}."""
+    build = os.path.join(ROOT, "build", lang)
+    input_path = os.path.join(workdir, "input")
+    with open(input_path, "wb") as f:
+        f.write(CLIENT_INPUT)
+    server_argv = [os.path.join(build, program), "-b", "127.0.0.1", "-p", "0"]
+    server_prefix = os.path.join(workdir, f"{lang}-{program}")
+    tracer = subprocess.Popen(strace_command(server_prefix, server_argv), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        listening = tracer.stdout.readline().decode()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening)
+        if not m:
+            raise SystemExit(f"gen-side-by-side: {lang} {program} printed {listening!r}")
+        port = m.group(1)
+        wait_until("the traced server's pid", lambda: children(tracer.pid), 10)
+        server_pid = children(tracer.pid)[0]
+        client_argv = [os.path.join(build, "client"), "127.0.0.1", port]
+        client_prefix = os.path.join(workdir, f"{lang}-client")
+        traced_client = program == "server"
+        command = strace_command(client_prefix, client_argv) if traced_client else client_argv
+        with open(input_path, "rb") as stdin:
+            client = subprocess.run(command, stdin=stdin, capture_output=True, timeout=10)
+        if client.returncode != 0:
+            raise SystemExit(f"gen-side-by-side: {lang} client failed: {client.stderr.decode()}")
+        wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid), 10)
+        os.kill(server_pid, signal.SIGTERM)
+        tracer.wait(timeout=10)
+    finally:
+        if tracer.poll() is None:
+            for pid in children(tracer.pid):
+                os.kill(pid, signal.SIGKILL)
+            tracer.kill()
+            tracer.wait()
+    traces = {program: read_trace(server_prefix, server_pid, port)}
+    if traced_client:
+        client_pids = sorted(int(n.split(".")[-1]) for n in os.listdir(workdir)
+                             if n.startswith(f"{lang}-client."))
+        traces["client"] = read_trace(client_prefix, client_pids[0], port)
+    return traces
+
+
+def transcript_header(lang, program):
+    server = "server" if program == "client" else program
+    lines = [
+        f"# {lang}-{program}: build/{lang}/{program} under strace, written by scripts/gen-side-by-side.py --strace",
+        f"# session: build/{lang}/{server} -b 127.0.0.1 -p 0; build/{lang}/client 127.0.0.1 PORT < input",
+        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept",
+        f"# strace -ff -yy -e trace={TRACE_SET} (one file per thread, shown one after the other)",
+        "# kept: lines about TCP sockets, clone/clone3, the INT TERM mask, rt_sigtimedwait, exits;",
+        "# normalised: PORT = server port, CPORT = client port, inode, TID, PID and pointers",
+    ]
+    return lines
+
+
+def run_all_sessions(outdir):
+    workdir = tempfile.mkdtemp(prefix="side-by-side-")
+    try:
+        for lang in LANGS:
+            for program in ["server", "server_single"]:
+                for name, lines in run_session(lang, program, workdir).items():
+                    with open(os.path.join(outdir, f"{lang}-{name}.txt"), "w") as f:
+                        f.write("\n".join(transcript_header(lang, name) + lines) + "\n")
+    finally:
+        shutil.rmtree(workdir)
+
+
+def load_trace(lang, program):
+    path = os.path.join(ROOT, TRACES, f"{lang}-{program}.txt")
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if not line.startswith("# ") or line.startswith("# main")
+                or line.startswith("# thread")]
+
+
+def pick(trace, filters):
+    """The trace lines a step's filters select, in trace order."""
+    chosen = set()
+    for pattern, which in filters:
+        hits = [i for i, line in enumerate(trace) if re.search(pattern, line)]
+        if which is None:
+            chosen.update(hits)
+        elif which < len(hits):
+            chosen.add(hits[which])
+    return [trace[i] for i in sorted(chosen)]
+
+
+# ---------------------------------------------------------------- the guide
+
+
+def heading(program, number, title):
+    return f"{program} {number}. {title}"
+
+
+def slug(text):
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", text.lower())
+    return text.replace(" ", "-")
+
+
+def code_block(lang, lines):
+    return [f"```{lang}"] + lines + ["```"]
+
+
+def generate():
+    out = [
+        "# Side by side: the C reference and its Rust twin, step by step",
+        "",
+        "<!-- Generated by `make docs` (scripts/gen-side-by-side.py) from the step markers in",
+        "     c-reference/*.c, src/lib.rs and src/bin/*.rs, and from docs/strace/*.txt. Do not edit:",
+        "     edit the sources or the generator, then run `make docs`. `make test` fails when this",
+        "     file is stale or the C and Rust steps no longer match. -->",
+        "",
+        "For each program, each step it takes: the C code and the Rust code next to each other, the "
+        "system call as `strace` shows it, and what can fail there and how each twin handles it.",
+        "",
+        "- The code is copied from the sources by the generator: each excerpt starts at a comment "
+        "`/* step: NAME */` (C) or `// step: NAME` (Rust) and runs to the next blank line or the end "
+        "of its block. Search the sources for the marker to see the code around it.",
+        "- The Rust code of the steps the servers share is in `src/lib.rs`; the calls into the C "
+        "library are thin wrappers in `src/sys.rs` (the only `unsafe` code), shown under each step.",
+        "- The strace lines are copied from `docs/strace/LANG-PROGRAM.txt`: real runs of the built "
+        "programs (`build/c/*`, `build/rust/*`) in one scripted session (the client sends `hello`, "
+        "`world`, `quit`, then the server gets SIGTERM), made by `make docs` with "
+        f"`strace -ff -yy -e trace={TRACE_SET}`. Port numbers, inode numbers, thread ids and pointers "
+        "are replaced by names (PORT is the server's port, CPORT the client's); `-yy` shows each "
+        "socket's endpoints after its descriptor number.",
+        "",
+        "## Contents",
+        "",
+    ]
+    for program in PROGRAMS:
+        out.append(f"- [{program}](#{slug(program)})")
+        for number, (name, title, _, _) in enumerate(STEPS[program], 1):
+            out.append(f"  {number}. [{title}](#{slug(heading(program, number, title))})")
+    out.append("")
+    shown = {}  # (step, C excerpt, Rust excerpt, strace lines) -> the heading that shows it
+    for program in PROGRAMS:
+        out += [f"## {program}", "", INTRO[program], ""]
+        c = {m.step: m for m in c_markers(program)}
+        rust = {m.step: m for m in rust_markers(program)}
+        traces = {lang: load_trace(lang, program) for lang in LANGS}
+        for number, (name, title, filters, fails) in enumerate(STEPS[program], 1):
+            cm, rm = c[name], rust[name]
+            seen = {lang: pick(traces[lang], filters) for lang in LANGS}
+            title_line = heading(program, number, title)
+            out += [f"### {title_line}", ""]
+            key = (name, tuple(cm.lines), rm.path, tuple(rm.lines), tuple(seen["c"]), tuple(seen["rust"]))
+            if key in shown:
+                first = shown[key]
+                out += [f"The same code as [{first}](#{slug(first)}): `{cm.function}()` in `{cm.path}`, and "
+                        f"`{rm.function}()` in `{rm.path}`; "
+                        + ("the same strace lines in "
+                           f"`{TRACES}/c-{program}.txt` and `{TRACES}/rust-{program}.txt`." if filters else
+                           "no system call of its own."), ""]
+                continue
+            shown[key] = title_line
+            out += [
+                "<table>",
+                f"<tr><th>C: <code>{cm.function}()</code> in <code>{cm.path}</code></th>"
+                f"<th>Rust: <code>{rm.function}()</code> in <code>{rm.path}</code></th></tr>",
+                "<tr><td>", "",
+            ]
+            out += code_block("c", cm.lines)
+            out += ["", "</td><td>", ""]
+            out += code_block("rust", rm.lines)
+            out += ["", "</td></tr>", "</table>", ""]
+            for called in dict.fromkeys(re.findall(r"\bsys::(\w+)\(", "\n".join(rm.lines))):
+                text = sys_wrapper(called)
+                if text:
+                    out += [f"<details><summary>The wrapper <code>sys::{called}</code> in "
+                            f"<code>src/sys.rs</code></summary>", ""]
+                    out += code_block("rust", text.split("\n"))
+                    out += ["", "</details>", ""]
+            if filters:
+                out.append(f"strace shows (C, `{TRACES}/c-{program}.txt`):")
+                out.append("")
+                out += code_block("", seen["c"] or ["(no such line in this run)"])
+                out.append("")
+                if seen["rust"] == seen["c"]:
+                    out.append(f"The Rust twin's trace (`{TRACES}/rust-{program}.txt`) has the same "
+                               f"line{'s' if len(seen['c']) > 1 else ''}.")
+                else:
+                    out.append(f"The Rust twin (`{TRACES}/rust-{program}.txt`):")
+                    out.append("")
+                    out += code_block("", seen["rust"] or ["(no such line in this run)"])
+                out.append("")
+            out += [f"**What can fail:** {fails}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def main():
+    args = sys.argv[1:]
+    if "--strace" in args:
+        os.makedirs(os.path.join(ROOT, TRACES), exist_ok=True)
+        run_all_sessions(os.path.join(ROOT, TRACES))
+        print(f"gen-side-by-side: wrote {TRACES}/*.txt from a strace run")
+    if "--check-strace" in args:
+        fresh = tempfile.mkdtemp(prefix="side-by-side-check-")
+        try:
+            run_all_sessions(fresh)
+            stale = []
+            for name in sorted(os.listdir(fresh)):
+                with open(os.path.join(fresh, name)) as f:
+                    new = f.read().split("\n")
+                committed = os.path.join(ROOT, TRACES, name)
+                old = open(committed).read().split("\n") if os.path.exists(committed) else []
+                if new != old:
+                    stale.append(name)
+                    sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
+                        old, new, f"{TRACES}/{name} (committed)", f"{name} (this run)", lineterm=""))
+        finally:
+            shutil.rmtree(fresh)
+        if stale:
+            print(f"gen-side-by-side: {', '.join(stale)} no longer match what the programs do: "
+                  f"run `make docs` and commit docs/")
+            return 1
+        print("gen-side-by-side: a fresh strace run matches docs/strace/*.txt")
+        return 0
+    problems = check_steps()
+    if problems:
+        print("gen-side-by-side: the C and Rust step markers do not match:")
+        print("\n".join("  " + p for p in problems))
+        return 1
+    text = generate()
+    path = os.path.join(ROOT, GUIDE)
+    if "--check" in args:
+        old = open(path).read() if os.path.exists(path) else ""
+        if old != text:
+            sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
+                old.split("\n"), text.split("\n"), f"{GUIDE} (committed)", f"{GUIDE} (from the sources)",
+                lineterm="", n=1))
+            print(f"gen-side-by-side: {GUIDE} is stale: run `make docs` and commit it")
+            return 1
+        print(f"gen-side-by-side: {GUIDE} is fresh; C and Rust steps match")
+        return 0
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"gen-side-by-side: wrote {GUIDE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
