@@ -319,7 +319,7 @@ pub fn serve_client(fd: BorrowedFd, peer: &str, opt: &ServerOptions) {
 
         // step: framing
         let mut start = 0;
-        while let Some(newline) = buf[start..used].iter().position(|&b| b == b'\n') {
+        while let Some(newline) = sys::memchr(&buf[start..used], b'\n') {
             let line = &buf[start..start + newline + 1];
             if !mid_line && is_quit(line) {
                 println!("[{peer}] quit");

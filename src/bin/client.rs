@@ -114,7 +114,7 @@ fn connect_to(addr: &sockaddr_in, reply_timeout: u32) -> OwnedFd {
 /// Length of the first whole line in the input, '\n' included, or 0 if there
 /// is none yet. At the end of stdin a last line without '\n' gets one.
 fn find_line(input: &mut Input) -> usize {
-    if let Some(newline) = input.data.iter().position(|&b| b == b'\n') {
+    if let Some(newline) = sys::memchr(&input.data, b'\n') {
         return newline + 1;
     }
     if input.eof && !input.data.is_empty() {

@@ -441,7 +441,12 @@ impl IdleReport {
 
 /// Opens `n` connections one by one, each checked with one echo, and keeps
 /// them open. RSS is read from `pid` before the first and after the last.
-fn open_idle(addr: SocketAddr, n: usize, pid: Option<u32>, timeout: Duration) -> (IdleReport, Vec<TcpStream>) {
+fn open_idle(
+    addr: SocketAddr,
+    n: usize,
+    pid: Option<u32>,
+    timeout: Duration,
+) -> (IdleReport, Vec<TcpStream>) {
     let mut report = IdleReport { connections: n, ..Default::default() };
     report.rss_before_kib = pid.and_then(proc_status).map(|s| s.0);
     let mut streams = Vec::with_capacity(n);
@@ -486,9 +491,9 @@ fn usage_error(message: &str) -> ! {
     std::process::exit(2);
 }
 
-fn number<T: std::str::FromStr>(name: &str, value: Option<String>, min: T) -> T
+fn number<T>(name: &str, value: Option<String>, min: T) -> T
 where
-    T: PartialOrd + Copy,
+    T: std::str::FromStr + PartialOrd + Copy,
 {
     let value = value.unwrap_or_else(|| usage_error(&format!("option {name} needs a value")));
     match value.parse::<T>() {
@@ -719,8 +724,10 @@ mod suite {
 
     fn cpu_name() -> String {
         let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model =
-            info.lines().find_map(|l| l.strip_prefix("model name")).map(|r| r.trim_start_matches([' ', '\t', ':']));
+        let model = info
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|r| r.trim_start_matches([' ', '\t', ':']));
         let cores = thread::available_parallelism().map_or(0, |n| n.get());
         format!("{} x {}", cores, model.unwrap_or("unknown CPU"))
     }
@@ -731,7 +738,9 @@ mod suite {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--build" => build = args.next().map(PathBuf::from).unwrap_or_else(|| usage_error("--build DIR")),
+                "--build" => {
+                    build = args.next().map(PathBuf::from).unwrap_or_else(|| usage_error("--build DIR"))
+                }
                 "--reps" => reps = number("--reps", args.next(), 1),
                 _ => usage_error(&format!("suite: unknown argument {arg}")),
             }
@@ -775,7 +784,8 @@ mod suite {
 
         let started = Instant::now();
         let timeout = Duration::from_secs(60);
-        let mut samples: Vec<Vec<Vec<Sample>>> = rows.iter().map(|_| vec![Vec::new(); COLUMNS.len()]).collect();
+        let mut samples: Vec<Vec<Vec<Sample>>> =
+            rows.iter().map(|_| vec![Vec::new(); COLUMNS.len()]).collect();
         let mut failed = false;
         for rep in 0..reps {
             for (r, row) in rows.iter().enumerate() {
@@ -822,7 +832,11 @@ mod suite {
                         row.name,
                         target.name(),
                         summary.0,
-                        if ok { String::new() } else { format!("  FAILED: {}", summary.1.unwrap_or_default()) }
+                        if ok {
+                            String::new()
+                        } else {
+                            format!("  FAILED: {}", summary.1.unwrap_or_default())
+                        }
                     );
                     failed |= !ok;
                     samples[r][column].push(sample);
@@ -841,7 +855,8 @@ mod suite {
             (!values.is_empty()).then(|| median(values))
         };
         let idle = |s: &[Sample]| -> Option<f64> {
-            let values: Vec<f64> = s.iter().filter_map(|s| if let Sample::Idle(k) = s { Some(*k) } else { None }).collect();
+            let values: Vec<f64> =
+                s.iter().filter_map(|s| if let Sample::Idle(k) = s { Some(*k) } else { None }).collect();
             (!values.is_empty()).then(|| median(values))
         };
         let cell = |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
@@ -861,7 +876,9 @@ mod suite {
             cpu_name(),
             took.as_secs()
         );
-        println!("Throughput in round trips per second (higher is better); Rust/C at least 0.97 is the target.");
+        println!(
+            "Throughput in round trips per second (higher is better); Rust/C at least 0.97 is the target."
+        );
         println!();
         println!("| workload | C server | Rust server | Rust/C | C server_single | Rust server_single | Rust/C | socat | floor |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -882,10 +899,10 @@ mod suite {
                         row.name,
                         cell(rate(cs), 0),
                         cell(rate(rs), 0),
-                        mark(threaded, threaded.map_or(true, |x| x >= 0.97)),
+                        mark(threaded, threaded.is_none_or(|x| x >= 0.97)),
                         cell(rate(c1), 0),
                         cell(rate(r1), 0),
-                        mark(single, single.map_or(true, |x| x >= 0.97)),
+                        mark(single, single.is_none_or(|x| x >= 0.97)),
                         if socat || rate(so).is_some() { cell(rate(so), 0) } else { "n/a".into() },
                         cell(rate(fl), 0),
                     );
@@ -897,7 +914,9 @@ mod suite {
         println!();
         println!("Latency per round trip in microseconds, p50 / p99 / max (medians over the runs).");
         println!();
-        println!("| workload | C server | Rust server | C server_single | Rust server_single | socat | floor |");
+        println!(
+            "| workload | C server | Rust server | C server_single | Rust server_single | socat | floor |"
+        );
         println!("|---|---:|---:|---:|---:|---:|---:|");
         for (row, s) in rows.iter().zip(samples) {
             if let Kind::Load(_) = row.kind {
@@ -924,7 +943,9 @@ mod suite {
         }
 
         println!();
-        println!("Memory: server RSS growth per idle client, KiB (lower is better); at most 64 is the target.");
+        println!(
+            "Memory: server RSS growth per idle client, KiB (lower is better); at most 64 is the target."
+        );
         println!();
         println!("| workload | C server | Rust server | Rust/C |");
         println!("|---|---:|---:|---:|");
@@ -945,13 +966,14 @@ mod suite {
                     row.name,
                     cell(c, 1),
                     cell(rust, 1),
-                    mark(x, x.map_or(true, |x| x <= 1.0 / 0.97))
+                    mark(x, x.is_none_or(|x| x <= 1.0 / 0.97))
                 );
             }
         }
 
         // The distance to the floor: the 1-client 64-byte row.
-        if let Some((row, s)) = rows.iter().zip(samples).find(|(r, _)| matches!(r.kind, Kind::Load(w) if w.clients == 1))
+        if let Some((row, s)) =
+            rows.iter().zip(samples).find(|(r, _)| matches!(r.kind, Kind::Load(w) if w.clients == 1))
         {
             let floor = load(&s[fl], &|r| r.per_second());
             println!();
@@ -961,9 +983,17 @@ mod suite {
                     let x = f / v;
                     let target = col != so;
                     if target && x > 1.3 {
-                        misses.push(format!("{}: {} is {x:.2}x the floor > 1.30", row.name, COLUMNS[col].name()));
+                        misses.push(format!(
+                            "{}: {} is {x:.2}x the floor > 1.30",
+                            row.name,
+                            COLUMNS[col].name()
+                        ));
                     }
-                    println!("  {:<20} {x:.2}x{}", COLUMNS[col].name(), if target && x > 1.3 { " MISS" } else { "" });
+                    println!(
+                        "  {:<20} {x:.2}x{}",
+                        COLUMNS[col].name(),
+                        if target && x > 1.3 { " MISS" } else { "" }
+                    );
                 }
             }
         }
