@@ -4,6 +4,8 @@
 #                 build/rust/{server,server_single,client} (cargo, release)
 #                 ./server ./server_single ./client      (links to the Rust builds)
 #   make demo     see it work (under 20 s)
+#   make bench    measure it: C against Rust against socat and the floor,
+#                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries
 #   make clean    remove all of the above
 
@@ -35,6 +37,11 @@ test: all
 
 demo: all
 	@scripts/demo.sh
+
+# Not part of make test: minutes of load, and figures need a quiet machine.
+.PHONY: bench
+bench: all
+	@scripts/bench.sh
 
 clean:
 	rm -rf build $(PROGRAMS)
