@@ -4,6 +4,11 @@
 #                 build/rust/{server,server_single,client} (cargo, release)
 #                 ./server ./server_single ./client      (links to the Rust builds)
 #   make demo     see it work (under 20 s)
+#   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
+#                 strace installed, docs/strace/*.txt from a real run)
+#   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
+#                 for Wireshark, and a decode with a line on each packet
+#   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against socat and the floor,
 #                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries
@@ -37,6 +42,19 @@ test: all
 
 demo: all
 	@scripts/demo.sh
+
+# The teaching aid: the side-by-side guide, a capture, a two-host run.
+.PHONY: docs capture demo-netns
+docs: all
+	@if command -v strace >/dev/null; then scripts/gen-side-by-side.py --strace; \
+	else echo "docs: strace is not installed: docs/strace/*.txt stay as they are"; fi
+	@scripts/gen-side-by-side.py
+
+capture: all
+	@scripts/capture.sh
+
+demo-netns: all
+	@scripts/demo-netns.sh
 
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench
