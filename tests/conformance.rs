@@ -240,7 +240,7 @@ fn check_wire(rule: &str, session: Session) {
 /// A line of a full piece and then `quit`: the `quit\n` continues the line
 /// (the rule SPEC leaves implicit: after a 1024-byte piece without `\n`,
 /// the rest of that line is a continuation), so it is data.
-fn quit_after_full_piece() -> Vec<u8> {
+fn full_piece_then_quit() -> Vec<u8> {
     let mut input = vec![b'x'; 1024];
     input.extend_from_slice(b"quit\nafter\nquit\n");
     input
@@ -288,7 +288,7 @@ sessions! {
     /// SPEC "The protocol" 4: ` quit` and `quit ` are ordinary data.
     space_quit_is_data: Session::lines(b" quit\nquit \nQUIT\nquit\n");
     /// SPEC "The protocol" 3 and 4: `quit` right after a full 1024-byte piece is data.
-    quit_after_full_piece: Session::lines(&quit_after_full_piece());
+    quit_after_full_piece: Session::lines(&full_piece_then_quit());
     /// SPEC "Client behaviour": EOF on stdin without `quit` sends `quit`.
     stdin_eof_without_quit: Session::lines(b"a\nb\n");
     /// SPEC "Client behaviour": empty stdin: connect, send `quit`, exit 0.
