@@ -368,7 +368,8 @@ def server_idle(pid):
             number = f.read().split()[0]
     except OSError:
         return False
-    return len(tasks) == 2 and number in ("43", "288")  # accept, accept4
+    # accept and accept4: 43 and 288 on x86_64, 202 and 242 on aarch64
+    return len(tasks) == 2 and number in ("43", "288", "202", "242")
 
 
 def strace_command(prefix, argv):
