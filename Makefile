@@ -11,7 +11,11 @@
 #   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against socat and the floor,
 #                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
-#   make test     check it: builds, then cargo test runs the real binaries
+#   make test     check it: builds, then cargo test runs the real binaries,
+#                 then make sanitize
+#   make sanitize the C programs built with -fsanitize=address,undefined
+#                 (build/asan/) and -fsanitize=thread (build/tsan/), run
+#                 through the conformance sessions and a 200-client load
 #   make clean    remove all of the above
 
 CC      ?= cc
@@ -21,7 +25,7 @@ PROGRAMS := server server_single client
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
 
-.PHONY: all c rust test demo clean
+.PHONY: all c rust test sanitize demo clean
 
 all: c rust
 
@@ -39,6 +43,21 @@ rust:
 
 test: all
 	cargo test --release
+	@$(MAKE) --no-print-directory sanitize
+
+# The sanitizer builds: the same sources and flags, plus the sanitizer.
+SANITIZE_BINS := $(addprefix build/asan/,$(PROGRAMS)) $(addprefix build/tsan/,$(PROGRAMS))
+
+build/asan/%: c-reference/%.c
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $< -o $@
+
+build/tsan/%: c-reference/%.c
+	@mkdir -p build/tsan
+	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@
+
+sanitize: all $(SANITIZE_BINS)
+	scripts/sanitize.sh
 
 demo: all
 	@scripts/demo.sh

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The C programs under the sanitizers (`make sanitize`, also run by `make test`).
+#
+# `make sanitize` builds build/asan/ (gcc -fsanitize=address,undefined) and
+# build/tsan/ (gcc -fsanitize=thread), then runs this script, which runs the
+# conformance sessions (tests/behaviour.rs, tests/conformance.rs) and the load
+# test with 200 clients (tests/load.rs) against each build: SOCKETS_C_DIR
+# points the tests' C side at it. Every sanitizer writes its reports to a
+# file of its own (log_path) instead of the programs' stderr, which the tests
+# read; any report file at the end fails the run, and is shown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reports=target/sanitize-reports
+rm -rf "$reports"
+mkdir -p "$reports"
+
+for build in asan tsan; do
+    for program in server server_single client; do
+        [ -x "build/$build/$program" ] || { echo "sanitize: build/$build/$program is missing: run make sanitize" >&2; exit 1; }
+    done
+done
+
+failed=()
+run() {
+    local build=$1
+    echo "sanitize: $build: conformance sessions and the load test with 200 clients"
+    SOCKETS_C_DIR="build/$build" SOCKETS_LOAD_CLIENTS=200 \
+        cargo test --release --quiet --test behaviour --test conformance --test load -- \
+        --skip memory_per_idle_client --skip load_rust || failed+=("$build")
+}
+
+# halt_on_error: the first report ends the program (a test then fails too);
+# the report is in $reports either way. atexit_sleep_ms: ThreadSanitizer
+# waits a second in exit() by default (to catch races at exit), and the tests
+# stop hundreds of servers; 50 ms still lets running threads meet the exit.
+ASAN_OPTIONS="log_path=$PWD/$reports/asan:halt_on_error=1:detect_leaks=1" \
+UBSAN_OPTIONS="log_path=$PWD/$reports/ubsan:halt_on_error=1:print_stacktrace=1" \
+    run asan
+TSAN_OPTIONS="log_path=$PWD/$reports/tsan:halt_on_error=1:second_deadlock_stack=1:atexit_sleep_ms=50" \
+    run tsan
+
+if [ -n "$(ls -A "$reports")" ]; then
+    echo "sanitize: FAILED: sanitizer reports in $reports/ (the first 60 lines of each):" >&2
+    for report in "$reports"/*; do
+        echo "== $report" >&2
+        head -n 60 "$report" >&2
+    done
+    exit 1
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "sanitize: FAILED: tests failed against build/${failed[*]}, without a sanitizer report" >&2
+    exit 1
+fi
+echo "sanitize: no reports from AddressSanitizer, UndefinedBehaviorSanitizer or ThreadSanitizer"
