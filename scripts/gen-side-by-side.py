@@ -74,7 +74,10 @@ SERVER_STEPS = [
      "The usual failures: EADDRINUSE (another socket listens on that port), EADDRNOTAVAIL (`-b` names an "
      "address this host does not have), EACCES (a port below 1024 without the privilege). Both twins put "
      "the address in the message, `server: bind 0.0.0.0:8080: Address already in use`, and exit 1. "
-     "`-p 0` lets the kernel pick a free port: `bind` shows `htons(0)`."),
+     "`-p 0` lets the kernel pick a free port: `bind` shows `htons(0)`. In the failure below the Rust "
+     "trace has a `close` after the failed `bind` and the C trace has none: `?` returns the error and "
+     "drops the `OwnedFd` on the way out, while C's `die` exits with the descriptor open and the "
+     "kernel closes it at exit."),
     ("listen", "listen: accept connections, queue up to BACKLOG",
      [(r"^listen\(", None)],
      "`listen` fails only for a bad descriptor or an unsupported socket (EBADF, ENOTSOCK, EOPNOTSUPP) or "
@@ -190,6 +193,15 @@ CLIENT_STEPS = [
      "echo), prints `closing connection` and closes the socket; C with `close(fd)`, Rust with "
      "`drop(fd)`. A failed send is `client: send: STRERROR`, exit 1."),
 ]
+
+# Steps shown failing, from docs/strace/LANG-failures.txt: the scenario and
+# which of its trace lines to show (the program's output is always shown).
+FAILURES = {
+    ("server", "bind"): ("bind-in-use", r"^bind\(|^close\(|^\+\+\+"),
+    ("server", "recv result"): ("idle-timeout", r"^recvfrom\(.*= -1|^close\("),
+    ("client", "connect"): ("connect-refused", r"^connect\(|^\+\+\+"),
+    ("client", "poll"): ("server-closed", r"^poll\(|^recvfrom\(|^\+\+\+"),
+}
 
 STEPS = {
     "server": SERVER_STEPS,
@@ -388,6 +400,7 @@ def normalise(line, port):
     line = re.sub(r"parent_tid=\[\d+\]", "parent_tid=[TID]", line)
     line = re.sub(r"^(clone3?\(.*) = \d+$", r"\1 = TID", line)
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
+    line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
     return line
 
 
@@ -455,6 +468,108 @@ def run_session(lang, program, workdir):
     return traces
 
 
+def start_server(build, program, args):
+    """An untraced server on 127.0.0.1; returns (process, port)."""
+    server = subprocess.Popen([os.path.join(build, program), "-b", "127.0.0.1"] + args,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    listening = server.stdout.readline().decode()
+    m = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening)
+    if not m:
+        server.kill()
+        server.wait()
+        raise SystemExit(f"gen-side-by-side: {program} printed {listening!r}")
+    return server, m.group(1)
+
+
+def stop(process):
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=10)
+
+
+def outcome(argv, note, returncode, stdout, stderr, port):
+    lines = [f"$ {' '.join(argv)}" + (f"    ({note})" if note else ""), f"exit status: {returncode}"]
+    for name, text in (("stdout", stdout), ("stderr", stderr)):
+        for line in text.decode(errors="replace").splitlines():
+            lines.append(f"{name}: {normalise(line, port)}")
+    return lines
+
+
+def run_failures(lang, workdir):
+    """Failures seen on purpose: a port in use, a refused connection, an idle
+    client. Returns {scenario: lines} for docs/strace/LANG-failures.txt."""
+    build = os.path.join(ROOT, "build", lang)
+    found = {}
+
+    # bind: a second server on the port the first one listens on.
+    first, port = start_server(build, "server", ["-p", "0"])
+    try:
+        argv = ["server", "-b", "127.0.0.1", "-p", port]
+        prefix = os.path.join(workdir, f"{lang}-bind")
+        run = subprocess.run(strace_command(prefix, [os.path.join(build, argv[0])] + argv[1:]),
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    finally:
+        stop(first)
+    argv[-1] = "PORT"
+    found["bind-in-use"] = (outcome(argv, "another server listens on 127.0.0.1:PORT", run.returncode,
+                                    run.stdout, run.stderr, port)
+                            + main_only(prefix, port))
+
+    # connect: the port of a server that has just stopped.
+    gone, port = start_server(build, "server", ["-p", "0"])
+    stop(gone)
+    argv = ["client", "127.0.0.1", port]
+    prefix = os.path.join(workdir, f"{lang}-connect")
+    run = subprocess.run(strace_command(prefix, [os.path.join(build, argv[0])] + argv[1:]),
+                         stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    argv[-1] = "PORT"
+    found["connect-refused"] = (outcome(argv, "nothing listens on PORT any more", run.returncode,
+                                        run.stdout, run.stderr, port) + main_only(prefix, port))
+
+    # The idle timeout: a client that connects and says nothing for 1 s.
+    server_argv = ["server", "-b", "127.0.0.1", "-p", "0", "-t", "1"]
+    server_prefix = os.path.join(workdir, f"{lang}-idle-server")
+    tracer = subprocess.Popen(strace_command(server_prefix, [os.path.join(build, "server")] + server_argv[1:]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        listening = tracer.stdout.readline().decode()
+        port = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening).group(1)
+        wait_until("the traced server's pid", lambda: children(tracer.pid), 10)
+        server_pid = children(tracer.pid)[0]
+        client_argv = ["client", "127.0.0.1", port]
+        client_prefix = os.path.join(workdir, f"{lang}-idle-client")
+        client = subprocess.Popen(strace_command(client_prefix, [os.path.join(build, "client")] + client_argv[1:]),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        client.wait(timeout=10)  # stdin stays open and silent: the client ends when the server closes
+        client.stdin.close()
+        client_out, client_err = client.stdout.read(), client.stderr.read()
+        wait_until(f"{lang} server back in accept", lambda: server_idle(server_pid), 10)
+        os.kill(server_pid, signal.SIGTERM)
+        server_out, server_err = tracer.communicate(timeout=10)
+    finally:
+        if tracer.poll() is None:
+            for pid in children(tracer.pid):
+                os.kill(pid, signal.SIGKILL)
+            tracer.kill()
+            tracer.wait()
+    found["idle-timeout"] = (outcome(server_argv, "a client connects and sends nothing", 0,
+                                     listening.encode() + server_out, server_err, port)
+                             + read_trace(server_prefix, server_pid, port))
+    client_argv[-1] = "PORT"
+    found["server-closed"] = (outcome(client_argv, "stdin open, nothing typed; the server has -t 1",
+                                      client.returncode, client_out, client_err, port)
+                              + main_only(client_prefix, port))
+    return found
+
+
+def main_only(prefix, port):
+    """The main thread's trace (the oldest pid) of a run under strace -ff."""
+    directory, base = os.path.split(prefix)
+    pid = min(int(n.split(".")[-1]) for n in os.listdir(directory) if n.startswith(base + "."))
+    with open(f"{prefix}.{pid}") as f:
+        return ["# main thread"] + [normalise(line.rstrip("\n"), port) for line in f
+                                    if keep(normalise(line, port))]
+
+
 def transcript_header(lang, program):
     server = "server" if program == "client" else program
     lines = [
@@ -476,8 +591,30 @@ def run_all_sessions(outdir):
                 for name, lines in run_session(lang, program, workdir).items():
                     with open(os.path.join(outdir, f"{lang}-{name}.txt"), "w") as f:
                         f.write("\n".join(transcript_header(lang, name) + lines) + "\n")
+            lines = [
+                f"# {lang}-failures: build/{lang}/* failing on purpose, under strace, written by "
+                "scripts/gen-side-by-side.py --strace",
+                f"# strace -ff -yy -e trace={TRACE_SET}; kept and normalised as in {lang}-server.txt",
+            ]
+            for scenario, seen in run_failures(lang, workdir).items():
+                lines += [f"## {scenario}"] + seen
+            with open(os.path.join(outdir, f"{lang}-failures.txt"), "w") as f:
+                f.write("\n".join(lines) + "\n")
     finally:
         shutil.rmtree(workdir)
+
+
+def load_failures(lang):
+    """docs/strace/LANG-failures.txt: scenario -> its lines."""
+    scenarios, current = {}, None
+    with open(os.path.join(ROOT, TRACES, f"{lang}-failures.txt")) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("## "):
+                current = scenarios.setdefault(line[3:], [])
+            elif current is not None:
+                current.append(line)
+    return scenarios
 
 
 def load_trace(lang, program):
@@ -539,6 +676,9 @@ def generate():
         f"`strace -ff -yy -e trace={TRACE_SET}`. Port numbers, inode numbers, thread ids and pointers "
         "are replaced by names (PORT is the server's port, CPORT the client's); `-yy` shows each "
         "socket's endpoints after its descriptor number.",
+        "- Some steps are also shown failing on purpose (a port in use, a refused connection, an idle "
+        "client): `make docs` runs those too, under strace, into `docs/strace/LANG-failures.txt`, with "
+        "the command, its exit status and what it printed.",
         "",
         "## Contents",
         "",
@@ -600,6 +740,26 @@ def generate():
                     out += code_block("", seen["rust"] or ["(no such line in this run)"])
                 out.append("")
             out += [f"**What can fail:** {fails}", ""]
+            failure = FAILURES.get(("client" if program == "client" else "server", name))
+            if failure:
+                scenario, pattern = failure
+                failed = {}
+                for lang in LANGS:
+                    lines = load_failures(lang)[scenario]
+                    cut = lines.index("# main thread")
+                    failed[lang] = lines[:cut] + [l for l in lines[cut:] if re.search(pattern, l)]
+                out.append(f"Seen failing (`{TRACES}/c-failures.txt`, `## {scenario}`): the command, "
+                           "what it printed, and the strace lines of this step:")
+                out.append("")
+                out += code_block("", failed["c"])
+                out.append("")
+                if failed["rust"] == failed["c"]:
+                    out.append(f"The Rust twin (`{TRACES}/rust-failures.txt`): the same.")
+                else:
+                    out.append(f"The Rust twin (`{TRACES}/rust-failures.txt`):")
+                    out.append("")
+                    out += code_block("", failed["rust"])
+                out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
