@@ -47,6 +47,7 @@ struct input {
     char *data;
     size_t len;
     size_t cap;
+    size_t scanned; /* bytes at the start known to hold no '\n' */
     bool eof;
 };
 
@@ -224,14 +225,17 @@ static int connect_to(const struct sockaddr_in *addr, unsigned reply_timeout)
 }
 
 /* Length of the first whole line in the input, '\n' included, or 0 if there
- * is none yet. At the end of stdin a last line without '\n' gets one. */
+ * is none yet. At the end of stdin a last line without '\n' gets one. Only
+ * the bytes not yet searched are searched: a long line arrives 1024 bytes a
+ * read, and searching it all again each time would be quadratic. */
 static size_t find_line(struct input *in)
 {
     if (in->len == 0)
         return 0;
-    char *newline = memchr(in->data, '\n', in->len);
+    char *newline = memchr(in->data + in->scanned, '\n', in->len - in->scanned);
     if (newline != NULL)
         return (size_t)(newline - in->data) + 1;
+    in->scanned = in->len;
     if (in->eof && in->len > 0) {
         in->data[in->len++] = '\n'; /* read_input always leaves room for it */
         return in->len;
@@ -266,6 +270,7 @@ static void consume(struct input *in, size_t len)
 {
     memmove(in->data, in->data + len, in->len - len);
     in->len -= len;
+    in->scanned = 0;
 }
 
 /*

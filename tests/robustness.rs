@@ -547,6 +547,40 @@ fn bad_input_through_the_clients() {
     }
 }
 
+/// Issue 4 "Bad input" and SPEC "Client behaviour" ("a line of any
+/// length"): a client reads a 32 MiB line from stdin 1024 bytes at a time and
+/// must not search the whole line again after each read (which took minutes
+/// at this size). A listener here takes the line and checks it arrives whole
+/// within a few seconds; then it closes without an echo.
+#[test]
+fn bad_input_a_32_mib_line_is_read_in_linear_time() {
+    const LEN: usize = 32 << 20;
+    let line = [vec![b'w'; LEN - 1], vec![b'\n']].concat();
+    for lang in LANGS {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let start = Instant::now();
+        let taker = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(DEADLINE)).unwrap();
+            let mut got = 0;
+            let mut buf = vec![0u8; 1 << 16];
+            while got < LEN {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            (got, start.elapsed())
+        });
+        let out = run_client(lang, &[], port, &line);
+        let (got, took) = taker.join().unwrap();
+        assert_eq!(got, LEN, "{lang:?} client: {}", out.stderr());
+        assert!(took < Duration::from_secs(5), "{lang:?} client took {took:?} to send a 32 MiB line");
+        assert_eq!(out.stdout(), format!("connected to 127.0.0.1:{port}\nserver closed the connection\n"));
+    }
+}
+
 /// Issue 4 "Bad input" and SPEC "Command line", the cases tests/behaviour.rs
 /// does not try: exit 2, the usage on stderr, and the same bytes from the C
 /// and the Rust twin. The client has no `-p`: its port is the operand after

@@ -33,6 +33,8 @@ struct Options {
 /// (`printf 'a\nb\nquit\n' | ./client` would hang after "a").
 struct Input {
     data: Vec<u8>,
+    /// Bytes at the start known to hold no '\n'.
+    scanned: usize,
     eof: bool,
 }
 
@@ -112,11 +114,14 @@ fn connect_to(addr: &sockaddr_in, reply_timeout: u32) -> OwnedFd {
 }
 
 /// Length of the first whole line in the input, '\n' included, or 0 if there
-/// is none yet. At the end of stdin a last line without '\n' gets one.
+/// is none yet. At the end of stdin a last line without '\n' gets one. Only
+/// the bytes not yet searched are searched: a long line arrives 1024 bytes a
+/// read, and searching it all again each time would be quadratic.
 fn find_line(input: &mut Input) -> usize {
-    if let Some(newline) = sys::memchr(&input.data, b'\n') {
-        return newline + 1;
+    if let Some(newline) = sys::memchr(&input.data[input.scanned..], b'\n') {
+        return input.scanned + newline + 1;
     }
+    input.scanned = input.data.len();
     if input.eof && !input.data.is_empty() {
         input.data.push(b'\n');
         return input.data.len();
@@ -143,6 +148,7 @@ fn read_input(input: &mut Input) {
 /// Drop the first len bytes of the input: that line is done.
 fn consume(input: &mut Input, len: usize) {
     input.data.drain(..len);
+    input.scanned = 0;
 }
 
 /// Between echoes the server has nothing to say, so a readable socket means it
@@ -227,7 +233,7 @@ fn main() {
     println!("connected to {}", format_addr(&server_addr));
 
     let interactive = sys::isatty(io::stdin().as_fd());
-    let mut input = Input { data: Vec::new(), eof: false };
+    let mut input = Input { data: Vec::new(), scanned: 0, eof: false };
     loop {
         let len = find_line(&mut input);
         if len == 0 && input.eof {
