@@ -36,10 +36,12 @@ build/c/%: c-reference/%.c
 	$(CC) $(CFLAGS) $< -o $@
 
 # cargo knows what is stale; the copy keeps build/rust/ beside build/c/.
+# --remove-destination: a new file, not a rewrite of one that may be running
+# (which fails with "Text file busy").
 rust:
 	cargo build --release --bins --quiet
 	@mkdir -p build/rust
-	@for p in $(PROGRAMS); do cp -p target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
+	@for p in $(PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
 
 test: all
 	cargo test --release
