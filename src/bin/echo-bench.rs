@@ -19,8 +19,8 @@
 //! on any of them, 2 on a bad command line.
 //!
 //! `--floor` runs the same load against the smallest echo loop there is
-//! (a recv/send loop on a thread of this process, loopback TCP, TCP_NODELAY):
-//! the limit no server can beat on this machine.
+//! (`--echo-loop`: a recv/send loop per connection in a process of its own,
+//! loopback TCP, TCP_NODELAY): the limit no server can beat on this machine.
 //!
 //! `--idle N` opens N connections one after the other, checks one echo on
 //! each, and holds them all open; with `--pid` it reads the server's VmRSS
@@ -46,6 +46,7 @@ usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--json] [HOST
        echo-bench --floor [-c CLIENTS] [-n ROUNDS] [-s SIZE] [--json]
        echo-bench --idle N [--pid PID] [--hold SECONDS] [-t SECONDS] [--json] [HOST] PORT
        echo-bench suite [--build DIR] [--reps N]
+       echo-bench --echo-loop       (the floor's echo peer: prints its port, runs until killed)
 ";
 
 /// Larger lines could deadlock a client that writes the whole line before
@@ -207,11 +208,29 @@ impl ClientResult {
 }
 
 /// One connection: connect, then `rounds` round trips of one line each.
-fn run_client(addr: SocketAddr, id: usize, w: Workload, timeout: Duration, done: &AtomicU64) -> ClientResult {
+/// One connection (`open` if it was opened before the clock started, with the
+/// time its connect took): connect, then `rounds` round trips of one line each.
+fn run_client(
+    addr: SocketAddr,
+    id: usize,
+    w: Workload,
+    timeout: Duration,
+    open: Option<(TcpStream, u64)>,
+    done: &AtomicU64,
+) -> ClientResult {
     let mut result = ClientResult { latencies_us: Vec::with_capacity(w.rounds), ..Default::default() };
-    let connecting = Instant::now();
-    let connected = TcpStream::connect_timeout(&addr, timeout);
-    result.connect_us = connecting.elapsed().as_micros() as u64;
+    let connected = match open {
+        Some((stream, connect_us)) => {
+            result.connect_us = connect_us;
+            Ok(stream)
+        }
+        None => {
+            let connecting = Instant::now();
+            let connected = TcpStream::connect_timeout(&addr, timeout);
+            result.connect_us = connecting.elapsed().as_micros() as u64;
+            connected
+        }
+    };
     let mut stream = match connected {
         Ok(stream) => stream,
         Err(err) => {
@@ -284,20 +303,43 @@ fn percentile(sorted: &[u32], p: f64) -> u64 {
     u64::from(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// `w.clients` connections at once against `addr`; the clock runs from the
-/// moment all threads are ready (before they connect) until the last ends.
+/// `w.clients` connections at once against `addr`.
+///
+/// The connections are opened first, one after another, so that the clock
+/// measures echoing and not a connect storm: 256 SYNs at once overflow the
+/// listen backlog (128) even of a server that accepts as fast as it can, and
+/// each dropped SYN is retransmitted only after 1 s. A connect that does not
+/// complete in 4 tries of 50 ms (the backlog stays full: `server_single` is
+/// busy serving the first client) ends that phase; the clients left connect on
+/// their own threads once the clock runs, which is where `server_single`
+/// makes them wait. The clock runs until the last client ends.
 fn run_load(addr: SocketAddr, w: Workload, timeout: Duration, progress: bool) -> Report {
+    let mut opened = Vec::with_capacity(w.clients);
+    'opening: while opened.len() < w.clients {
+        // A fresh socket sends its SYN at once: no 1 s retransmit timer.
+        for _attempt in 0..4 {
+            let connecting = Instant::now();
+            if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(50).min(timeout)) {
+                opened.push((stream, connecting.elapsed().as_micros() as u64));
+                continue 'opening;
+            }
+        }
+        break;
+    }
+    let mut opened = opened.into_iter();
+
     let done = Arc::new(AtomicU64::new(0));
     let barrier = Arc::new(Barrier::new(w.clients + 1));
     let mut handles = Vec::with_capacity(w.clients);
     for id in 0..w.clients {
         let done = Arc::clone(&done);
         let barrier = Arc::clone(&barrier);
+        let open = opened.next();
         let handle = thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || {
                 barrier.wait();
-                run_client(addr, id, w, timeout, &done)
+                run_client(addr, id, w, timeout, open, &done)
             })
             .expect("start a client thread");
         handles.push(handle);
@@ -357,25 +399,81 @@ fn run_load(addr: SocketAddr, w: Workload, timeout: Duration, progress: bool) ->
 }
 
 /// The floor: the tightest echo loop, recv then send, on loopback TCP with
-/// TCP_NODELAY like the servers, one thread per connection, in this process.
-/// Returns its address; the threads end when their connections do.
-fn start_floor() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("floor: bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("floor: local address");
-    thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let _ = stream.set_nodelay(true);
-            thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    if stream.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+/// TCP_NODELAY like the servers, a thread per connection. `echo-bench
+/// --echo-loop` runs it in a process of its own, as the servers run, and
+/// prints a `listening on 127.0.0.1:PORT` line like theirs.
+fn echo_loop() -> ! {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap_or_else(|e| {
+        eprintln!("echo-bench: bind 127.0.0.1:0: {e}");
+        std::process::exit(1);
     });
-    addr
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    println!("listening on 127.0.0.1:{port} (echo loop)");
+    let _ = std::io::stdout().flush();
+    for mut stream in listener.incoming().flatten() {
+        let _ = stream.set_nodelay(true);
+        thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                if stream.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    std::process::exit(1);
+}
+
+/// A peer started for a run; killed (by its PID) when dropped.
+struct Running {
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `command` (a server with `-p 0`, or the echo loop), reads its
+/// `listening on 127.0.0.1:PORT` line, and drains the rest of its stdout
+/// (connected/disconnected lines) on a thread.
+fn start_listening(mut command: Command) -> Result<Running, String> {
+    let what = format!("{:?}", command.get_program());
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let _ = stdout.read_line(&mut line);
+    let port = line
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    let running =
+        Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port.unwrap_or(0))), child: Some(child) };
+    if port.is_none() {
+        return Err(format!("{what}: no listening line, got {line:?}"));
+    }
+    thread::spawn(move || {
+        let mut sink = [0u8; 8192];
+        while let Ok(1..) = stdout.get_mut().read(&mut sink) {}
+    });
+    Ok(running)
+}
+
+/// The floor's echo loop, in a process of its own (this program again).
+fn start_floor() -> Result<Running, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut command = Command::new(exe);
+    command.arg("--echo-loop");
+    start_listening(command)
 }
 
 /// VmRSS and Threads of a process, from /proc (KiB, count).
@@ -546,6 +644,7 @@ fn main() {
             "-t" | "--timeout" => timeout = Duration::from_secs(number(&arg, args.next(), 1)),
             "--json" => json = true,
             "--floor" => floor = true,
+            "--echo-loop" => echo_loop(),
             "--idle" => idle = Some(number(&arg, args.next(), 1)),
             "--pid" => pid = Some(number(&arg, args.next(), 1)),
             "--hold" => hold = number(&arg, args.next(), 0),
@@ -561,12 +660,18 @@ fn main() {
         usage_error(&format!("a line is at most {MAX_SIZE} bytes"));
     }
 
-    let addr = match (floor, operands.as_slice()) {
-        (true, []) => start_floor(),
-        (true, _) => usage_error("--floor takes no HOST or PORT"),
-        (false, [port]) => resolve("127.0.0.1", port),
-        (false, [host, port]) => resolve(host, port),
-        (false, _) => usage_error("expected [HOST] PORT"),
+    let floor_peer = floor.then(|| {
+        start_floor().unwrap_or_else(|e| {
+            eprintln!("echo-bench: {e}");
+            std::process::exit(1);
+        })
+    });
+    let addr = match (&floor_peer, operands.as_slice()) {
+        (Some(peer), []) => peer.addr,
+        (Some(_), _) => usage_error("--floor takes no HOST or PORT"),
+        (None, [port]) => resolve("127.0.0.1", port),
+        (None, [host, port]) => resolve(host, port),
+        (None, _) => usage_error("expected [HOST] PORT"),
     };
 
     if let Some(n) = idle {
@@ -575,10 +680,12 @@ fn main() {
         let _ = std::io::stdout().flush();
         thread::sleep(Duration::from_secs(hold));
         drop(streams);
+        drop(floor_peer); // process::exit runs no destructors
         std::process::exit(if report.ok() { 0 } else { 1 });
     }
 
     let report = run_load(addr, w, timeout, true);
+    drop(floor_peer); // process::exit runs no destructors
     let target = if floor { "floor".to_string() } else { addr.to_string() };
     print!("{}", if json { report.json(&target) + "\n" } else { report.text(&target) });
     std::process::exit(if report.ok() { 0 } else { 1 });
@@ -626,21 +733,6 @@ mod suite {
         targets: Vec<Target>,
     }
 
-    /// A target started for one run; killed (by its PID) when dropped.
-    struct Running {
-        addr: SocketAddr,
-        child: Option<Child>,
-    }
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            if let Some(child) = &mut self.child {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-
     fn fail(message: &str) -> ! {
         eprintln!("echo-bench suite: {message}");
         std::process::exit(1);
@@ -650,25 +742,9 @@ mod suite {
     /// line; the rest of its stdout (connected/disconnected) is drained.
     fn start_server(build: &Path, lang: &str, program: &str) -> Running {
         let path = build.join(lang).join(program);
-        let mut child = Command::new(&path)
-            .args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "60"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| fail(&format!("cannot start {}: {e} (run make first)", path.display())));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let port = line
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or_else(|| fail(&format!("{}: no listening line, got {line:?}", path.display())));
-        thread::spawn(move || {
-            let mut sink = [0u8; 8192];
-            while let Ok(1..) = stdout.get_mut().read(&mut sink) {}
-        });
-        Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child: Some(child) }
+        let mut command = Command::new(&path);
+        command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "60"]);
+        start_listening(command).unwrap_or_else(|e| fail(&format!("{e} (run make first)")))
     }
 
     fn socat_available() -> bool {
@@ -709,7 +785,7 @@ mod suite {
         match target {
             Target::Server(lang, program) => start_server(build, lang, program),
             Target::Socat => start_socat(),
-            Target::Floor => Running { addr: start_floor(), child: None },
+            Target::Floor => start_floor().unwrap_or_else(|e| fail(&e)),
         }
     }
 
@@ -793,6 +869,7 @@ mod suite {
         ];
 
         let started = Instant::now();
+        let load_before = load_average();
         let timeout = Duration::from_secs(60);
         let mut samples: Vec<Vec<Vec<Sample>>> =
             rows.iter().map(|_| vec![Vec::new(); COLUMNS.len()]).collect();
@@ -855,11 +932,25 @@ mod suite {
             }
         }
 
-        print_table(&rows, &samples, reps, socat, started.elapsed());
+        let load = format!("load average {load_before} before, {} after", load_average());
+        print_table(&rows, &samples, reps, socat, started.elapsed(), &load);
         std::process::exit(if failed { 1 } else { 0 });
     }
 
-    fn print_table(rows: &[Row], samples: &[Vec<Vec<Sample>>], reps: usize, socat: bool, took: Duration) {
+    /// The 1-minute load average: other work on the machine skews the figures.
+    fn load_average() -> String {
+        let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        text.split_whitespace().next().unwrap_or("?").to_string()
+    }
+
+    fn print_table(
+        rows: &[Row],
+        samples: &[Vec<Vec<Sample>>],
+        reps: usize,
+        socat: bool,
+        took: Duration,
+        load_note: &str,
+    ) {
         let load = |s: &[Sample], f: &dyn Fn(&Report) -> f64| -> Option<f64> {
             let values: Vec<f64> =
                 s.iter().filter_map(|s| if let Sample::Load(r) = s { Some(f(r)) } else { None }).collect();
@@ -883,7 +974,7 @@ mod suite {
 
         println!();
         println!(
-            "echo-bench suite: medians of {reps} runs, interleaved; {}; {} s",
+            "echo-bench suite: medians of {reps} runs, interleaved; {}; {} s; {load_note}",
             cpu_name(),
             took.as_secs()
         );
