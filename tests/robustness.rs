@@ -549,9 +549,10 @@ fn bad_input_through_the_clients() {
 
 /// Issue 4 "Bad input" and SPEC "Client behaviour" ("a line of any
 /// length"): a client reads a 32 MiB line from stdin 1024 bytes at a time and
-/// must not search the whole line again after each read (which took minutes
-/// at this size). A listener here takes the line and checks it arrives whole
-/// within a few seconds; then it closes without an echo.
+/// must not search the whole line again after each read (which made the C
+/// client take 11.5 s to send it, and the first Rust one, byte by byte, far
+/// longer; 0.09 s now). A listener here takes the line and checks it arrives
+/// whole within a few seconds; then it closes without an echo.
 #[test]
 fn bad_input_a_32_mib_line_is_read_in_linear_time() {
     const LEN: usize = 32 << 20;
