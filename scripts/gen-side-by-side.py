@@ -107,8 +107,8 @@ SERVER_STEPS = [
     ("thread", "a thread per client",
      [(r"^clone3?\(", 1)],
      "`pthread_create` in C and `thread::Builder::spawn` in Rust are the same `clone3` call, with a "
-     "64 KiB stack (THREAD_STACK_SIZE; strace shows `stack_size` less the guard and TLS, which glibc and "
-     "Rust's runtime size differently). When threads run out (EAGAIN) both twins log "
+     "64 KiB stack (THREAD_STACK_SIZE; the `stack_size` strace shows is what reaches the kernel, a "
+     "little less, and 64 bytes apart between the two binaries). When threads run out (EAGAIN) both twins log "
      "`[PEER] error: Resource temporarily unavailable` and close that one connection: C frees the "
      "`struct client` and calls `close(fd)`; in Rust the closure that owned `fd` is dropped, which "
      "closes it. The C thread gets a malloc'd copy of fd and peer, the Rust closure owns moved copies: "
