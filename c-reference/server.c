@@ -330,7 +330,8 @@ static void start_shutdown_thread(void)
     sigemptyset(&shutdown_signals);
     sigaddset(&shutdown_signals, SIGINT);
     sigaddset(&shutdown_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &shutdown_signals, NULL);
+    if ((errno = pthread_sigmask(SIG_BLOCK, &shutdown_signals, NULL)) != 0)
+        die("pthread_sigmask");
 
     /* step: shutdown thread */
     pthread_t thread;
