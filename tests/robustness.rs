@@ -129,31 +129,26 @@ fn state_in(stat_path: &str) -> Option<char> {
     stat.rsplit(')').next()?.trim_start().chars().next()
 }
 
-/// Waits until process `pid` has exited (a zombie, not yet reaped); returns
-/// how long that took.
-fn time_to_exit(pid: u32) -> Duration {
+/// Polls `done` until it holds, within the deadline; returns how long it took.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !matches!(state_in(&format!("/proc/{pid}/stat")), None | Some('Z') | Some('X')) {
-        assert!(start.elapsed() < DEADLINE, "pid {pid} still running after {DEADLINE:?}");
+    while !done() {
+        assert!(start.elapsed() < DEADLINE, "not within {DEADLINE:?}: {what}");
         thread::sleep(Duration::from_millis(2));
     }
     start.elapsed()
 }
 
-/// Waits until every thread of `pid` is stopped (SIGSTOP takes effect in each
-/// thread on its own time; until then one may still take a line).
-fn wait_all_threads_stopped(pid: u32) {
-    let start = Instant::now();
-    loop {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
-        let stopped =
-            tasks.flatten().all(|task| state_in(&task.path().join("stat").to_string_lossy()) == Some('T'));
-        if stopped {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "pid {pid} never stopped");
-        thread::sleep(Duration::from_millis(2));
-    }
+/// Whether process `pid` has exited (a zombie, not yet reaped, or gone).
+fn exited(pid: u32) -> bool {
+    matches!(state_in(&format!("/proc/{pid}/stat")), None | Some('Z') | Some('X'))
+}
+
+/// Whether every thread of `pid` is stopped: SIGSTOP takes effect in each
+/// thread on its own time, and until then one may still take a line.
+fn all_threads_stopped(pid: u32) -> bool {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    tasks.flatten().all(|task| state_in(&task.path().join("stat").to_string_lossy()) == Some('T'))
 }
 
 /// Whether the server listening on `port` has unread bytes on an accepted
@@ -270,11 +265,7 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 let _ = (&hog).write_all(&vec![b'x'; 8 << 20]);
                 hog
             });
-            let start = Instant::now();
-            while !blocked_in_send(pid) {
-                assert!(start.elapsed() < DEADLINE, "{lang:?} {program}: the server never blocked in send");
-                thread::sleep(Duration::from_millis(5));
-            }
+            wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
             let timed_out = format!("{peer}error: Resource temporarily unavailable");
             if program == "server" {
                 let took = assert_still_serves(&mut server, "a client that never reads");
@@ -401,7 +392,7 @@ fn fault_shutdown_signal_with_clients_connected() {
                 }
                 let pid = server.pid();
                 server.signal(signal);
-                let took = time_to_exit(pid);
+                let took = wait_until(&format!("{what}: exit"), || exited(pid));
                 let (status, log) = server.wait_exit();
                 assert_eq!(status.code(), Some(0), "{what}");
                 assert!(took < Duration::from_secs(1), "{what}: exit took {took:?}");
@@ -646,13 +637,11 @@ fn client_errors_exit_1_with_one_clear_line() {
             client.wait_for_stdout("connected to");
             server.wait_for("] connected");
             server.signal(Signal::SIGSTOP);
-            wait_all_threads_stopped(server.pid());
+            wait_until(&format!("{what}: SIGSTOP takes effect"), || all_threads_stopped(server.pid()));
             client.send(b"never echoed\n");
-            let start = Instant::now();
-            while !server_has_unread_bytes(server.port) {
-                assert!(start.elapsed() < DEADLINE, "{what}: the line never reached the server");
-                thread::sleep(Duration::from_millis(5));
-            }
+            wait_until(&format!("{what}: the line reaches the server"), || {
+                server_has_unread_bytes(server.port)
+            });
             server.signal(Signal::SIGKILL);
             let out = client.wait_exit();
             let want = format!("connected to 127.0.0.1:{}\n", server.port);
@@ -681,6 +670,8 @@ fn valgrind_c_servers_leak_no_descriptors() {
             .arg(root().join("build/c").join(program)) // not a sanitizer build
             .args(["-b", "127.0.0.1", "-p", "0", "-t", "1"]);
         let mut server = Server::start_command(Lang::C, program, command);
+        let pid = server.pid(); // valgrind runs the program in its own process
+        let baseline = Usage::of(pid);
 
         let out = run_client(Lang::C, &[], server.port, b"one\ntwo\n");
         assert_eq!(out.code(), Some(0), "{}", out.stderr());
@@ -695,6 +686,8 @@ fn valgrind_c_servers_leak_no_descriptors() {
         assert!(wait_for_session_end(&mut server, &peer, DEADLINE).is_some());
         let _silent = server.connect();
         server.wait_for("] idle for 1 s, closing");
+        // The log line comes just before close(2): let every session finish.
+        baseline.wait_back(pid, DEADLINE);
 
         let port = server.port;
         let (status, _) = server.stop();
