@@ -46,9 +46,9 @@ SERVER_STEPS = [
      [(r"^rt_sigprocmask\(SIG_BLOCK, \[INT TERM\]", None)],
      "Both twins block SIGINT and SIGTERM (`pthread_sigmask`, the `rt_sigprocmask` line) before any "
      "other thread exists, so every thread started later inherits the mask and no `recv` or `accept` "
-     "is ever interrupted by Ctrl-C. `pthread_sigmask` fails only for an invalid argument; C does not "
-     "check it, Rust's wrapper returns the error and `run_server` exits 1 with "
-     "`server: pthread_sigmask: STRERROR`."),
+     "is ever interrupted by Ctrl-C. `pthread_sigmask` fails only for an invalid argument; it returns "
+     "the error number instead of setting errno, so C stores it in errno for `die` and Rust's wrapper "
+     "turns it into an `Errno`; either way the server exits 1 with `server: pthread_sigmask: STRERROR`."),
     ("shutdown thread", "one thread waits for the signals",
      [(r"^clone3?\(", 0), (r"^rt_sigtimedwait\(", None)],
      "The thread sleeps in `sigwait` (`rt_sigtimedwait`) until SIGINT or SIGTERM comes, then prints "
