@@ -269,7 +269,7 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
             let timed_out = format!("{peer}error: Resource temporarily unavailable");
             if program == "server" {
                 let took = assert_still_serves(&mut server, "a client that never reads");
-                assert!(took < Duration::from_millis(500), "{lang:?}: the fresh client waited {took:?}");
+                assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
                 assert!(blocked_in_send(pid), "{lang:?}: served while the other thread is still blocked");
                 server.wait_for(&timed_out);
             } else {
@@ -316,7 +316,7 @@ fn fault_500_silent_clients_closed_by_the_idle_timeout() {
             })
             .collect();
         let took = assert_still_serves(&mut server, "500 silent clients connected");
-        assert!(took < Duration::from_millis(500), "{lang:?}: the fresh client waited {took:?}");
+        assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
         assert!(
             !server.log.iter().any(|l| l.contains("] idle for ")),
             "{lang:?}: the fresh client was not served before the first idle timeout"
