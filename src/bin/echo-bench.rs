@@ -834,7 +834,7 @@ mod suite {
 
     pub fn main(args: Vec<String>) -> ! {
         let mut build = PathBuf::from("build");
-        let mut reps = 5usize;
+        let mut reps = 7usize;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -857,7 +857,7 @@ mod suite {
         let rows = vec![
             Row {
                 name: "1 client x 64 B",
-                kind: Kind::Load(Workload { clients: 1, rounds: 30_000, size: 64 }),
+                kind: Kind::Load(Workload { clients: 1, rounds: 20_000, size: 64 }),
                 targets: {
                     let mut t = with_socat(servers.clone());
                     t.push(Target::Floor);
@@ -866,17 +866,17 @@ mod suite {
             },
             Row {
                 name: "16 clients x 64 B",
-                kind: Kind::Load(Workload { clients: 16, rounds: 5_000, size: 64 }),
+                kind: Kind::Load(Workload { clients: 16, rounds: 3_000, size: 64 }),
                 targets: with_socat(servers.clone()),
             },
             Row {
                 name: "256 clients x 64 B",
-                kind: Kind::Load(Workload { clients: 256, rounds: 400, size: 64 }),
+                kind: Kind::Load(Workload { clients: 256, rounds: 250, size: 64 }),
                 targets: servers.clone(),
             },
             Row {
                 name: "4 clients x 16 KiB",
-                kind: Kind::Load(Workload { clients: 4, rounds: 2_000, size: 16 * 1024 }),
+                kind: Kind::Load(Workload { clients: 4, rounds: 1_200, size: 16 * 1024 }),
                 targets: servers.clone(),
             },
             Row { name: "1000 idle clients", kind: Kind::Idle(1000), targets: vec![C_SERVER, RUST_SERVER] },
