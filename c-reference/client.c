@@ -313,18 +313,14 @@ static void wait_for_input(int fd)
     }
 }
 
-/* Send one line, read back exactly as many bytes, check them, print them. */
-static void echo_line(int fd, const char *line, size_t len, unsigned reply_timeout)
+/* Read back the echo of one piece: exactly len bytes, the bytes sent. */
+static void receive_echo(int fd, const char *sent, size_t len, unsigned reply_timeout)
 {
-    if (send_all(fd, line, len) < 0)
-        die("send");
-
     /* step: echo */
     char buf[BUF_SIZE];
     size_t received = 0;
     while (received < len) {
-        size_t want = len - received < sizeof buf ? len - received : sizeof buf;
-        ssize_t n = recv_retry(fd, buf, want);
+        ssize_t n = recv_retry(fd, buf, len - received);
         if (n == 0) {
             printf("server closed the connection\n");
             exit(1);
@@ -335,11 +331,29 @@ static void echo_line(int fd, const char *line, size_t len, unsigned reply_timeo
             printf("no reply within %u s\n", reply_timeout);
             exit(1);
         }
-        if (memcmp(buf, line + received, (size_t)n) != 0) {
+        if (memcmp(buf, sent + received, (size_t)n) != 0) {
             fprintf(stderr, "%s: echo mismatch\n", prog);
             exit(1);
         }
         received += (size_t)n;
+    }
+}
+
+/*
+ * Send one line, check its echo, print it. A line longer than BUF_SIZE goes
+ * in pieces of BUF_SIZE bytes, each echo read before the next piece is sent,
+ * as the server echoes every full BUF_SIZE piece. Sending it all first would
+ * deadlock once the line outgrows the socket buffers: the server stops
+ * reading while it cannot send its echo, and we would not be reading either.
+ */
+static void echo_line(int fd, const char *line, size_t len, unsigned reply_timeout)
+{
+    for (size_t sent = 0; sent < len;) {
+        size_t piece = len - sent < BUF_SIZE ? len - sent : BUF_SIZE;
+        if (send_all(fd, line + sent, piece) < 0)
+            die("send");
+        receive_echo(fd, line + sent, piece, reply_timeout);
+        sent += piece;
     }
 
     char *text = malloc(4 * len + 1);

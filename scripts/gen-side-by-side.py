@@ -174,8 +174,10 @@ CLIENT_STEPS = [
      "whose buffers `poll` cannot see."),
     ("send", "send: the line, every byte",
      [(r"^sendto\(", None)],
-     "The same `send_all` loop as the server's, with MSG_NOSIGNAL. If it fails (EPIPE, ECONNRESET: the "
-     "server is gone), both twins print `client: send: STRERROR` and exit 1."),
+     "The same `send_all` loop as the server's, with MSG_NOSIGNAL. `echo_line` hands it a line longer "
+     "than 1024 bytes in pieces of 1024, reading each piece's echo before sending the next: sent whole, "
+     "a line larger than the socket buffers would deadlock, both sides blocked in `send`. If it fails "
+     "(EPIPE, ECONNRESET: the server is gone), both twins print `client: send: STRERROR` and exit 1."),
     ("recv", "recv: the echo",
      [(r"^recvfrom\(", None)],
      "The client asks for at most the bytes it still expects, so it never reads past its own echo. "

@@ -360,3 +360,31 @@ fn spec_errors_failed_thread_spawn_closes_only_that_connection() {
         assert!(status.success());
     }
 }
+
+/// SPEC "Client behaviour": a line of any length. 16 MiB is far past the
+/// socket buffers: a client that sent it whole before reading would deadlock
+/// with the server until the server's send timeout.
+#[test]
+fn spec_client_sends_a_line_of_any_length() {
+    let mut line = vec![b'x'; 16 << 20];
+    line.push(b'\n');
+    for server_lang in LANGS {
+        for client_lang in LANGS {
+            let mut server = Server::start(server_lang, "server", &["-q", "-t", "2"]);
+            let start = Instant::now();
+            let out = run_client(client_lang, &["-t", "2"], server.port, &line);
+            let pairing = format!("{client_lang:?} client, {server_lang:?} server");
+            assert_eq!(
+                out.code(),
+                Some(0),
+                "{pairing} after {:?}: {}{}",
+                start.elapsed(),
+                out.stdout(),
+                out.stderr()
+            );
+            let echo = out.stdout().lines().nth(1).map(str::len);
+            assert_eq!(echo, Some("echo: ".len() + (16 << 20)), "{pairing}");
+            server.wait_for("] quit");
+        }
+    }
+}

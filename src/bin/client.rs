@@ -190,18 +190,13 @@ fn wait_for_input(fd: BorrowedFd) {
     }
 }
 
-/// Send one line, read back exactly as many bytes, check them, print them.
-fn echo_line(fd: BorrowedFd, line: &[u8], reply_timeout: u32) {
-    if let Err(err) = send_all(fd, line) {
-        die("send", err);
-    }
-
+/// Read back the echo of one piece: exactly `sent.len()` bytes, the bytes sent.
+fn receive_echo(fd: BorrowedFd, sent: &[u8], reply_timeout: u32) {
     // step: echo
     let mut buf = [0u8; BUF_SIZE];
     let mut received = 0;
-    while received < line.len() {
-        let want = (line.len() - received).min(buf.len());
-        let n = match recv_retry(fd, &mut buf[..want]) {
+    while received < sent.len() {
+        let n = match recv_retry(fd, &mut buf[..sent.len() - received]) {
             Ok(0) => {
                 println!("server closed the connection");
                 std::process::exit(1);
@@ -213,11 +208,25 @@ fn echo_line(fd: BorrowedFd, line: &[u8], reply_timeout: u32) {
             }
             Err(err) => die("recv", err),
         };
-        if buf[..n] != line[received..received + n] {
+        if buf[..n] != sent[received..received + n] {
             eprintln!("{PROG}: echo mismatch");
             std::process::exit(1);
         }
         received += n;
+    }
+}
+
+/// Send one line, check its echo, print it. A line longer than BUF_SIZE goes
+/// in pieces of BUF_SIZE bytes, each echo read before the next piece is sent,
+/// as the server echoes every full BUF_SIZE piece. Sending it all first would
+/// deadlock once the line outgrows the socket buffers: the server stops
+/// reading while it cannot send its echo, and we would not be reading either.
+fn echo_line(fd: BorrowedFd, line: &[u8], reply_timeout: u32) {
+    for piece in line.chunks(BUF_SIZE) {
+        if let Err(err) = send_all(fd, piece) {
+            die("send", err);
+        }
+        receive_echo(fd, piece, reply_timeout);
     }
 
     println!("echo: {}", escape(&line[..line.len() - 1]));
