@@ -41,17 +41,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wait (up to 5 s) until FILE contains TEXT.
-wait_for() {
-    local file=$1 text=$2
-    for _ in $(seq 100); do
-        grep -q -- "$text" "$file" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "capture: gave up waiting for '$text' in $file:" >&2
-    cat "$file" >&2
-    exit 1
-}
+prog=capture
+. "$(dirname "$0")/wait-for.sh"
 
 echo "== the session: $server_bin -b 127.0.0.1 -p 0, then $client_bin 127.0.0.1 PORT"
 "$server_bin" -b 127.0.0.1 -p 0 >"$work/server.log" 2>&1 &

@@ -66,16 +66,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "demo-netns: interrupted"; exit 130' INT TERM
 
-wait_for() {
-    local file=$1 text=$2
-    for _ in $(seq 100); do
-        grep -q -- "$text" "$file" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "demo-netns: gave up waiting for '$text' in $file:" >&2
-    cat "$file" >&2
-    exit 1
-}
+prog=demo-netns
+. "$(dirname "$0")/wait-for.sh"
 
 run() { echo "+ $*"; "$@"; }
 

@@ -24,13 +24,10 @@ lines() {
 echo "starting build/rust/server -b 127.0.0.1 -p 0 -t 2 (the kernel picks the port)"
 build/rust/server -b 127.0.0.1 -p 0 -t 2 >"$work/server.log" 2>&1 &
 server_pid=$!
-port=
-for _ in $(seq 100); do # up to 5 s for the "listening" line
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/server.log")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "demo: the server did not start:"; cat "$work/server.log"; exit 1; }
+prog=demo
+. scripts/wait-for.sh
+wait_for "$work/server.log" "listening on"
+port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/server.log")
 
 echo "two clients at once: build/c/client and build/rust/client, one line every 0.3 s"
 lines 0.3 "hello from C" "tab	and \\ backslash" "bye from C" |
