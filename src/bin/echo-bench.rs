@@ -448,11 +448,18 @@ impl Drop for Running {
 /// (connected/disconnected lines) on a thread.
 fn start_listening(mut command: Command) -> Result<Running, String> {
     let what = format!("{:?}", command.get_program());
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    // ETXTBSY: a concurrent `make` is copying the binary into build/; wait.
+    let mut tries = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 100 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+            spawned => break spawned.map_err(|e| format!("cannot start {what}: {e}"))?,
+        }
+    };
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     let _ = stdout.read_line(&mut line);
