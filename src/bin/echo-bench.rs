@@ -453,7 +453,7 @@ fn start_listening(mut command: Command) -> Result<Running, String> {
     let mut tries = 0;
     let mut child = loop {
         match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(26) && tries < 100 => {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
                 tries += 1;
                 thread::sleep(Duration::from_millis(100));
             }
