@@ -19,5 +19,5 @@ if [ "$limit" != unlimited ] && [ "$limit" -lt 4096 ]; then
 fi
 
 # echo-bench is the crate's fourth binary; `make` built it with the others.
-cp -p target/release/echo-bench build/echo-bench
+cp -p --remove-destination target/release/echo-bench build/echo-bench
 exec build/echo-bench suite --build build "$@"
