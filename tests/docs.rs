@@ -21,14 +21,6 @@ use nix::unistd::Pid;
 /// Generous: the scripts take about a second each on an idle machine.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(60);
 
-fn have(tool: &str, arg: &str) -> bool {
-    let found = Command::new(tool).arg(arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
-    }
-    found
-}
-
 fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("id -u");
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";

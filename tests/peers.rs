@@ -14,15 +14,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Whether `tool` can run at all; if not, says why the test is skipped.
-fn have(tool: &str, version_arg: &str) -> bool {
-    let found = Command::new(tool).arg(version_arg).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if found.is_err() {
-        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
-    }
-    found.is_ok()
-}
-
 /// The four servers: C and Rust, `server` and `server_single`.
 fn servers() -> impl Iterator<Item = (Lang, &'static str)> {
     LANGS.into_iter().flat_map(|lang| SERVERS.map(move |program| (lang, program)))

@@ -99,15 +99,6 @@ fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     );
 }
 
-/// Whether `tool` runs at all; if not, says why the test is skipped.
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if found.is_err() {
-        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
-    }
-    found.is_ok()
-}
-
 /// Whether a thread of `pid` is in send(2) (glibc's send is the sendto
 /// system call), which for the echo of a client that never reads means
 /// blocked on a full socket buffer. `/proc/PID/task/TID/syscall` starts with
@@ -645,7 +636,7 @@ fn client_errors_exit_1_with_one_clear_line() {
 /// SIGTERM: at exit the only socket left open is the listening one.
 #[test]
 fn valgrind_c_servers_leak_no_descriptors() {
-    if !have("valgrind") {
+    if !have("valgrind", "--version") {
         return;
     }
     let reset = libc::linger { l_onoff: 1, l_linger: 0 };

@@ -232,6 +232,16 @@ impl Drop for RunningClient {
     }
 }
 
+/// Whether `tool` runs at all (`tool probe_arg`, e.g. `--version`); if not,
+/// says why the test is skipped. .ci/run installs every tool the tests use.
+pub fn have(tool: &str, probe_arg: &str) -> bool {
+    let found = Command::new(tool).arg(probe_arg).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if found.is_err() {
+        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
+    }
+    found.is_ok()
+}
+
 /// A running server: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 ARGS`.
 pub struct Server {
     pub lang: Lang,
