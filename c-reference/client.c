@@ -250,9 +250,9 @@ static ssize_t recv_retry(int fd, char *buf, size_t len)
 /*
  * getaddrinfo(3) for HOST, any family, then each address in the order given
  * until one connects (Beej's loop: "localhost" may give ::1 and 127.0.0.1).
- * Returns the connected socket; where says which address answered.
+ * Returns the connected socket; server_addr says which address answered.
  */
-static int connect_to(const struct options *opt, char *where)
+static int connect_to(const struct options *opt, char *server_addr)
 {
     /* step: resolve */
     char service[sizeof "65535"];
@@ -270,7 +270,7 @@ static int connect_to(const struct options *opt, char *where)
     int fd = -1;
     char what[sizeof "connect " + PEER_SIZE] = "connect";
     for (struct addrinfo *ai = found; ai != NULL && fd < 0; ai = ai->ai_next) {
-        format_addr(ai->ai_addr, where);
+        format_addr(ai->ai_addr, server_addr);
         /* step: socket */
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
@@ -281,7 +281,7 @@ static int connect_to(const struct options *opt, char *where)
         /* step: connect */
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
             err = errno;
-            snprintf(what, sizeof what, "connect %s", where);
+            snprintf(what, sizeof what, "connect %s", server_addr);
             close(fd);
             fd = -1;
         }
@@ -450,9 +450,9 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &opt);
     setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
 
-    char where[PEER_SIZE];
-    int fd = connect_to(&opt, where);
-    printf("connected to %s\n", where);
+    char server_addr[PEER_SIZE];
+    int fd = connect_to(&opt, server_addr);
+    printf("connected to %s\n", server_addr);
 
     bool interactive = isatty(STDIN_FILENO);
     bool prompt_showing = false; /* "> " on the screen, the cursor after it */
@@ -468,8 +468,9 @@ int main(int argc, char **argv)
                 prompt_showing = true;
             }
             wait_for_input(fd, prompt_showing);
+            size_t n = read_input(&in);
             /* Enter ends the prompt's line; Ctrl-D leaves the cursor on it. */
-            if (read_input(&in) > 0)
+            if (prompt_showing && n > 0)
                 prompt_showing = in.data[in.len - 1] != '\n';
             continue;
         }

@@ -287,25 +287,23 @@ static ssize_t recv_retry(int fd, char *buf, size_t len)
 static void lingering_close(int fd, unsigned idle_timeout)
 {
     /* step: shutdown */
-    if (shutdown(fd, SHUT_WR) < 0)
+    unsigned drain = idle_timeout < DRAIN_SECONDS ? idle_timeout : DRAIN_SECONDS;
+    struct timeval timeout = {.tv_sec = (time_t)drain, .tv_usec = 0};
+    if (shutdown(fd, SHUT_WR) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
         return;
     struct timespec now, deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += idle_timeout < DRAIN_SECONDS ? idle_timeout : DRAIN_SECONDS;
+    deadline.tv_sec += drain;
     char discard[BUF_SIZE];
-    for (;;) {
-        /* Each recv may wait only for what is left of the drain time. */
+    /* The client's FIN, an error, or drain seconds of silence end it; so
+     * does a client that is still sending when the deadline has passed. */
+    do {
+        if (recv_retry(fd, discard, sizeof discard) <= 0)
+            return;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long long left_us = (long long)(deadline.tv_sec - now.tv_sec) * 1000000 +
-                            (deadline.tv_nsec - now.tv_nsec) / 1000;
-        if (left_us <= 0)
-            return;
-        struct timeval timeout = {.tv_sec = (time_t)(left_us / 1000000),
-                                  .tv_usec = (suseconds_t)(left_us % 1000000)};
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0 ||
-            recv_retry(fd, discard, sizeof discard) <= 0)
-            return;
-    }
+    } while (now.tv_sec < deadline.tv_sec ||
+             (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec));
 }
 
 /* Log one line or piece (unless -q), then echo it. */
