@@ -93,7 +93,7 @@ fn reap_children(children: &mut Vec<pid_t>) {
 /// waitpid here (EINTR): every signal the server takes is blocked and has no
 /// handler.
 fn shut_down(children: &[pid_t]) -> ! {
-    // step: shutdown
+    // step: kill
     // SIGKILL: a child has nothing to clean up (the kernel closes its socket
     // either way), and no child can block, ignore or, stopped, hold it off.
     for &pid in children {
