@@ -512,7 +512,7 @@ static void reap_children(void)
 /* Ends every child, waits for each, then the server. children.lock held, for
    good: main cannot fork again. No signal can interrupt waitpid here (EINTR):
    every signal the server takes is blocked and has no handler. */
-_Noreturn static void shut_down(void)
+static _Noreturn void shut_down(void)
 {
     /* step: kill */
     /* SIGKILL: a child has nothing to clean up (the kernel closes its socket
