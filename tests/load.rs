@@ -1,14 +1,14 @@
-//! The threaded server under load (issue 4), C and Rust: SPEC "The six
-//! programs" (one thread per client) and "The protocol" 8 (one client's end
-//! never affects another) with 2,000 clients connected at once, and what an
-//! idle client costs.
+//! The threaded and the forking server under load (issues 4 and 9), C and
+//! Rust: SPEC "The four servers" (one thread, or one process, per client)
+//! and "The protocol" 10 (one client's end never affects another) with 2,000
+//! clients connected at once, and what an idle client costs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
 //! lock, so they run one at a time. `SOCKETS_LOAD_CLIENTS=200` makes the load
 //! smaller (`make sanitize` runs it so under the sanitizers).
 //!
-//! The per-client memory figure in README.md comes from
+//! The per-client memory figures in README.md come from
 //! `cargo test --release --test load memory -- --nocapture`.
 
 mod common;
