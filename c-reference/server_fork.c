@@ -414,7 +414,9 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
  * the locale's); that is safe here because at the fork the only other thread
  * holds no lock: main forks with children.lock held, and the signal thread
  * does all its work with that lock, so it is in sigwait or waiting for the
- * lock. (glibc also resets malloc's and stdio's locks in the child.)
+ * lock. (Its start-up may still be allocating at the first fork: glibc's fork
+ * takes malloc's locks around the fork and resets them, and stdio's, in the
+ * child.)
  */
 static void serve_in_child(int listen_fd, int fd, const char *peer, const struct options *opt,
                            pid_t server_pid)

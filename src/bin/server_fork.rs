@@ -54,8 +54,9 @@ fn server_signals() -> sys::sigset_t {
 /// that is safe here because at the fork the only other thread holds no
 /// lock: main forks with the `CHILDREN` lock held, and the signal thread
 /// does all its work with that lock, so it is in sigwait or waiting for the
-/// lock. (glibc also resets malloc's locks in the child; nothing resets
-/// Rust's stdout lock.)
+/// lock. (Its start-up may still be allocating at the first fork: glibc's
+/// fork takes malloc's locks around the fork and resets them in the child.
+/// Nothing resets Rust's stdout lock.)
 fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOptions, server_pid: pid_t) -> ! {
     // step: child
     // The listening socket is the parent's business.
