@@ -238,13 +238,15 @@ fn fork_each_log_line_is_one_write() {
 }
 
 /// Line `n` of client `id`: 700 to 1,000 bytes, a quarter of them control
-/// bytes the log shows as `\xHH`, so that each log line is 1.2 to 1.8 KB,
-/// within PIPE_BUF (4,096 bytes: a pipe write up to that size is atomic).
+/// bytes the log shows as `\xHH` (or `\t`, `\r`), so that each log line is
+/// 1.2 to 1.8 KB, within PIPE_BUF (4,096 bytes: a pipe write up to that size
+/// is atomic).
 fn mixed_line(id: usize, n: usize) -> Vec<u8> {
+    const CONTROL: [u8; 6] = [0x01, 0x02, b'\t', b'\r', 0x1b, 0x7f]; // no '\n'
     let len = 700 + (id * 37 + n * 101) % 300;
     let mut line = format!("client {id:02} line {n:02} ").into_bytes();
     line.extend(
-        (line.len()..len).map(|i| if i % 4 == 0 { 1 + (i % 30) as u8 } else { b'a' + (i % 26) as u8 }),
+        (line.len()..len).map(|i| if i % 4 == 0 { CONTROL[i / 4 % 6] } else { b'a' + (i % 26) as u8 }),
     );
     line.push(b'\n');
     line
