@@ -128,7 +128,7 @@ fn fork_shutdown_ends_every_child_first() {
     for lang in LANGS {
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
             let what = format!("{lang:?} server_fork {signal}");
-            let mut server = Server::start(lang, "server_fork", &[]);
+            let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
             let (clients, children) = connect_served(&mut server, 10);
             server.signal(signal);
             let (status, log) = server.wait_exit();
@@ -152,7 +152,8 @@ fn fork_shutdown_ends_every_child_first() {
 fn fork_children_end_when_the_server_is_killed() {
     for lang in LANGS {
         let what = format!("{lang:?} server_fork, SIGKILL");
-        let mut server = Server::start(lang, "server_fork", &[]);
+        // -t 60: only the parent's death, not an idle timeout, can end them.
+        let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
         let (clients, children) = connect_served(&mut server, 5);
         server.signal(Signal::SIGKILL);
         let _ = server.wait_exit();
