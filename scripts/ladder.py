@@ -263,6 +263,8 @@ class Arrow:
         text = f"{self.number}. {self.src} -> {self.dst}  {self.numbers()}  | {step(self.src, self.sent_by)}"
         if self.read_by[0]:
             text += f" | {step(self.dst, self.read_by)}"
+        if self.states:
+            text += " | now: " + ", ".join(f"{side} {state}" for side, state in sorted(self.states.items()))
         if self.packet.kind == "tcp" and self.packet.payload:
             text += f' | "{escape(self.packet.payload)}"'
         return text
