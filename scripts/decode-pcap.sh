@@ -34,7 +34,12 @@ function flush(   what, from, to, text) {
         else what = "data " from " -> " to ": \"" text "\", the echo (the server'"'"'s send)"
         if (flags ~ /F/) what = what "; with FIN: " from " closed its socket"
     }
-    else if (flags ~ /F/) { fins++; what = "FIN from the " from ": it called close(), it will send no more" (fins == 1 ? "" : " (both sides have now closed)") }
+    else if (flags ~ /F/) {
+        fins++
+        if (from == "server") what = "FIN from the server: after quit it calls shutdown(SHUT_WR), it will send no more (it still reads until the client'"'"'s FIN, then closes)"
+        else what = "FIN from the client: it called close(), it will send no more"
+        if (fins == 2) what = what "; both sides have now sent their FIN"
+    }
     else if (fins >= 2) what = "ACK of the last FIN: the connection is closed (the side that closed first keeps it in TIME_WAIT)"
     else if (fins == 1) what = "ACK: the " from " acknowledges the " to "'"'"'s FIN"
     else what = "ACK: the " from "'"'"'s kernel acknowledges the bytes it received"
