@@ -7,11 +7,11 @@
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
-#                 for Wireshark, and a decode with a line on each packet;
-#                 then one that ends with RST (build/reset.pcap); drawn as
-#                 docs/session.svg and docs/reset.svg (scripts/ladder.py)
-#   make demo-netns  (root) the session between two network namespaces,
-#                 drawn as docs/netns.svg
+#                 for Wireshark, and a decode with a line on each packet
+#                 (then one that ends with RST, build/reset.pcap), drawn as
+#                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
+#                 make demo-netns draws docs/netns.svg
+#   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against socat and the floor,
 #                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
