@@ -73,22 +73,25 @@ fn spec_parity_side_by_side_check_catches_a_missing_and_a_moved_step() {
     for dir in ["scripts", "c-reference", "src/bin", "docs/strace"] {
         fs::create_dir_all(copy.join(dir)).unwrap();
     }
-    let files = ["scripts/gen-side-by-side.py", "src/lib.rs", "src/sys.rs", "docs/SIDE-BY-SIDE.md"];
-    let sources = ["server", "server_single", "client"];
-    let mut paths: Vec<String> = files.iter().map(|f| f.to_string()).collect();
-    for p in sources {
-        paths.push(format!("c-reference/{p}.c"));
-        paths.push(format!("src/bin/{p}.rs"));
-    }
-    for name in fs::read_dir(root().join("docs/strace")).unwrap() {
-        paths.push(format!("docs/strace/{}", name.unwrap().file_name().to_string_lossy()));
+    // Everything the generator reads: the sources of every program, the
+    // library's modules, the traces and the diagrams.
+    let mut paths: Vec<String> = vec!["scripts/gen-side-by-side.py".into(), "docs/SIDE-BY-SIDE.md".into()];
+    for (dir, ending) in
+        [("src", ".rs"), ("src/bin", ".rs"), ("c-reference", ".c"), ("docs/strace", ""), ("docs", ".svg")]
+    {
+        for entry in fs::read_dir(root().join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(ending) && root().join(dir).join(&name).is_file() {
+                paths.push(format!("{dir}/{name}"));
+            }
+        }
     }
     for path in &paths {
         fs::copy(root().join(path), copy.join(path)).unwrap_or_else(|e| panic!("copy {path}: {e}"));
     }
-    let lib = fs::read_to_string(copy.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("// step: listen\n"), "src/lib.rs has no listen marker");
-    fs::write(copy.join("src/lib.rs"), lib.replacen("// step: listen\n", "\n", 1)).unwrap();
+    let server = fs::read_to_string(copy.join("src/server.rs")).unwrap();
+    assert!(server.contains("// step: listen\n"), "src/server.rs has no listen marker");
+    fs::write(copy.join("src/server.rs"), server.replacen("// step: listen\n", "\n", 1)).unwrap();
     let c = fs::read_to_string(copy.join("c-reference/client.c")).unwrap();
     let swapped = c.replacen("/* step: connect */", "/* step: TMP */", 1).replacen(
         "/* step: socket */",
