@@ -811,9 +811,9 @@ def transcript_header(lang, program):
         "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept"
         + ("; a second client connects first and stays silent, its child waiting in recv"
            if program == "server_fork" else ""),
-        f"# strace -ff -yy -e trace={TRACE_SET} (one file per thread and per process, shown one after",
-        "# the other); kept: lines about TCP sockets, clone/clone3, the INT TERM (CHLD) mask,",
-        "# rt_sigtimedwait, wait4, kill, prctl, getppid, exits;",
+        f"# strace -ff -yy -e trace={TRACE_SET}",
+        "# (one file per thread and per process, shown one after the other); kept: lines about TCP",
+        "# sockets, clone/clone3, the INT TERM (CHLD) mask, rt_sigtimedwait, wait4, kill, prctl, getppid, exits;",
         "# normalised: PORT = server port, CPORT = client port, inode, TID, PID and pointers",
     ]
     return lines
