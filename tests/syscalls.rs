@@ -356,3 +356,71 @@ fn syscalls_client_server_closes() {
         client_trace("closed", lang, &["127.0.0.1", &port], b"a\n", true)
     });
 }
+
+// ---------------------------------------------------------------------------
+// IPv6
+
+/// Waits until the traced server is back where it started: its descriptors
+/// at `fds` (the client's socket closed), no thread but main and the signal
+/// thread, no child process; its traces are then whole.
+fn wait_until_idle(tracee: Pid, fds: usize) {
+    let pid = tracee.as_raw() as u32;
+    let start = Instant::now();
+    let children = || {
+        let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+        tasks
+            .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+            .any(|c| !c.is_empty())
+    };
+    while open_fds(pid) > fds || proc_status(pid, "Threads") > 2 || children() {
+        assert!(start.elapsed() < DEADLINE, "the server never went back to idle");
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `PROGRAM -b ::1` under strace, one session from `::1`: a line, `quit`,
+/// the server's FIN, the client's close.
+fn server_trace_ipv6(lang: Lang, program: &str) -> String {
+    let dir = trace_dir(&format!("{program}-ipv6"), lang);
+    let command = strace(&dir, lang, program, &["-b", "::1", "-p", "0", "-t", "1"]);
+    let mut server = Server::start_command(lang, program, command);
+    server.host = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let tracee = tracee_pid(server.pid());
+    let idle_fds = open_fds(tracee.as_raw() as u32);
+    let mut stream = server.connect();
+    stream.write_all(b"hello\n").unwrap();
+    read_up_to(&mut stream, 6);
+    stream.write_all(b"quit\n").unwrap();
+    read_up_to(&mut stream, usize::MAX); // until the server's FIN
+    drop(stream);
+    wait_until_idle(tracee, idle_fds);
+    kill(tracee, Signal::SIGTERM).expect("signal the traced server");
+    let (status, _) = server.wait_exit();
+    assert!(status.success(), "{lang:?} {program} -b ::1 under strace: {status}");
+    read_traces(&dir)
+}
+
+/// SPEC "Parity" and "Addresses": one IPv6 session on each server bound to
+/// `::1` (an AF_INET6 socket with IPV6_V6ONLY set to 0 explicitly), and the
+/// client at `::1`: the same calls in C and Rust.
+#[test]
+fn syscalls_ipv6_session() {
+    if !have_strace() {
+        return;
+    }
+    for program in SERVERS {
+        let trace = assert_same_syscalls(&format!("SPEC \"Parity\", {program} -b ::1"), |lang| {
+            server_trace_ipv6(lang, program)
+        });
+        for needle in ["socket(AF_INET6, SOCK_STREAM", "IPV6_V6ONLY, [0]", "sa_family=AF_INET6"] {
+            assert!(trace.contains(needle), "{program} -b ::1: no {needle} in the trace:\n{trace}");
+        }
+    }
+    let server = Server::start_bound(Lang::C, "server", "::1", &[]);
+    let port = server.port.to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", client ::1", |lang| {
+        client_trace("ipv6", lang, &["::1", &port], b"hello\nquit\n", false)
+    });
+    assert!(trace.contains("connect(FD0, {sa_family=AF_INET6"), "{trace}");
+    assert_sends_have_nosignal(&trace);
+}
