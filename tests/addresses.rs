@@ -1,0 +1,180 @@
+//! SPEC "Addresses" and "Command line": IPv4 and IPv6 the way users type
+//! them. The servers take a numeric `-b` address of either family (`::`
+//! serves IPv4 clients too) and refuse a name; the client resolves HOST with
+//! getaddrinfo, tries each address in order, prints the numeric address that
+//! answered, and names the last one tried when none does.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+/// An address as the programs write it: `a.b.c.d:port` or `[v6]:port`
+/// (Rust's `SocketAddr` display is the same text as inet_ntop's).
+fn written(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// A port on which nothing listens on 127.0.0.1 or ::1 (the kernel gave it
+/// to a listener on `::`, both families, just closed).
+fn unused_port() -> u16 {
+    TcpListener::bind("[::]:0").unwrap().local_addr().unwrap().port()
+}
+
+/// SPEC "Addresses": `localhost`, `::1` and `127.0.0.1` each reach a server
+/// on `-b ::`, and the client prints the numeric address that answered
+/// (for `localhost`, the first address getaddrinfo gives).
+#[test]
+fn client_connects_to_localhost_ipv6_and_ipv4_hosts() {
+    for program in SERVERS {
+        for server_lang in LANGS {
+            let mut server = Server::start_bound(server_lang, program, "::", &[]);
+            for client in LANGS {
+                for host in ["localhost", "::1", "127.0.0.1"] {
+                    let first = (host, server.port).to_socket_addrs().unwrap().next().expect("an address");
+                    let out = run_client_at(client, &[], host, server.port, b"hi\nquit\n");
+                    let who = format!("{client:?} client {host} -> {server_lang:?} {program} -b ::");
+                    assert_eq!(
+                        (out.stdout().as_str(), out.stderr().as_str(), out.code()),
+                        (
+                            format!("connected to {}\necho: hi\nclosing connection\n", written(first))
+                                .as_str(),
+                            "",
+                            Some(0)
+                        ),
+                        "{who}"
+                    );
+                    // The server writes the peer the same way (IPv4-mapped as IPv4).
+                    let peer = format!("[{}:", written(first).rsplit_once(':').unwrap().0);
+                    let connected = server.wait_for("] connected");
+                    assert!(connected.starts_with(&peer), "{who}: {connected:?} is not from {peer}PORT");
+                    server.wait_for("] quit");
+                }
+            }
+        }
+    }
+}
+
+/// SPEC "Addresses": when every address fails the error names the last one
+/// tried, in the same form: `client: connect [::1]:PORT: Connection refused`.
+#[test]
+fn client_names_the_address_that_failed() {
+    let port = unused_port();
+    for client in LANGS {
+        for host in ["::1", "127.0.0.1", "localhost"] {
+            let last = (host, port).to_socket_addrs().unwrap().last().expect("an address");
+            let out = run_client_at(client, &[], host, port, b"hi\n");
+            assert_eq!(
+                (out.stdout().as_str(), out.stderr(), out.code()),
+                ("", format!("client: connect {}: Connection refused\n", written(last)), Some(1)),
+                "{client:?} client {host}"
+            );
+        }
+    }
+}
+
+/// A hosts file in which `sbs-dual` has both families, IPv6 first, seen by
+/// the client only: it runs in a mount namespace of its own (`unshare -m`,
+/// as root) with the file bound over /etc/hosts.
+struct DualHost {
+    hosts: PathBuf,
+}
+
+impl DualHost {
+    fn new() -> Option<DualHost> {
+        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        if !root {
+            skip(
+                "a private /etc/hosts for one client needs root (unshare -m)",
+                "run make test as root (.ci/run does)",
+            );
+            return None;
+        }
+        if !have("unshare", "--version") {
+            return None;
+        }
+        let hosts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("addresses-hosts-{}", std::process::id()));
+        std::fs::write(&hosts, "::1 sbs-dual\n127.0.0.1 sbs-dual\n").expect("write the hosts file");
+        Some(DualHost { hosts })
+    }
+
+    /// The client against `sbs-dual PORT`.
+    fn client(&self, lang: Lang, port: u16) -> Output {
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$1\" sbs-dual \"$2\""])
+            .arg(&self.hosts)
+            .arg(bin(lang, "client"))
+            .arg(port.to_string());
+        run(command, b"hi\nquit\n", DEADLINE)
+    }
+}
+
+impl Drop for DualHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.hosts);
+    }
+}
+
+/// SPEC "Addresses": a name with both families: the client tries `::1`
+/// first, then 127.0.0.1, and prints the one that answered; when neither
+/// does, the error names the last one, 127.0.0.1.
+#[test]
+fn client_tries_each_address_of_a_name_in_order() {
+    let Some(dual) = DualHost::new() else { return };
+    for client in LANGS {
+        for (bind, answered) in [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")] {
+            let server = Server::start_bound(Lang::C, "server", bind, &[]);
+            let out = dual.client(client, server.port);
+            assert_eq!(
+                (out.stdout(), out.stderr(), out.code()),
+                (
+                    format!("connected to {answered}:{}\necho: hi\nclosing connection\n", server.port),
+                    String::new(),
+                    Some(0)
+                ),
+                "{client:?} client sbs-dual (::1, then 127.0.0.1) -> server -b {bind}"
+            );
+        }
+        let port = unused_port();
+        let out = dual.client(client, port);
+        assert_eq!(
+            (out.stdout(), out.stderr(), out.code()),
+            (String::new(), format!("client: connect 127.0.0.1:{port}: Connection refused\n"), Some(1)),
+            "{client:?} client sbs-dual, nothing listening"
+        );
+    }
+}
+
+/// SPEC "Command line": `-b` takes a numeric address of either family and
+/// nothing else: a name, or a malformed address, is `bad address`, exit 2.
+#[test]
+fn servers_take_numeric_ipv4_and_ipv6_bind_addresses_only() {
+    for program in SERVERS {
+        for lang in LANGS {
+            for bad in ["localhost", "::1::2", "127.0.0.256", "1.2.3", "[::1]", ""] {
+                let out = run_program(lang, program, &["-b", bad, "-p", "0"], b"");
+                assert_eq!(out.code(), Some(2), "{lang:?} {program} -b {bad:?}: {}", out.stderr());
+                let first = out.stderr().lines().next().unwrap_or("").to_string();
+                assert_eq!(first, format!("{program}: bad address: {bad}"), "{lang:?} {program} -b {bad:?}");
+                assert!(out.stderr().contains(&format!("usage: {program} ")), "{lang:?} {program}: no usage");
+                assert_eq!(out.stdout(), "", "{lang:?} {program} -b {bad:?}");
+            }
+            for (bind, listening) in [("::", "[::]"), ("::1", "[::1]"), ("0.0.0.0", "0.0.0.0")] {
+                let server = Server::start_bound(lang, program, bind, &[]);
+                let port = server.port;
+                let (status, log) = server.stop();
+                assert!(status.success(), "{lang:?} {program} -b {bind}: {status}");
+                assert!(
+                    log[0].starts_with(&format!("listening on {listening}:{port} (")),
+                    "{lang:?} {program} -b {bind}: {:?}",
+                    log[0]
+                );
+            }
+        }
+    }
+}
