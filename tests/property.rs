@@ -118,7 +118,11 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
                 for _ in 0..count {
                     let mut buf = [0u8; 4];
                     let bytes = random_char(rng).encode_utf8(&mut buf).as_bytes();
-                    let keep = if rng.percent(5) { 1 + rng.below(bytes.len() - 1) } else { bytes.len() };
+                    let keep = if bytes.len() > 1 && rng.percent(5) {
+                        1 + rng.below(bytes.len() - 1)
+                    } else {
+                        bytes.len()
+                    };
                     stream.extend_from_slice(&bytes[..keep]);
                 }
             }
