@@ -16,7 +16,8 @@ fi
 checks=$(cut -f1,2 "$log" | sort -u)
 count=$(printf '%s\n' "$checks" | wc -l)
 echo
-echo "make test: $count checks SKIPPED (they ran nothing; under CI=true they fail):"
+[ "$count" = 1 ] && noun=check || noun=checks
+echo "make test: $count $noun SKIPPED (they ran nothing; under CI=true they fail):"
 printf '%s\n' "$checks" | awk -F'\t' '{ printf "  %s: %s\n", $1, $2 }'
 packages=$(cut -f3 "$log" | sed -n 's/^apt-get install //p' | tr ' ' '\n' | sort -u | tr '\n' ' ')
 if [ -n "$packages" ]; then

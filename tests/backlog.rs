@@ -156,6 +156,12 @@ fn concurrent_connects(server: &Server, count: usize) -> Burst {
 
 /// Runs `burst` against every server and asserts each one is clean; the
 /// figures of all of them are in the message.
+///
+/// A connect can also be slow because this process was not scheduled for a
+/// while (seen once at a load average of 17 on the 2-core machine: 268 ms,
+/// no overflow). A full backlog always shows as overflows and 1 s waits, so
+/// a burst that is slow without an overflow is measured once more, and only
+/// a second slow one fails.
 fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
     let _one_at_a_time = one_at_a_time();
     raise_nofile(4 * CONCURRENT as u64);
@@ -164,7 +170,11 @@ fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
     for program in SERVERS {
         for lang in LANGS {
             let server = Server::start(lang, program, &["-q"]);
-            let result = burst(&server);
+            let mut result = burst(&server);
+            if !result.ok() && result.overflows == 0 {
+                shown.push(format!("{} (measured again:)", result.show(what, &server)));
+                result = burst(&server);
+            }
             ok &= result.ok();
             shown.push(result.show(what, &server));
             server.stop();
