@@ -8,6 +8,9 @@
 #                 strace installed, docs/strace/*.txt from a real run)
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
 #                 for Wireshark, and a decode with a line on each packet
+#                 (then one that ends with RST, build/reset.pcap), drawn as
+#                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
+#                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against socat and the floor,
 #                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
@@ -79,9 +82,12 @@ docs: all
 
 capture: all
 	@scripts/capture.sh
+	@scripts/ladder.py --picture session build/capture.pcap docs/session.svg
+	@scripts/ladder.py --picture reset build/reset.pcap docs/reset.svg
 
 demo-netns: all
 	@scripts/demo-netns.sh
+	@scripts/ladder.py --picture netns build/netns.pcap docs/netns.svg
 
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench

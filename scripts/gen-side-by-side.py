@@ -16,7 +16,11 @@ The code excerpts come from step markers in both twins: a comment
 src/bin/*.rs. An excerpt is the lines after the marker, up to a blank line,
 the next marker, or the end of the enclosing block. The strace lines come from
 docs/strace/*.txt, written by --strace from a real run (the command is at the
-top of each file). Nothing here is typed in by hand but the prose in STEPS.
+top of each file). Under each step, "On the wire" names the arrows of the
+ladder diagrams (docs/session.svg, netns.svg, reset.svg, drawn from real
+captures by scripts/ladder.py) whose packets the step sends or reads, as the
+diagrams list them in their <desc>. Nothing here is typed in by hand but the
+prose in STEPS.
 """
 import difflib
 import glob
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = "docs/SIDE-BY-SIDE.md"
@@ -381,7 +386,70 @@ def check_steps():
             rust = [step for step in rust if step in c]
             if c != rust:
                 problems.append(f"{program}: the steps of {function}() differ: C {c}, Rust {rust}")
+    # The steps the ladder diagrams name are steps of the guide.
+    for (side, name), seen in sorted(wire_arrows().items()):
+        if name not in [s[0] for s in STEPS[side]]:
+            where = ", ".join(f"docs/{picture} arrow {n}" for picture, sent, read in seen for n in sent + read)
+            problems.append(f"{side}: the diagrams name a step '{name}' ({where}), which the guide does not "
+                            f"have (scripts/ladder.py names the steps)")
     return problems
+
+
+# ---------------------------------------------------------------- the diagrams
+
+# The ladder diagrams of docs/ and whose steps they show: the reset's client
+# is scripts/reset-client.py, not the project's client.
+DIAGRAMS = [("session.svg", ("client", "server")), ("netns.svg", ("client", "server")),
+            ("reset.svg", ("server",))]
+ARROW_LINE = re.compile(r"^(\d+)\. (client|server) -> (client|server)  ")
+ARROW_STEP = re.compile(r"^(client|server): ([a-z][a-z ]*?)(?: \(.*\))?$")
+
+
+def wire_arrows():
+    """(side, step) -> [(diagram, arrows it sends, arrows it reads)], from the
+    packet list each diagram holds in its <desc> (scripts/ladder.py --list)."""
+    found = {}
+    for picture, sides in DIAGRAMS:
+        path = os.path.join(ROOT, "docs", picture)
+        if not os.path.exists(path):
+            continue
+        desc = ElementTree.parse(path).getroot().find("{http://www.w3.org/2000/svg}desc")
+        for line in (desc.text or "").split("\n"):
+            arrow = ARROW_LINE.match(line)
+            if not arrow:
+                continue
+            number, sender = int(arrow.group(1)), arrow.group(2)
+            for part in line.split(" | ")[1:3]:
+                step = ARROW_STEP.match(part)
+                if not step or step.group(2) == "kernel" or step.group(1) not in sides:
+                    continue
+                entry = found.setdefault((step.group(1), step.group(2)), {})
+                sent, read = entry.setdefault(picture, ([], []))
+                (sent if step.group(1) == sender else read).append(number)
+    return {key: [(picture, sent, read) for picture, (sent, read) in entry.items()]
+            for key, entry in found.items()}
+
+
+def numbers_text(numbers):
+    text = [str(n) for n in numbers]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+def on_the_wire(program, name):
+    """The guide's line that links a step to its arrows, or None."""
+    side = "client" if program == "client" else "server"
+    seen = wire_arrows().get((side, name))
+    if not seen:
+        return None
+    parts = []
+    for picture, sent, read in seen:
+        what = []
+        if sent:
+            what.append(f"sends arrow{'s' if len(sent) > 1 else ''} {numbers_text(sent)}")
+        if read:
+            what.append(f"reads arrow{'s' if len(read) > 1 else ''} {numbers_text(read)}")
+        parts.append(f"[{picture}]({picture}) {' and '.join(what)}")
+    return f"**On the wire:** {'; '.join(parts)}."
 
 
 # ---------------------------------------------------------------- strace runs
@@ -711,6 +779,11 @@ def generate():
         "- Some steps are also shown failing on purpose (a port in use, a refused connection, an idle "
         "client): `make docs` runs those too, under strace, into `docs/strace/LANG-failures.txt`, with "
         "the command, its exit status and what it printed.",
+        "- The ladder diagrams [session.svg](session.svg) (`make capture`: connect, two lines, `quit`), "
+        "[netns.svg](netns.svg) (`make demo-netns`: the same between two network namespaces) and "
+        "[reset.svg](reset.svg) (`make capture`: a client that ends with RST) draw each packet of a real "
+        "capture as an arrow, with the step that sent it and the step that reads it. Under each step, "
+        "**On the wire** names its arrows.",
         "",
         "## Contents",
         "",
@@ -758,6 +831,9 @@ def generate():
                             f"<code>src/sys.rs</code></summary>", ""]
                     out += code_block("rust", text.split("\n"))
                     out += ["", "</details>", ""]
+            wire = on_the_wire(program, name)
+            if wire:
+                out += [wire, ""]
             if filters:
                 out.append(f"strace shows (C, `{TRACES}/c-{program}.txt`):")
                 out.append("")
