@@ -259,6 +259,8 @@ fn debian_package(tool: &str) -> &str {
         "nc" => "netcat-openbsd",
         "ip" | "ss" => "iproute2",
         "ps" => "procps",
+        "rsvg-convert" => "librsvg2-bin",
+        "unshare" => "util-linux",
         other => other, // strace, socat, python3, tcpdump, valgrind
     }
 }
