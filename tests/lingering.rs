@@ -82,11 +82,20 @@ fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, String) {
     }
 }
 
+/// SPEC "The protocol" 5 and "Server output": the session's end is the
+/// `quit` line, and the drain after it is silent: no `recv:` of what the
+/// client sends then, no `disconnected` or `error:` when it closes.
+fn assert_log_ends_with_quit(server: &mut Server) {
+    server.wait_for("] quit");
+    let after = server.drain(Duration::from_millis(200));
+    assert!(after.is_empty(), "{:?} {}: logged after quit: {after:?}", server.lang, server.program);
+}
+
 /// Issue 11's reproduction on `stream`: `lines` lines of 1 KiB and `quit`,
 /// sent without reading; 0.3 s later one more line (the server is draining
 /// by then: an RST if it had closed); 0.3 s later read it all. Asserts every
-/// echoed byte came back, then a clean EOF.
-fn reproduce(server: &Server, mut stream: TcpStream, lines: usize) {
+/// echoed byte came back, then a clean EOF, and a silent drain.
+fn reproduce(server: &mut Server, mut stream: TcpStream, lines: usize) {
     let line = kib_line();
     let mut sent = Vec::with_capacity(line.len() * lines);
     for _ in 0..lines {
@@ -106,6 +115,8 @@ fn reproduce(server: &Server, mut stream: TcpStream, lines: usize) {
         sent.len()
     );
     assert!(echoed == sent, "{who}: every byte came back, but not the bytes sent");
+    drop(stream);
+    assert_log_ends_with_quit(server);
 }
 
 /// SPEC "The protocol" 5, issue 11's reproduction: 200 lines of 1 KiB,
@@ -113,8 +124,9 @@ fn reproduce(server: &Server, mut stream: TcpStream, lines: usize) {
 #[test]
 fn quit_after_200_kib_unread_loses_no_echo() {
     for_every_server(|lang, program| {
-        let server = Server::start(lang, program, &["-q"]);
-        reproduce(&server, server.connect(), 200);
+        let mut server = Server::start(lang, program, &["-q"]);
+        let stream = server.connect();
+        reproduce(&mut server, stream, 200);
     });
 }
 
@@ -124,9 +136,9 @@ fn quit_after_200_kib_unread_loses_no_echo() {
 #[test]
 fn quit_from_a_slow_reader_loses_no_echo() {
     for_every_server(|lang, program| {
-        let server = Server::start(lang, program, &["-q"]);
+        let mut server = Server::start(lang, program, &["-q"]);
         let stream = connect_with_rcvbuf(server.addr(), 4096);
-        reproduce(&server, stream, 10);
+        reproduce(&mut server, stream, 10);
     });
 }
 
@@ -205,7 +217,7 @@ fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> Instant {
 #[test]
 fn silent_client_after_quit_is_closed_after_the_drain_time() {
     for_every_server(|lang, program| {
-        let server = Server::start(lang, program, &["-t", "5"]);
+        let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
         let sent = quit_and_expect_eof(&server, &mut stream);
@@ -215,6 +227,7 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
             "{lang:?} {program}: closed {closed:?} after quit; the drain time is 2 s"
         );
         assert_reset_now(&server, &mut stream);
+        assert_log_ends_with_quit(&mut server);
     });
 }
 
@@ -223,7 +236,7 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
 #[test]
 fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
     for_every_server(|lang, program| {
-        let server = Server::start(lang, program, &["-t", "1"]);
+        let mut server = Server::start(lang, program, &["-t", "1"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
         let sent = quit_and_expect_eof(&server, &mut stream);
@@ -233,6 +246,7 @@ fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
             "{lang:?} {program}: closed {closed:?} after quit; with -t 1 the drain time is 1 s"
         );
         assert_reset_now(&server, &mut stream);
+        assert_log_ends_with_quit(&mut server);
     });
 }
 
@@ -242,7 +256,7 @@ fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
 #[test]
 fn client_sending_after_quit_is_closed_after_the_drain_time() {
     for_every_server(|lang, program| {
-        let server = Server::start(lang, program, &["-t", "5"]);
+        let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
         let sent = quit_and_expect_eof(&server, &mut stream);
@@ -253,6 +267,7 @@ fn client_sending_after_quit_is_closed_after_the_drain_time() {
         }
         let closed = sent.elapsed();
         assert!(closed >= Duration::from_millis(1950), "{lang:?} {program}: closed {closed:?} after quit");
+        assert_log_ends_with_quit(&mut server);
     });
 }
 
