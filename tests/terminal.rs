@@ -179,3 +179,28 @@ fn terminal_quit_and_ctrl_d_at_the_prompt() {
         });
     }
 }
+
+/// SPEC "Client behaviour": Ctrl-D after a partial line (`abc`, Ctrl-D,
+/// Ctrl-D) sends `abc` as the last line; the cursor is still on the
+/// prompt's line (`> abc`), so its `echo:` starts a line of its own, and
+/// `closing connection` follows on the next line, with no blank line.
+#[test]
+fn terminal_ctrl_d_after_a_partial_line() {
+    every_pairing(|client, server, program| {
+        let server = Server::start(server, program, &[]);
+        let mut terminal = Terminal::start(client, server.port);
+        terminal.wait_for_screen_end("> ");
+        terminal.type_keys(b"abc\x04");
+        terminal.wait_for_screen_end("> abc");
+        terminal.type_keys(b"\x04");
+        let (code, screen) = terminal.finish();
+        let who = format!("{client:?} client -> {:?} {program}, typing abc Ctrl-D Ctrl-D", server.lang);
+        let port = server.port;
+        assert_eq!(
+            screen,
+            format!("connected to 127.0.0.1:{port}\r\n> abc\r\necho: abc\r\nclosing connection\r\n"),
+            "{who}"
+        );
+        assert_eq!(code, Some(0), "{who}");
+    });
+}
