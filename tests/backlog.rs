@@ -202,3 +202,27 @@ fn backlog_1000_concurrent_connects_none_slow() {
         concurrent_connects(server, CONCURRENT)
     });
 }
+
+/// SPEC "The protocol" 9, seen from outside: `ss` shows a listening
+/// socket's backlog as its Send-Q: SOMAXCONN, or net.core.somaxconn if the
+/// kernel caps it lower.
+#[test]
+fn backlog_is_somaxconn() {
+    if !have("ss", "-V") {
+        return;
+    }
+    let sysctl = std::fs::read_to_string("/proc/sys/net/core/somaxconn").expect("read net.core.somaxconn");
+    let cap: i32 = sysctl.trim().parse().expect("a number");
+    let want = libc::SOMAXCONN.min(cap).to_string();
+    for program in SERVERS {
+        for lang in LANGS {
+            let server = Server::start(lang, program, &[]);
+            let filter = format!("sport = :{}", server.port);
+            let out = std::process::Command::new("ss").args(["-Hltn", &filter]).output().expect("run ss");
+            let table = String::from_utf8_lossy(&out.stdout).into_owned();
+            // State, Recv-Q, Send-Q (the backlog), local address, peer.
+            let backlog = table.split_whitespace().nth(2).unwrap_or("none").to_string();
+            assert_eq!(backlog, want, "{lang:?} {program}: ss -ltn says\n{table}");
+        }
+    }
+}

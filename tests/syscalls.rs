@@ -257,6 +257,9 @@ fn check_server(program: &str) {
     {
         assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
     }
+    // SPEC "The protocol" 9: the backlog is SOMAXCONN (glibc's 4096).
+    let listen = format!("listen(FD0, {}) = 0", libc::SOMAXCONN);
+    assert!(trace.contains(&listen), "{program}: no {listen} in the trace:\n{trace}");
     assert_sends_have_nosignal(&trace);
 }
 
