@@ -1,9 +1,9 @@
 //! The shared test helper: starts and stops the real binaries (C and Rust),
 //! built by `make` into `build/c/` and `build/rust/`.
 //!
-//! Servers always run with `-b 127.0.0.1 -p 0`: the kernel picks a free port
-//! and the `listening` line says which, so tests never collide on a fixed
-//! port. Waiting is for a line of output, with a deadline, never a bare sleep.
+//! Servers always run with `-p 0` (on `-b 127.0.0.1` unless a test binds
+//! `::1` or `::`): the kernel picks a free port and the `listening` line says
+//! which, so tests never collide on a fixed port. Waiting is for a line of output, with a deadline, never a bare sleep.
 //! Every process is ended by its PID, and every wait is bounded.
 #![allow(dead_code)] // each test file uses its own part of this helper
 
