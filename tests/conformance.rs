@@ -128,9 +128,8 @@ fn matrix_transcript(pairing: Pairing, session: &Session) -> String {
 }
 
 /// Runs `transcript` for all 8 pairings at once (the idle session waits out a
-/// timeout in each) and asserts they all equal the reference pairing's,
-/// which it returns (the server's mode replaced).
-fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String + Sync) -> String {
+/// timeout in each) and asserts they all equal the reference pairing's.
+fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String + Sync) {
     let pairings = pairings();
     let results: Vec<String> = thread::scope(|scope| {
         let transcript = &transcript;
@@ -157,18 +156,19 @@ fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String 
         .map(|(shown, names)| unified_diff(&pairings[0].name(), &reference, &names.join(", "), shown))
         .collect();
     assert!(report.is_empty(), "{rule}: the pairings differ:\n{report}\nreference transcript:\n{reference}");
-    normalise_mode(&results[0])
 }
 
 fn check_matrix(rule: &str, session: Session) {
-    let transcript = assert_all_pairings_agree(rule.trim(), |pairing| matrix_transcript(pairing, &session));
-    for line in session.expect {
-        assert!(
-            transcript.lines().any(|l| l == *line),
-            "{}: no line {line:?} in:\n{transcript}",
-            rule.trim()
-        );
-    }
+    let rule = rule.trim();
+    assert_all_pairings_agree(rule, |pairing| {
+        let transcript = matrix_transcript(pairing, &session);
+        let shown = normalise_mode(&transcript);
+        for line in session.expect {
+            let name = pairing.name();
+            assert!(shown.lines().any(|l| l == *line), "{rule}, {name}: no line {line:?} in:\n{shown}");
+        }
+        transcript
+    });
 }
 
 // ---------------------------------------------------------------------------
