@@ -157,11 +157,13 @@ fn concurrent_connects(server: &Server, count: usize) -> Burst {
 /// Runs `burst` against every server and asserts each one is clean; the
 /// figures of all of them are in the message.
 ///
-/// A connect can also be slow because this process was not scheduled for a
-/// while (seen once at a load average of 17 on the 2-core machine: 268 ms,
-/// no overflow). A full backlog always shows as overflows and 1 s waits, so
-/// a burst that is slow without an overflow is measured once more, and only
-/// a second slow one fails.
+/// A burst can also fail because the machine is overloaded: at a load
+/// average of 17 on the 2-core machine one connect took 268 ms with no
+/// overflow (this process was not scheduled), and at 40 the C `server_fork`
+/// once fell 4,096 accepts behind (one overflow, one 1 s wait). So a burst
+/// that fails is measured once more, and only a second failure fails the
+/// test. The backlog itself is checked without timing by
+/// `backlog_is_somaxconn` (and by the `listen` call in tests/syscalls.rs).
 fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
     let _one_at_a_time = one_at_a_time();
     raise_nofile(4 * CONCURRENT as u64);
@@ -171,7 +173,7 @@ fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
         for lang in LANGS {
             let server = Server::start(lang, program, &["-q"]);
             let mut result = burst(&server);
-            if !result.ok() && result.overflows == 0 {
+            if !result.ok() {
                 shown.push(format!("{} (measured again:)", result.show(what, &server)));
                 result = burst(&server);
             }
