@@ -7,8 +7,6 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
-use std::process::Command;
 
 use common::*;
 
@@ -76,48 +74,11 @@ fn client_names_the_address_that_failed() {
     }
 }
 
-/// A hosts file in which `sbs-dual` has both families, IPv6 first, seen by
-/// the client only: it runs in a mount namespace of its own (`unshare -m`,
-/// as root) with the file bound over /etc/hosts.
-struct DualHost {
-    hosts: PathBuf,
-}
-
-impl DualHost {
-    fn new() -> Option<DualHost> {
-        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-        if !root {
-            skip(
-                "a private /etc/hosts for one client needs root (unshare -m)",
-                "run make test as root (.ci/run does)",
-            );
-            return None;
-        }
-        if !have("unshare", "--version") {
-            return None;
-        }
-        let hosts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("addresses-hosts-{}", std::process::id()));
-        std::fs::write(&hosts, "::1 sbs-dual\n127.0.0.1 sbs-dual\n").expect("write the hosts file");
-        Some(DualHost { hosts })
-    }
-
-    /// The client against `sbs-dual PORT`.
-    fn client(&self, lang: Lang, port: u16) -> Output {
-        let mut command = Command::new("unshare");
-        command
-            .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$1\" sbs-dual \"$2\""])
-            .arg(&self.hosts)
-            .arg(bin(lang, "client"))
-            .arg(port.to_string());
-        run(command, b"hi\nquit\n", DEADLINE)
-    }
-}
-
-impl Drop for DualHost {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.hosts);
-    }
+/// The client against `sbs-dual PORT`, with `sbs-dual` in its own hosts file.
+fn dual_client(dual: &DualHost, lang: Lang, port: u16) -> Output {
+    let command =
+        dual.command(bin(lang, "client").as_os_str(), &[DualHost::NAME.as_ref(), port.to_string().as_ref()]);
+    run(command, b"hi\nquit\n", DEADLINE)
 }
 
 /// SPEC "Addresses": a name with both families: the client tries `::1`
@@ -129,7 +90,7 @@ fn client_tries_each_address_of_a_name_in_order() {
     for client in LANGS {
         for (bind, answered) in [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")] {
             let server = Server::start_bound(Lang::C, "server", bind, &[]);
-            let out = dual.client(client, server.port);
+            let out = dual_client(&dual, client, server.port);
             assert_eq!(
                 (out.stdout(), out.stderr(), out.code()),
                 (
@@ -141,7 +102,7 @@ fn client_tries_each_address_of_a_name_in_order() {
             );
         }
         let port = unused_port();
-        let out = dual.client(client, port);
+        let out = dual_client(&dual, client, port);
         assert_eq!(
             (out.stdout(), out.stderr(), out.code()),
             (String::new(), format!("client: connect 127.0.0.1:{port}: Connection refused\n"), Some(1)),

@@ -427,3 +427,49 @@ fn syscalls_ipv6_session() {
     assert!(trace.contains("connect(FD0, {sa_family=AF_INET6"), "{trace}");
     assert_sends_have_nosignal(&trace);
 }
+
+/// The trace from the first TCP socket on: what getaddrinfo does before
+/// (nscd, netlink, the UDP probes that sort the addresses) is the C
+/// library's own, the same library under both twins, with process ids in it.
+fn from_first_tcp_socket(trace: &str) -> String {
+    let mut at = 0;
+    for line in trace.split_inclusive('\n') {
+        if line.starts_with("socket(AF_INET") && line.contains("SOCK_STREAM") {
+            return trace[at..].to_string();
+        }
+        at += line.len();
+    }
+    panic!("no TCP socket in the trace:\n{trace}");
+}
+
+/// SPEC "Parity" and "Addresses": a name with both families (`sbs-dual`,
+/// ::1 then 127.0.0.1, in a hosts file of the client's own) against a
+/// server on 127.0.0.1 only: both clients try ::1, are refused, and connect
+/// to 127.0.0.1, with the same calls.
+#[test]
+fn syscalls_client_tries_each_address_in_order() {
+    if !have_strace() {
+        return;
+    }
+    let Some(dual) = DualHost::new() else { return };
+    let server = Server::start(Lang::C, "server", &[]);
+    let port = server.port.to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", a name with both families", |lang| {
+        let dir = trace_dir("dual", lang);
+        let out = dir.join("t");
+        let client = bin(lang, "client");
+        let args = ["-ff", "-e", "trace=network", "-o"].map(std::ffi::OsStr::new);
+        let mut args = args.to_vec();
+        args.extend([out.as_os_str(), client.as_os_str(), DualHost::NAME.as_ref(), port.as_ref()]);
+        let command = dual.command("strace".as_ref(), &args);
+        let result = run(command, b"hi\nquit\n", DEADLINE);
+        assert_eq!(result.code(), Some(0), "{lang:?} client sbs-dual: {}", result.stderr());
+        from_first_tcp_socket(&read_traces(&dir))
+    });
+    let refused = trace.find("AF_INET6").zip(trace.find("ECONNREFUSED"));
+    let connected = trace.find("sa_family=AF_INET, sin_port");
+    assert!(
+        matches!((refused, connected), (Some((v6, no)), Some(v4)) if v6 < no && no < v4),
+        "not ::1 refused, then 127.0.0.1:\n{trace}"
+    );
+}

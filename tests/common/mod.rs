@@ -302,6 +302,52 @@ pub fn skip(why: &str, remedy: &str) {
     });
 }
 
+/// A hosts file in which `sbs-dual` has both families, IPv6 first, seen by
+/// one command only: it runs in a mount namespace of its own (`unshare -m`,
+/// which needs root) with the file bound over /etc/hosts. Nothing else on
+/// the machine sees it.
+pub struct DualHost {
+    hosts: PathBuf,
+}
+
+impl DualHost {
+    pub const NAME: &'static str = "sbs-dual";
+
+    /// None (and the check recorded as skipped) where it cannot be had.
+    pub fn new() -> Option<DualHost> {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+        if !root {
+            skip(
+                "a private /etc/hosts for one command needs root (unshare -m)",
+                "run make test as root (.ci/run does)",
+            );
+            return None;
+        }
+        if !have("unshare", "--version") {
+            return None;
+        }
+        let name = format!("hosts-{}-{}", std::process::id(), thread::current().name().unwrap_or("main"));
+        let hosts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace("::", "-"));
+        std::fs::write(&hosts, format!("::1 {0}\n127.0.0.1 {0}\n", DualHost::NAME))
+            .expect("write the hosts file");
+        Some(DualHost { hosts })
+    }
+
+    /// `program ARGS` with the hosts file over /etc/hosts.
+    pub fn command(&self, program: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> Command {
+        let mut command = Command::new("unshare");
+        command.args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""]).arg(&self.hosts);
+        command.arg(program).args(args);
+        command
+    }
+}
+
+impl Drop for DualHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.hosts);
+    }
+}
+
 /// A running server: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 ARGS`.
 pub struct Server {
     pub lang: Lang,
