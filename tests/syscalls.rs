@@ -257,6 +257,11 @@ fn check_server(program: &str) {
     {
         assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
     }
+    // SPEC "The protocol" 5: after quit, a FIN (shutdown) before the close.
+    assert!(
+        trace.contains("shutdown(FD") && trace.contains("SHUT_WR) = 0"),
+        "{program}: no shutdown:\n{trace}"
+    );
     // SPEC "The protocol" 9: the backlog is SOMAXCONN (glibc's 4096).
     let listen = format!("listen(FD0, {}) = 0", libc::SOMAXCONN);
     assert!(trace.contains(&listen), "{program}: no {listen} in the trace:\n{trace}");
