@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,10 +38,10 @@ import xml.etree.ElementTree as ElementTree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = "docs/SIDE-BY-SIDE.md"
 TRACES = "docs/strace"
-PROGRAMS = ["server", "server_single", "client"]
+PROGRAMS = ["server", "server_single", "server_fork", "client"]
 LANGS = ["c", "rust"]
 CLIENT_INPUT = b"hello\nworld\nquit\n"
-TRACE_SET = "%network,poll,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait"
+TRACE_SET = "%network,poll,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait,wait4,kill,prctl,getppid"
 
 # ---------------------------------------------------------------- the steps
 # For each program, its steps in the order they run. Each step: the marker
@@ -234,9 +235,98 @@ FAILURES = {
     ("client", "poll"): ("server-closed", r"^poll\(|^recvfrom\(|^\+\+\+"),
 }
 
+# server_fork: the server's steps, with a process per client instead of a
+# thread, and a signal thread that also reaps the children.
+FORK_STEPS = {
+    "signals": ("signals", "block SIGINT, SIGTERM and SIGCHLD",
+     [(r"^rt_sigprocmask\(SIG_BLOCK, \[INT TERM CHLD\]", None)],
+     "As in `server`, the signals are blocked before any other thread exists and taken by one thread "
+     "with `sigwait`; SIGCHLD, which the kernel sends the parent when a child exits, joins SIGINT and "
+     "SIGTERM, so the reaping needs no handler either. First both twins set SIGCHLD back to its "
+     "default (`signal(SIGCHLD, SIG_DFL)`): a program started with SIGCHLD ignored (that survives "
+     "exec) would have its children reaped by the kernel, and `waitpid` would find none. "
+     "`pthread_sigmask` fails only for an invalid argument: `server_fork: pthread_sigmask: STRERROR`, "
+     "exit 1."),
+    "signal thread": ("signal thread", "one thread takes the signals: reaping and shutdown",
+     [(r"^clone3\(", 0), (r"^rt_sigtimedwait\(", None)],
+     "The thread sleeps in `sigwait` (`rt_sigtimedwait`). SIGCHLD: it reaps (below) and waits again. "
+     "SIGINT or SIGTERM: it ends the children, prints `shutting down` and exits 0. It does all of "
+     "this with the lock of the children list held, and that is what makes the fork safe: while "
+     "`main` forks (with the same lock), this thread is in `sigwait` or waiting for the lock, so it "
+     "holds no other lock (stdio's, malloc's, Rust's stdout lock) that the child would find locked "
+     "forever. If it cannot be started, `server_fork: pthread_create: STRERROR`, exit 1."),
+    "accept": ("accept", "accept: the next connection",
+     [(r"^accept4?\(", None)],
+     "As in `server`: EINTR is retried, other errors (EMFILE) are printed and paused on for 100 ms. "
+     "The parent holds no client socket once it has forked (it closes its copy), so descriptors run "
+     "out only with the listen queue's connections, not with the clients being served. The last "
+     "`accept` line is the one the main thread was blocked in when SIGTERM came (`= ?`)."),
+    "fork": ("fork", "fork: a process per client",
+     [(r"^clone\(child_stack=NULL", None)],
+     "glibc's `fork` is the `clone` system call with SIGCHLD as the exit signal and no new stack: the "
+     "child is a copy of the whole process (its memory copy-on-write, its descriptors, the connection "
+     "included), with one thread, the caller; the signal thread is not copied. `fork` returns twice: "
+     "the child's PID in the parent, 0 in the child. Both twins fork with the children list's lock "
+     "held and, first, room reserved for one more PID (C: `realloc`, Rust: `try_reserve`), so the PID "
+     "is stored before the signal thread can reap it and nothing can fail after the fork. When "
+     "processes run out (EAGAIN, also from a pids cgroup), or the room cannot be reserved (ENOMEM), "
+     "both twins log `[PEER] error: STRERROR` and close that one connection; the server goes on."),
+    "parent close": ("parent close", "the parent closes its copy of the connection",
+     [(r"^close\(.*->", 0)],
+     "The child has its own descriptor for the connection. The parent's `close` does not end the "
+     "connection (the kernel sends FIN when the last descriptor of a socket is closed, here the "
+     "child's); it keeps the parent from holding one descriptor per client it ever served, and the "
+     "next child from inheriting it. C: `close(fd)`; Rust: `drop(fd)`, the `OwnedFd` the child's "
+     "branch did not take. Its errors are not checked: the descriptor is gone whatever it returns."),
+    "child": ("child", "in the child: close the listening socket, die with the parent",
+     [(r"^close\([^>]*<TCP:\[[^>]*\]>\) = 0$", 0), (r"^prctl\(", 0), (r"^getppid\(", 0),
+      (r"^rt_sigprocmask\(SIG_UNBLOCK", 0)],
+     "The child closes its copy of the listening socket: accepting is the parent's business, and a "
+     "child that kept it would hold the port open after the server is gone. `prctl(PR_SET_PDEATHSIG, "
+     "SIGKILL)` asks the kernel for SIGKILL when the server dies, even by SIGKILL; if the server died "
+     "before that call, the child's parent is already another process (init, or a subreaper), so "
+     "`getppid` is compared with the server's PID, taken before the fork, and the child exits at once "
+     "if they differ (`prctl` itself fails only for a bad signal number: then too). Then it unblocks the signals it inherited blocked, so Ctrl-C (sent to the whole "
+     "process group) or `kill` ends it as any program, and runs the same echo loop as every server. "
+     "Between `fork` and exit, POSIX allows the child of a process with threads only "
+     "async-signal-safe calls; the echo loop's `printf`/`println!` and allocations are safe here only "
+     "because no other thread held a lock at the fork (the signal thread step)."),
+    "close": ("close", "close and exit: the end of the connection and of the child",
+     [(r"^close\(.*->", 2), (r"^\+\+\+ exited with", 2)],
+     "The child's `close` is the last descriptor of the connection: the kernel sends FIN. Then "
+     "`_exit(0)`: stdout holds nothing (every log line went out in one write), and `_exit` runs none "
+     "of the parent's atexit handlers in the child. The exit makes the kernel send SIGCHLD to the "
+     "server; the child stays a zombie, its PID and exit status kept, until the server reaps it. "
+     "Neither can fail in a way the child could act on: `close` frees the descriptor whatever it "
+     "returns, and `_exit` does not return."),
+    "reap": ("reap", "reap: waitpid until no child is left to reap",
+     [(r"^wait4\(-1, NULL, WNOHANG", None)],
+     "glibc's `waitpid` is the `wait4` system call. One SIGCHLD may stand for several exits (a pending "
+     "signal is not counted), so the signal thread calls `waitpid(-1, NULL, WNOHANG)` until it returns "
+     "0 (the other children still run) or fails with ECHILD (no child at all), and takes each reaped "
+     "PID out of the list. No zombie outlives its client by more than the time this takes. ECHILD is "
+     "the only failure here, and it is the loop's normal end; EINTR cannot happen, since the thread "
+     "has every signal it takes blocked and no handler exists."),
+    "kill": ("kill", "shutdown: end every child, wait for each, then exit",
+     [(r"^kill\(", None), (r"^wait4\(-1, NULL, 0", None), (r"^\+\+\+ killed by", None)],
+     "On SIGINT or SIGTERM the signal thread sends SIGKILL to every PID in the list (a child has "
+     "nothing to clean up, and no child can block, ignore or, stopped, hold off SIGKILL), then "
+     "`waitpid(-1, NULL, 0)` until ECHILD: no process of the server is left when it prints `shutting "
+     "down` and exits 0. The list holds only children not yet reaped, and the kernel keeps a PID for "
+     "its process until it is reaped, so `kill` never reaches a stranger that got the PID later (and "
+     "cannot fail with ESRCH: a zombie still has its PID). The "
+     "lock stays held: `main` cannot fork again. The client of the killed child sees end of stream "
+     "(or a reset, if it had sent bytes the child never read)."),
+}
+FORK_ORDER = ["signals", "signal thread", "socket", "setsockopt", "bind", "listen", "getsockname", "accept",
+              "configure", "fork", "parent close", "child", "recv", "recv result", "framing", "send",
+              "shutdown", "close", "reap", "kill"]
+
 STEPS = {
     "server": SERVER_STEPS,
     "server_single": [s for s in SERVER_STEPS if s[0] != "thread"],
+    "server_fork": [FORK_STEPS.get(name) or next(s for s in SERVER_STEPS if s[0] == name)
+                    for name in FORK_ORDER],
     "client": CLIENT_STEPS,
 }
 
@@ -247,6 +337,13 @@ INTRO = {
     "server_single": "The same server without threads: each client is served to the end in the main "
                      "thread, the next ones wait in the listen backlog. `c-reference/server_single.c` "
                      "and `src/bin/server_single.rs`.",
+    "server_fork": "The same server with a process per client: after `accept` it forks, the child "
+                   "serves the client and exits, the parent closes its copy of the connection and "
+                   "accepts again; the signal thread reaps the children and, at shutdown, ends them "
+                   "first. `c-reference/server_fork.c` and `src/bin/server_fork.rs` (its own `main`, "
+                   "the C `main` translated: the child must close the listening socket). The trace "
+                   "has a section per process: the session's child, then a second client's child, "
+                   "still connected when SIGTERM came.",
     "client": "The line client: `c-reference/client.c` and `src/bin/client.rs`.",
 }
 
@@ -473,7 +570,8 @@ def wait_until(what, predicate, deadline):
 
 def server_idle(pid):
     """True when the server's main thread is blocked in accept (x86_64: 43)
-    and no client thread is left: the session is over in every thread."""
+    and no client thread or child process is left: the session is over in
+    every thread and process."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
         with open(f"/proc/{pid}/syscall") as f:
@@ -481,7 +579,20 @@ def server_idle(pid):
     except OSError:
         return False
     # accept and accept4: 43 and 288 on x86_64, 202 and 242 on aarch64
-    return len(tasks) == 2 and number in ("43", "288", "202", "242")
+    return len(tasks) == 2 and number in ("43", "288", "202", "242") and not children(pid)
+
+
+def child_in_recv(pid):
+    """True when the server has a child process and it is blocked in recv
+    (recvfrom: 45 on x86_64, 207 on aarch64)."""
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/syscall") as f:
+                if f.read().split()[0] in ("45", "207"):
+                    return True
+        except OSError:
+            pass
+    return False
 
 
 def strace_command(prefix, argv):
@@ -498,7 +609,11 @@ def normalise(line, port):
     line = re.sub(r"htons\([1-9]\d*\)", "htons(CPORT)", line)
     line = re.sub(r"\b(child_tid|parent_tid|stack|tls)=0x[0-9a-f]+", r"\1=0x...", line)
     line = re.sub(r"parent_tid=\[\d+\]", "parent_tid=[TID]", line)
+    line = re.sub(r"^(clone\(child_stack=NULL.*) = \d+$", r"\1 = PID", line)  # fork: a process
     line = re.sub(r"^(clone3?\(.*) = \d+$", r"\1 = TID", line)
+    line = re.sub(r"\bchild_tidptr=0x[0-9a-f]+", "child_tidptr=0x...", line)
+    line = re.sub(r"^(wait4\(.*|getppid\(\)) = \d+$", r"\1 = PID", line)
+    line = re.sub(r"^kill\(\d+,", "kill(PID,", line)
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
     line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
     return line
@@ -507,17 +622,28 @@ def normalise(line, port):
 def keep(line):
     """Lines about sockets, the threads and the shutdown signals; not the
     loader's close calls or Rust's startup poll of fds 0-2."""
-    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait)\(", line) is not None
-            or line.startswith("rt_sigprocmask(SIG_BLOCK, [INT TERM]") or line.startswith("+++"))
+    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait|wait4|kill|prctl|getppid)\(", line) is not None
+            or re.match(r"rt_sigprocmask\(SIG_(UN)?BLOCK, \[INT TERM( CHLD)?\]", line) is not None
+            or line.startswith("+++"))
 
 
 def read_trace(prefix, main_pid, port):
     directory, base = os.path.split(prefix)
     pids = sorted(int(name.split(".")[-1]) for name in os.listdir(directory) if name.startswith(base + "."))
     pids.remove(main_pid)
-    out = []
-    for n, pid in enumerate([main_pid] + pids):
-        out.append("# main thread" if n == 0 else f"# thread {n + 1}")
+    # strace -ff writes a file per thread and per process: the processes are
+    # the PIDs the main thread's forks returned (clone without a new stack).
+    with open(f"{prefix}.{main_pid}") as f:
+        forked = {int(pid) for pid in re.findall(r"^clone\(child_stack=NULL.* = (\d+)$", f.read(), re.M)}
+    out = ["# main thread"]
+    threads = processes = 0
+    for pid in [main_pid] + pids:
+        if pid in forked:
+            processes += 1
+            out.append(f"# child process {processes}")
+        elif pid != main_pid:
+            threads += 1
+            out.append(f"# thread {threads + 1}")
         with open(f"{prefix}.{pid}") as f:
             out += [normalise(line.rstrip("\n"), port) for line in f if keep(normalise(line, port))]
     return out
@@ -535,6 +661,7 @@ def run_session(lang, program, workdir):
     server_prefix = os.path.join(workdir, f"{lang}-{program}")
     tracer = subprocess.Popen(strace_command(server_prefix, server_argv), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    held = None
     try:
         listening = tracer.stdout.readline().decode()
         m = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening)
@@ -552,9 +679,15 @@ def run_session(lang, program, workdir):
         if client.returncode != 0:
             raise SystemExit(f"gen-side-by-side: {lang} client failed: {client.stderr.decode()}")
         wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid), 10)
+        if program == "server_fork":
+            # A second client that stays connected: SIGTERM finds a child to end.
+            held = socket.create_connection(("127.0.0.1", int(port)))
+            wait_until(f"{lang} {program}: a child waits in recv", lambda: child_in_recv(server_pid), 10)
         os.kill(server_pid, signal.SIGTERM)
         tracer.wait(timeout=10)
     finally:
+        if held:
+            held.close()
         if tracer.poll() is None:
             for pid in children(tracer.pid):
                 os.kill(pid, signal.SIGKILL)
@@ -675,9 +808,12 @@ def transcript_header(lang, program):
     lines = [
         f"# {lang}-{program}: build/{lang}/{program} under strace, written by scripts/gen-side-by-side.py --strace",
         f"# session: build/{lang}/{server} -b 127.0.0.1 -p 0; build/{lang}/client 127.0.0.1 PORT < input",
-        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept",
-        f"# strace -ff -yy -e trace={TRACE_SET} (one file per thread, shown one after the other)",
-        "# kept: lines about TCP sockets, clone/clone3, the INT TERM mask, rt_sigtimedwait, exits;",
+        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept"
+        + ("; a second client connects first and stays silent, its child waiting in recv"
+           if program == "server_fork" else ""),
+        f"# strace -ff -yy -e trace={TRACE_SET}",
+        "# (one file per thread and per process, shown one after the other); kept: lines about TCP",
+        "# sockets, clone/clone3, the INT TERM (CHLD) mask, rt_sigtimedwait, wait4, kill, prctl, getppid, exits;",
         "# normalised: PORT = server port, CPORT = client port, inode, TID, PID and pointers",
     ]
     return lines
@@ -687,7 +823,7 @@ def run_all_sessions(outdir):
     workdir = tempfile.mkdtemp(prefix="side-by-side-")
     try:
         for lang in LANGS:
-            for program in ["server", "server_single"]:
+            for program in ["server", "server_single", "server_fork"]:
                 for name, lines in run_session(lang, program, workdir).items():
                     with open(os.path.join(outdir, f"{lang}-{name}.txt"), "w") as f:
                         f.write("\n".join(transcript_header(lang, name) + lines) + "\n")
@@ -721,7 +857,7 @@ def load_trace(lang, program):
     path = os.path.join(ROOT, TRACES, f"{lang}-{program}.txt")
     with open(path) as f:
         return [line.rstrip("\n") for line in f if not line.startswith("# ") or line.startswith("# main")
-                or line.startswith("# thread")]
+                or line.startswith("# thread") or line.startswith("# child")]
 
 
 def pick(trace, filters):

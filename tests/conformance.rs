@@ -1,8 +1,8 @@
 //! The twins side by side (SPEC "Parity"): every client (C, Rust) against
-//! every server (C and Rust, `server` and `server_single`), 8 pairings, runs
-//! the same scripted sessions, and what each pairing shows is compared byte
-//! for byte with the C client against the C server, after replacing
-//! ephemeral port numbers.
+//! every server (C and Rust, `server`, `server_single` and `server_fork`),
+//! 12 pairings, runs the same scripted sessions, and what each pairing shows
+//! is compared byte for byte with the C client against the C server, after
+//! replacing ephemeral port numbers.
 //!
 //! - `matrix_*`: client stdout, stderr and exit status, and server stdout.
 //! - `wire_*`: the same session through a recording relay (client -> relay
@@ -73,7 +73,7 @@ impl Pairing {
     }
 }
 
-/// The 8 pairings; the first (C client, C server) is the reference.
+/// The 12 pairings; the first (C client, C server) is the reference.
 fn pairings() -> Vec<Pairing> {
     let mut all = Vec::new();
     for program in SERVERS {
@@ -86,9 +86,11 @@ fn pairings() -> Vec<Pairing> {
     all
 }
 
-/// The one place the two server programs may differ in their output.
+/// The one place the server programs may differ in their output.
 fn normalise_mode(text: &str) -> String {
-    text.replace("(thread per client,", "(MODE,").replace("(one client at a time,", "(MODE,")
+    text.replace("(thread per client,", "(MODE,")
+        .replace("(one client at a time,", "(MODE,")
+        .replace("(process per client,", "(MODE,")
 }
 
 /// Runs the client of `pairing` on `session` against `port`.
@@ -127,7 +129,7 @@ fn matrix_transcript(pairing: Pairing, session: &Session) -> String {
     )
 }
 
-/// Runs `transcript` for all 8 pairings at once (the idle session waits out a
+/// Runs `transcript` for all 12 pairings at once (the idle session waits out a
 /// timeout in each) and asserts they all equal the reference pairing's.
 fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String + Sync) {
     let pairings = pairings();

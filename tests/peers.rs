@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 
-/// The four servers: C and Rust, `server` and `server_single`.
+/// The six servers: C and Rust, `server`, `server_single` and `server_fork`.
 fn servers() -> impl Iterator<Item = (Lang, &'static str)> {
     LANGS.into_iter().flat_map(|lang| SERVERS.map(move |program| (lang, program)))
 }

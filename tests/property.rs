@@ -410,3 +410,15 @@ fn property_framing_c_server_single() {
 fn property_framing_rust_server_single() {
     check_server(Lang::Rust, "server_single");
 }
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_fork`.
+#[test]
+fn property_framing_c_server_fork() {
+    check_server(Lang::C, "server_fork");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_fork`.
+#[test]
+fn property_framing_rust_server_fork() {
+    check_server(Lang::Rust, "server_fork");
+}

@@ -1,5 +1,6 @@
 //! SPEC "Parity": the same sequence of socket system calls. Each C and Rust
-//! program runs under `strace -ff -e trace=network` (one file per thread)
+//! program runs under `strace -ff -e trace=network` (one file per thread and
+//! per process)
 //! through the same scripted sessions; the traces are normalised (descriptor
 //! numbers, ports, thread ids, pointers, strace's column padding) and the
 //! per-thread sequences of C and Rust must be identical, with the same
@@ -224,11 +225,12 @@ fn drive_server(server: &Server, tracee: Pid) {
     let mut stream = server.connect();
     read_up_to(&mut stream, usize::MAX); // closed after the idle timeout
 
-    // Every connection's thread has ended (main and the signal thread are
-    // left), so the traces are whole when SIGTERM comes.
+    // Every connection's thread or child process has ended (main and the
+    // signal thread are left), so the traces are whole when SIGTERM comes.
     let start = Instant::now();
-    while proc_status(tracee.as_raw() as u32, "Threads") > 2 {
-        assert!(start.elapsed() < DEADLINE, "the connection threads never ended");
+    let pid = tracee.as_raw() as u32;
+    while proc_status(pid, "Threads") > 2 || !children_of(pid).is_empty() {
+        assert!(start.elapsed() < DEADLINE, "the connection threads or processes never ended");
         thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -251,6 +253,18 @@ fn check_server(program: &str) {
     }
     let trace =
         assert_same_syscalls(&format!("SPEC \"Parity\", {program}"), |lang| server_trace(lang, program));
+    // strace -ff writes a file per thread and per process: server_fork's four
+    // sessions are four child processes, each traced from its fork on.
+    let tasks = trace.lines().filter(|l| l.starts_with("== thread ")).count();
+    let want = match program {
+        // main, the signal thread, and a thread or a process per session
+        "server" | "server_fork" => Some(6),
+        "server_single" => Some(2), // main, the signal thread
+        _ => None,
+    };
+    if let Some(want) = want {
+        assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
+    }
     // And the calls SPEC names are there at all (a drift in both twins alike).
     for needle in
         ["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
@@ -279,6 +293,13 @@ fn syscalls_server_thread_per_client() {
 #[test]
 fn syscalls_server_single() {
     check_server("server_single");
+}
+
+/// SPEC "Parity" and "The protocol" 7: `server_fork`, per process (main, the
+/// signal thread, a child per connection): the same calls as the C.
+#[test]
+fn syscalls_server_fork() {
+    check_server("server_fork");
 }
 
 // ---------------------------------------------------------------------------

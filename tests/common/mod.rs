@@ -26,7 +26,7 @@ pub enum Lang {
 }
 
 pub const LANGS: [Lang; 2] = [Lang::C, Lang::Rust];
-pub const SERVERS: [&str; 2] = ["server", "server_single"];
+pub const SERVERS: [&str; 3] = ["server", "server_single", "server_fork"];
 
 impl Lang {
     pub fn dir(self) -> &'static str {
@@ -672,17 +672,31 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
 }
 
-/// Descriptors and threads of a process, to see that it gives back what a
-/// burst of clients took.
+/// The child processes of `pid` (of each of its threads), by PID: a
+/// server_fork's clients, and its zombies until it reaps them.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new(); // the process is gone
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// Descriptors, threads and child processes of a process, to see that it
+/// gives back what a burst of clients took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
     pub fds: usize,
     pub threads: u64,
+    pub children: usize,
 }
 
 impl Usage {
     pub fn of(pid: u32) -> Usage {
-        Usage { fds: open_fds(pid), threads: proc_status(pid, "Threads") }
+        Usage { fds: open_fds(pid), threads: proc_status(pid, "Threads"), children: children_of(pid).len() }
     }
 
     /// Polls until the process is back at `self`, within `within`; panics
