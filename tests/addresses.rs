@@ -7,6 +7,7 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::process::Command;
 
 use common::*;
 
@@ -136,6 +137,85 @@ fn servers_take_numeric_ipv4_and_ipv6_bind_addresses_only() {
                     log[0]
                 );
             }
+        }
+    }
+}
+
+/// A network namespace of this test's own, its loopback up, where IPv6
+/// sockets are IPv6-only unless told otherwise (net.ipv6.bindv6only = 1,
+/// a per-namespace setting); removed on drop. None (the check recorded as
+/// skipped) without root or where namespaces are not allowed.
+struct V6OnlyNamespace {
+    name: String,
+}
+
+impl V6OnlyNamespace {
+    fn new() -> Option<V6OnlyNamespace> {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+        if !root {
+            skip("a network namespace needs root", "run make test as root (.ci/run does)");
+            return None;
+        }
+        if !have("ip", "-V") {
+            return None;
+        }
+        let name = format!("sbs-v6only-{}", std::process::id());
+        let added = Command::new("ip").args(["netns", "add", &name]).output().expect("ip netns add");
+        if !added.status.success() {
+            let why = format!("ip netns add fails here: {}", String::from_utf8_lossy(&added.stderr).trim());
+            skip(&why, "run make test where network namespaces are allowed (not in a restricted container)");
+            return None;
+        }
+        let namespace = V6OnlyNamespace { name };
+        let setup = namespace
+            .command("sh")
+            .args(["-c", "ip link set lo up && echo 1 > /proc/sys/net/ipv6/bindv6only"])
+            .status();
+        assert!(setup.is_ok_and(|s| s.success()), "could not set up {}", namespace.name);
+        Some(namespace)
+    }
+
+    /// `program` run inside the namespace.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+}
+
+impl Drop for V6OnlyNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// SPEC "Addresses": `-b ::` sets IPV6_V6ONLY to 0 itself, so it takes
+/// IPv4 clients also where the system's default is IPv6-only (here a
+/// namespace with net.ipv6.bindv6only = 1): every server, C and Rust,
+/// serves a client at 127.0.0.1.
+#[test]
+fn ipv6_any_takes_ipv4_clients_where_the_default_is_ipv6_only() {
+    let Some(namespace) = V6OnlyNamespace::new() else { return };
+    let default = namespace.command("cat").arg("/proc/sys/net/ipv6/bindv6only").output().expect("cat");
+    assert_eq!(default.stdout, b"1\n", "the namespace's default is not IPv6-only");
+    for program in SERVERS {
+        for lang in LANGS {
+            let mut command = namespace.command(bin(lang, program));
+            command.args(["-b", "::", "-p", "0"]);
+            let mut server = Server::start_command(lang, program, command); // `ip netns exec` execs it
+            let mut client = namespace.command(bin(lang, "client"));
+            client.args(["127.0.0.1", &server.port.to_string()]);
+            let out = run(client, b"hi\nquit\n", DEADLINE);
+            let who = format!("{lang:?} {program} -b :: (bindv6only = 1)");
+            assert_eq!(
+                (out.stdout(), out.code()),
+                (format!("connected to 127.0.0.1:{}\necho: hi\nclosing connection\n", server.port), Some(0)),
+                "{who}: {}",
+                out.stderr()
+            );
+            server.wait_for("[127.0.0.1:");
+            let (status, _) = server.stop();
+            assert!(status.success(), "{who}: {status}");
         }
     }
 }
