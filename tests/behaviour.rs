@@ -341,7 +341,10 @@ fn spec_errors_failed_thread_spawn_closes_only_that_connection() {
     for (lang, program) in LANGS.into_iter().flat_map(|lang| [(lang, "server"), (lang, "server_fork")]) {
         let mut server = Server::start(lang, program, &[]);
         let Some(cgroup) = PidsCgroup::new(server.pid()) else {
-            println!("skipped: cannot create a pids cgroup under /sys/fs/cgroup/pids (needs root and cgroup v1 pids)");
+            skip(
+                "cannot create a pids cgroup under /sys/fs/cgroup/pids",
+                "run make test as root on a system with the cgroup v1 pids controller",
+            );
             return;
         };
         // No task more than the server has now: the next pthread_create or fork fails.
