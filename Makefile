@@ -20,7 +20,7 @@
 
 CC      ?= cc
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
-PROGRAMS := server server_single client
+PROGRAMS := server server_single server_poll client
 
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
