@@ -297,29 +297,21 @@ static int configure_client(int fd)
     return 0;
 }
 
-/* A new client at the end of the arrays, which double when full. */
-static int add_client(struct clients *all, int fd, const char *peer, int64_t deadline)
+/* Room for one more client: the arrays double when full. */
+static int make_room(struct clients *all)
 {
-    if (all->count == all->capacity) {
-        size_t capacity = all->capacity == 0 ? FIRST_CAPACITY : 2 * all->capacity;
-        struct pollfd *fds = realloc(all->fds, (capacity + 1) * sizeof *fds);
-        if (fds == NULL)
-            return -1;
-        all->fds = fds;
-        struct client *list = realloc(all->list, capacity * sizeof *list);
-        if (list == NULL)
-            return -1;
-        all->list = list;
-        all->capacity = capacity;
-    }
-    struct client *c = &all->list[all->count++];
-    c->fd = fd;
-    c->phase = READING;
-    c->mid_line = false;
-    c->at_eof = false;
-    c->used = c->start = c->send_from = c->send_to = 0;
-    c->deadline = deadline;
-    memcpy(c->peer, peer, sizeof c->peer);
+    if (all->count < all->capacity)
+        return 0;
+    size_t capacity = all->capacity == 0 ? FIRST_CAPACITY : 2 * all->capacity;
+    struct pollfd *fds = realloc(all->fds, (capacity + 1) * sizeof *fds);
+    if (fds == NULL)
+        return -1;
+    all->fds = fds;
+    struct client *list = realloc(all->list, capacity * sizeof *list);
+    if (list == NULL)
+        return -1;
+    all->list = list;
+    all->capacity = capacity;
     return 0;
 }
 
@@ -355,11 +347,15 @@ static void accept_clients(int listen_fd, struct clients *all, const struct opti
         char peer[PEER_SIZE];
         format_addr(&addr, peer);
         printf("[%s] connected\n", peer);
-        if (configure_client(fd) < 0 ||
-            add_client(all, fd, peer, now + 1000 * (int64_t)opt->idle_timeout) < 0) {
+        if (configure_client(fd) < 0 || make_room(all) < 0) {
             printf("[%s] error: %s\n", peer, strerror(errno));
             close(fd);
+            continue;
         }
+        struct client *c = &all->list[all->count++];
+        *c = (struct client){.fd = fd, .phase = READING,
+                             .deadline = now + 1000 * (int64_t)opt->idle_timeout};
+        memcpy(c->peer, peer, sizeof c->peer);
     }
 }
 
@@ -384,7 +380,6 @@ static void start_lingering_close(struct client *c, const struct options *opt, i
      * still queued; so only the sending side is closed, and whatever the
      * client still sends is read and discarded until its EOF or the deadline. */
     shutdown(c->fd, SHUT_WR);
-    c->used = c->start = 0; /* what follows quit is discarded too */
     unsigned seconds = opt->idle_timeout < DRAIN_SECONDS ? opt->idle_timeout : DRAIN_SECONDS;
     c->deadline = now + 1000 * (int64_t)seconds;
     c->phase = DRAINING;
@@ -452,24 +447,37 @@ static bool echo_lines(struct client *c, const struct options *opt, int64_t now)
     }
 }
 
+/* After quit, the lingering close: reads and discards; only the client's
+ * EOF (or an error) ends it before the deadline. Returns false at the end. */
+static bool drain(struct client *c)
+{
+    /* step: drain */
+    char discard[BUF_SIZE];
+    ssize_t n = recv(c->fd, discard, sizeof discard, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return true; /* not now */
+    return n > 0;
+}
+
 /* A client poll says can go on (revents): the call it waited for. Returns
  * false when the session has ended. */
 static bool serve_ready_client(struct client *c, const struct options *opt, int64_t now)
 {
-    if (c->phase == SENDING)
+    switch (c->phase) {
+    case SENDING:
         return echo_lines(c, opt, now);
-
+    case DRAINING:
+        return drain(c);
+    case READING:
+        break;
+    }
     /* step: recv */
-    /* READING or DRAINING: the unframed bytes are at the front, and there is room. */
+    /* The unframed bytes are at the front of buf (echo_lines moved them). */
     ssize_t n = recv(c->fd, c->buf + c->used, sizeof c->buf - c->used, 0);
 
     /* step: recv result */
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return true; /* not now, after all: poll again */
-    if (c->phase == DRAINING) {
-        /* Discard: only the client's EOF (or an error) ends the drain early. */
-        return n > 0;
-    }
     if (n < 0) {
         printf("[%s] error: %s\n", c->peer, strerror(errno));
         return false;

@@ -193,9 +193,12 @@ fn spec_command_line_errors_exit_2_with_usage() {
         &["h", "1", "x"],
     ];
     for lang in LANGS {
-        for (program, cases) in
-            [("server", server_bad), ("server_single", server_bad), ("client", client_bad)]
-        {
+        for (program, cases) in [
+            ("server", server_bad),
+            ("server_single", server_bad),
+            ("server_poll", server_bad),
+            ("client", client_bad),
+        ] {
             let usage = format!("usage: {program} [");
             for args in cases {
                 let out = run_program(lang, program, args, b"");

@@ -65,7 +65,9 @@ fn pairings() -> Vec<Pairing> {
 
 /// The one place the two server programs may differ in their output.
 fn normalise_mode(text: &str) -> String {
-    text.replace("(thread per client,", "(MODE,").replace("(one client at a time,", "(MODE,")
+    text.replace("(thread per client,", "(MODE,")
+        .replace("(one client at a time,", "(MODE,")
+        .replace("(poll loop,", "(MODE,")
 }
 
 /// Runs the client of `pairing` on `session` against `port`.

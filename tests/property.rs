@@ -327,3 +327,15 @@ fn property_framing_c_server_single() {
 fn property_framing_rust_server_single() {
     check_server(Lang::Rust, "server_single");
 }
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_poll`.
+#[test]
+fn property_framing_c_server_poll() {
+    check_server(Lang::C, "server_poll");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_poll`.
+#[test]
+fn property_framing_rust_server_poll() {
+    check_server(Lang::Rust, "server_poll");
+}

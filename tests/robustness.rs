@@ -142,15 +142,16 @@ fn all_threads_stopped(pid: u32) -> bool {
     tasks.flatten().all(|task| state_in(&task.path().join("stat").to_string_lossy()) == Some('T'))
 }
 
-/// Whether the server listening on `port` has unread bytes on an accepted
-/// connection (`/proc/net/tcp`: local port, state ESTABLISHED, rx_queue).
-fn server_has_unread_bytes(port: u16) -> bool {
+/// Whether the server listening on `port` has more than `more_than` unread
+/// bytes on an accepted connection (`/proc/net/tcp`: local port, state
+/// ESTABLISHED, rx_queue).
+fn server_has_unread_bytes(port: u16, more_than: u64) -> bool {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
     table.lines().skip(1).any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let local_port = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
         let rx_queue = fields[4].rsplit(':').next().and_then(|q| u64::from_str_radix(q, 16).ok());
-        local_port == Some(port) && fields[3] == "01" && rx_queue.is_some_and(|q| q > 0)
+        local_port == Some(port) && fields[3] == "01" && rx_queue.is_some_and(|q| q > more_than)
     })
 }
 
@@ -236,6 +237,9 @@ fn fault_client_resets_right_after_sending() {
 /// blocks; SO_SNDTIMEO (`-t 1`) ends that after a second with an `error:`
 /// line and frees the thread. Meanwhile the threaded server serves a fresh
 /// client at once; `server_single` serves the waiting one right after.
+/// `server_poll` never blocks: its send fails with EAGAIN, it stops reading
+/// that client (the bytes pile up unread in the kernel), serves a fresh
+/// client at once, and its deadline ends the hog with the same line.
 #[test]
 fn fault_client_that_sends_8_mib_and_never_reads() {
     for lang in LANGS {
@@ -256,14 +260,26 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 let _ = (&hog).write_all(&vec![b'x'; 8 << 20]);
                 hog
             });
-            wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
             let timed_out = format!("{peer}error: Resource temporarily unavailable");
-            if program == "server" {
+            if program == "server_poll" {
+                // SPEC "server_poll": no POLLIN while an echo is unsent, so
+                // the client's bytes pile up unread in the server's socket
+                // (far more than the 1 KiB a recv takes).
+                wait_until(&format!("{lang:?} {program} stops reading the hog"), || {
+                    server_has_unread_bytes(server.port, 64 * 1024)
+                });
+                let took = assert_still_serves(&mut server, "a client that never reads");
+                assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
+                assert!(!blocked_in_send(pid), "{lang:?}: server_poll must never block in send");
+                server.wait_for(&timed_out);
+            } else if program == "server" {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
                 let took = assert_still_serves(&mut server, "a client that never reads");
                 assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
                 assert!(blocked_in_send(pid), "{lang:?}: served while the other thread is still blocked");
                 server.wait_for(&timed_out);
             } else {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
                 let mut next = server.connect();
                 let next_peer = peer_of(&next);
                 next.write_all(b"next\n").unwrap();
@@ -377,7 +393,7 @@ fn fault_shutdown_signal_with_clients_connected() {
                 let mut server = Server::start(lang, program, &[]);
                 let mut clients: Vec<TcpStream> = (0..10).map(|_| server.connect()).collect();
                 clients[0].write_all(b"half a li").unwrap();
-                let accepted = if program == "server" { 10 } else { 1 };
+                let accepted = if program == "server_single" { 1 } else { 10 };
                 for _ in 0..accepted {
                     server.wait_for("] connected");
                 }
@@ -564,6 +580,8 @@ fn bad_command_lines_exit_2_with_the_same_usage() {
         ("server", &["-p", "abc", "-q"]),
         ("server_single", &["-t", "99999"]),
         ("server_single", &["-p", "-1"]),
+        ("server_poll", &["-t", "0"]),
+        ("server_poll", &["-b", "::1::"]),
         ("client", &["-p", "abc"]),
         ("client", &["127.0.0.1", "abc"]),
         ("client", &["127.0.0.1", "-1"]),
@@ -620,7 +638,7 @@ fn client_errors_exit_1_with_one_clear_line() {
             wait_until(&format!("{what}: SIGSTOP takes effect"), || all_threads_stopped(server.pid()));
             client.send(b"never echoed\n");
             wait_until(&format!("{what}: the line reaches the server"), || {
-                server_has_unread_bytes(server.port)
+                server_has_unread_bytes(server.port, 0)
             });
             server.signal(Signal::SIGKILL);
             let out = client.wait_exit();
