@@ -441,10 +441,3 @@ pub fn clock_gettime(clock: libc::clockid_t) -> Result<timespec, Errno> {
     let res = unsafe { libc::clock_gettime(clock, &mut now) };
     Errno::result(res).map(|_| now)
 }
-
-/// shutdown(2)
-pub fn shutdown(fd: BorrowedFd, how: i32) -> Result<(), Errno> {
-    // SAFETY: shutdown takes no pointers.
-    let res = unsafe { libc::shutdown(fd.as_raw_fd(), how) };
-    Errno::result(res).map(drop)
-}

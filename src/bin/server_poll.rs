@@ -14,15 +14,12 @@
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use framing::{Framing, Piece};
 use nix::errno::Errno;
 use sockets::sys::{self, pollfd, strerror};
-use sockets::{args, escape, format_addr, open_listener, parse_server_options, start_shutdown_thread};
-use sockets::{Failure, ServerOptions, BUF_SIZE};
+use sockets::{args, format_addr, log_recv, open_listener, parse_server_options, start_shutdown_thread};
+use sockets::{Failure, Framing, Piece, ServerOptions, BUF_SIZE, DRAIN_SECONDS};
 
 const PROG: &str = "server_poll";
-/// The lingering close after quit, at most.
-const DRAIN_SECONDS: u32 = 2;
 /// Out of descriptors: stop watching the listener this long.
 const ACCEPT_PAUSE_MS: i64 = 100;
 
@@ -125,17 +122,13 @@ fn accept_clients(
 
 /// Log one line or piece (unless `-q`) and make it the echo to send.
 fn echo_piece(client: &mut Client, piece: Range<usize>, opt: &ServerOptions) {
-    if !opt.quiet {
-        let data = client.framing.bytes(piece.clone());
-        let text = data.strip_suffix(b"\n").unwrap_or(data);
-        println!("[{}] recv: {}", client.peer, escape(text));
-    }
+    log_recv(&client.peer, client.framing.bytes(piece.clone()), opt);
     client.unsent = piece;
 }
 
 /// After quit: FIN now (after the last echo), close later (SPEC rule 5).
 fn start_lingering_close(client: &mut Client, opt: &ServerOptions, now: i64) {
-    // step: lingering close
+    // step: shutdown
     // Closing with bytes unread would send RST, which throws away the echoes
     // still queued; so only the sending side is closed, and whatever the
     // client still sends is read and discarded until its EOF or the deadline.
@@ -329,75 +322,6 @@ fn main() {
         }
         if fds[0].revents != 0 {
             accept_clients(listener.as_fd(), &mut clients, &opt, now, &mut listener_paused_until);
-        }
-    }
-}
-
-/// TEMPORARY until tag `foundation`: the library's `sockets::framing`, with
-/// the API FOUNDATION-API.md gives. Deleted at the merge.
-mod framing {
-    use std::ops::Range;
-
-    use sockets::{is_quit, sys, BUF_SIZE};
-
-    pub struct Framing {
-        buf: [u8; BUF_SIZE],
-        used: usize,
-        start: usize,
-        mid_line: bool,
-    }
-
-    pub enum Piece {
-        Echo(Range<usize>),
-        Quit,
-    }
-
-    impl Framing {
-        pub const fn new() -> Framing {
-            Framing { buf: [0; BUF_SIZE], used: 0, start: 0, mid_line: false }
-        }
-
-        pub fn spare(&mut self) -> &mut [u8] {
-            self.buf.copy_within(self.start..self.used, 0);
-            self.used -= self.start;
-            self.start = 0;
-            &mut self.buf[self.used..]
-        }
-
-        pub fn filled(&mut self, n: usize) {
-            self.used += n;
-        }
-
-        pub fn next_piece(&mut self) -> Option<Piece> {
-            let unframed = &self.buf[self.start..self.used];
-            if let Some(newline) = sys::memchr(unframed, b'\n') {
-                let line = self.start..self.start + newline + 1;
-                self.start = line.end;
-                if !self.mid_line && is_quit(&self.buf[line.clone()]) {
-                    return Some(Piece::Quit);
-                }
-                self.mid_line = false;
-                return Some(Piece::Echo(line));
-            }
-            if unframed.len() == BUF_SIZE {
-                let piece = self.start..self.used;
-                self.start = self.used;
-                self.mid_line = true;
-                return Some(Piece::Echo(piece));
-            }
-            None
-        }
-
-        pub fn bytes(&self, piece: Range<usize>) -> &[u8] {
-            &self.buf[piece]
-        }
-
-        pub fn pending(&mut self) -> Option<Range<usize>> {
-            (self.used > self.start).then(|| {
-                let piece = self.start..self.used;
-                self.start = self.used;
-                piece
-            })
         }
     }
 }
