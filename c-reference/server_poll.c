@@ -630,6 +630,7 @@ int main(int argc, char **argv)
     /* step: non-blocking */
     if (set_nonblocking(listen_fd) < 0)
         die("fcntl O_NONBLOCK");
+
     char where[PEER_SIZE];
     format_addr((struct sockaddr *)&listen_addr, where);
     printf("listening on %s (poll loop, idle timeout %u s)\n", where, opt.idle_timeout);

@@ -74,7 +74,7 @@ fn spec_parity_side_by_side_check_catches_a_missing_and_a_moved_step() {
         fs::create_dir_all(copy.join(dir)).unwrap();
     }
     let files = ["scripts/gen-side-by-side.py", "src/lib.rs", "src/sys.rs", "docs/SIDE-BY-SIDE.md"];
-    let sources = ["server", "server_single", "client"];
+    let sources = ["server", "server_single", "server_poll", "client"];
     let mut paths: Vec<String> = files.iter().map(|f| f.to_string()).collect();
     for p in sources {
         paths.push(format!("c-reference/{p}.c"));

@@ -270,6 +270,7 @@ fn main() {
     let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
     // step: non-blocking
     set_nonblocking(listener.as_fd()).unwrap_or_else(|err| Failure::new("fcntl O_NONBLOCK", err).exit(PROG));
+
     println!("listening on {} (poll loop, idle timeout {} s)", format_addr(&listen_addr), opt.idle_timeout);
 
     // fds[0] is the listening socket, fds[i + 1] is clients[i]. A client that
