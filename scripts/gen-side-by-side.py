@@ -819,7 +819,7 @@ def pick(trace, filters):
         hits = [i for i, line in enumerate(trace) if re.search(pattern, line)]
         if which is None:
             chosen.update(hits)
-        elif which < len(hits):
+        elif -len(hits) <= which < len(hits):  # -1: the last one
             chosen.add(hits[which])
     return [trace[i] for i in sorted(chosen)]
 
