@@ -1,7 +1,8 @@
 //! The threaded server under load (issue 4), C and Rust: SPEC "The six
 //! programs" (one thread per client) and "The protocol" 8 (one client's end
 //! never affects another) with 2,000 clients connected at once, and what an
-//! idle client costs.
+//! idle client costs. `server_poll` (issue 10) takes the same load in one
+//! thread; its ten thousand clients are in tests/poll.rs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
