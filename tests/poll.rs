@@ -446,7 +446,11 @@ fn ten_thousand(lang: Lang, program: &str) {
         baseline.threads,
         start.elapsed().as_secs_f64()
     );
-    if program == "server_poll" {
+    // The bound is for the release builds: a sanitizer build of the C
+    // (SOCKETS_C_DIR=build/asan) has shadow memory and red zones around
+    // every allocation.
+    let release_build = lang == Lang::Rust || std::env::var_os("SOCKETS_C_DIR").is_none();
+    if program == "server_poll" && release_build {
         assert!(per_client <= 1.25, "{what}: {per_client:.2} KiB resident per idle client, more than 1.25");
     }
 }
