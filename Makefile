@@ -1,8 +1,8 @@
 # sockets, side by side: build the C reference and the Rust port, test, demo.
 #
-#   make          build/c/{server,server_single,client}  (gcc, C11)
-#                 build/rust/{server,server_single,client} (cargo, release)
-#                 ./server ./server_single ./client      (links to the Rust builds)
+#   make          build/c/{server,server_single,server_poll,client}  (gcc, C11)
+#                 build/rust/{server,server_single,server_poll,client} (cargo, release)
+#                 ./server ./server_single ./server_poll ./client    (links to the Rust builds)
 #   make demo     see it work (under 20 s)
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
