@@ -1,8 +1,8 @@
 # sockets, side by side: build the C reference and the Rust port, test, demo.
 #
-#   make          build/c/{server,server_single,server_fork,client}  (gcc, C11)
-#                 build/rust/{server,server_single,server_fork,client} (cargo, release)
-#                 ./server ./server_single ./server_fork ./client (links to the Rust builds)
+#   make          build/c/{server,server_single,server_fork,server_poll,client}  (gcc, C11)
+#                 build/rust/{server,server_single,server_fork,server_poll,client} (cargo, release)
+#                 ./server ./server_single ./server_fork ./server_poll ./client (links to the Rust builds)
 #   make demo     see it work (under 20 s)
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
@@ -23,7 +23,7 @@
 
 CC      ?= cc
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
-PROGRAMS := server server_single server_fork client
+PROGRAMS := server server_single server_fork server_poll client
 
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))

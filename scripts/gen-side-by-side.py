@@ -38,10 +38,10 @@ import xml.etree.ElementTree as ElementTree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = "docs/SIDE-BY-SIDE.md"
 TRACES = "docs/strace"
-PROGRAMS = ["server", "server_single", "server_fork", "client"]
+PROGRAMS = ["server", "server_single", "server_fork", "server_poll", "client"]
 LANGS = ["c", "rust"]
 CLIENT_INPUT = b"hello\nworld\nquit\n"
-TRACE_SET = "%network,poll,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait,wait4,kill,prctl,getppid"
+TRACE_SET = "%network,poll,fcntl,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait,wait4,kill,prctl,getppid"
 
 # ---------------------------------------------------------------- the steps
 # For each program, its steps in the order they run. Each step: the marker
@@ -226,6 +226,109 @@ CLIENT_STEPS = [
      "`drop(fd)`. A failed send is `client: send: STRERROR`, exit 1."),
 ]
 
+# server_poll: the same steps up to getsockname, then its own. Its main
+# thread never blocks in recv, send or accept: it blocks in poll alone.
+POLL_STEPS = [s for s in SERVER_STEPS if s[0] in
+              ("signals", "shutdown thread", "socket", "setsockopt", "bind", "listen", "getsockname")] + [
+    ("non-blocking", "fcntl O_NONBLOCK: a call that would wait fails with EAGAIN instead",
+     [(r"^fcntl\(\d+<TCP:\[[^\]>-]*\]>", None)],
+     "`fcntl(F_GETFL)` reads the descriptor's status flags and `fcntl(F_SETFL)` writes them back with "
+     "O_NONBLOCK added: from now on `accept` on this socket returns at once, with EAGAIN when no "
+     "connection is waiting, instead of blocking. That is what lets one thread serve everyone: it never "
+     "waits in a call that concerns one client, only in `poll`, which concerns them all. Linux does not "
+     "pass O_NONBLOCK on from the listener to accepted sockets, so each client gets its own `fcntl` "
+     "pair (the configure step). A failure (EBADF only) exits 1 with "
+     "`server_poll: fcntl O_NONBLOCK: STRERROR`."),
+    ("timeout", "the poll timeout: until the nearest deadline",
+     [],
+     "No system call: each client has a deadline on the monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`, "
+     "in the vDSO, so strace does not show it; the wall clock could jump when the date is set). It is "
+     "set to now + the idle timeout when the client connects and each time a `recv` or a `send` makes "
+     "progress; after `quit` it is the end of the drain. poll waits at most until the nearest deadline "
+     "(`nearest - now`, in milliseconds, 0 if it has passed), or forever (-1) with no client at all. "
+     "The trace writes that timeout as MS, since it is 5000 or a millisecond or two less from run to "
+     "run. Rounding down `now` to whole milliseconds cannot wake poll early: poll sleeps at least its "
+     "timeout, so a deadline that poll waited for has passed when it returns."),
+    ("poll", "poll: wait for every socket at once",
+     [(r"^poll\(", None)],
+     "The array is built again before each call, from what each client waits for: POLLIN while it "
+     "reads, POLLOUT while an echo is still unsent (and then no POLLIN: the server stops reading a "
+     "client that does not read its echoes, so it keeps at most one 1024-byte buffer for it whatever it "
+     "sends; the kernel's buffers fill and TCP's flow control stops the client). The listener is "
+     "entry 0, with fd -1 (which poll skips) for 100 ms after accept failed with EMFILE or ENFILE. "
+     "poll returns how many entries have events, 0 when the timeout passed (`= 0 (Timeout)`), or -1: "
+     "EINTR is retried (the signals are blocked in this thread anyway), anything else (ENOMEM) exits 1 "
+     "with `server_poll: poll: STRERROR`."),
+    ("revents", "revents: who can go on",
+     [],
+     "No system call: poll wrote `revents` in each entry (strace shows them after the `=`). A client "
+     "with events gets the call it waits for; one without, whose deadline has passed, is expired; a "
+     "client that ends is replaced by the last one (C assigns the struct, Rust's `Vec::swap_remove`), "
+     "which is why the loop runs from the last client down. `revents` may hold POLLHUP or POLLERR that "
+     "were not asked for (the client reset the connection, say): the `recv` or `send` then fails and "
+     "says why, so the server needs no case of its own for them. The listener is seen to last: "
+     "a client accepted now has no revents yet."),
+    ("accept", "accept until EAGAIN",
+     [(r"^accept4?\(", None)],
+     "A readable listener means one connection or more is waiting, so `accept` runs until it fails "
+     "with EAGAIN: the queue is empty, \"not now\" (the last `accept` line of each wake-up). EINTR is "
+     "retried. EMFILE or ENFILE (out of descriptors) prints `server_poll: accept: Too many open files` "
+     "on stderr and stops watching the listener for 100 ms: the connection stays queued and the "
+     "listener stays readable, so watching it would wake poll at once, again and again, while the "
+     "clients already connected still need serving."),
+    ("configure", "the new client: non-blocking, TCP_NODELAY, a struct",
+     [(r"^fcntl\(.*->", None), (r"^setsockopt\(.*TCP_NODELAY", None)],
+     "No SO_RCVTIMEO or SO_SNDTIMEO here: the idle timeout is the client's deadline. The client gets "
+     "O_NONBLOCK (two `fcntl` calls) and TCP_NODELAY, then its place in the arrays, which double when "
+     "full (`realloc` in C, the Vec in Rust). If a call fails, or there is no memory for a bigger array "
+     "(ENOMEM; Rust asks with `try_reserve` rather than abort), that one connection gets "
+     "`[PEER] error: STRERROR` and is closed."),
+    ("recv", "recv: what has arrived, without waiting",
+     [(r"^recvfrom\(", None)],
+     "One `recv` per wake-up, into the free end of the client's buffer (the unframed bytes are at its "
+     "front): at most 1024 bytes, and poll comes back to the client while more is waiting "
+     "(level-triggered), so a client that sends a lot cannot keep the others waiting."),
+    ("recv result", "what recv returned: data, end of stream, not now, error",
+     [],
+     "EAGAIN is \"not now\" (poll said readable, but the bytes are gone: it can happen) and the client "
+     "waits for the next poll; EINTR likewise. 0 is the client's end of stream: the pending bytes are "
+     "echoed, then `disconnected`. Any other error (ECONNRESET) is `error: STRERROR` and the client is "
+     "closed. Data moves the deadline: the client is not idle."),
+    ("framing", "framing: the same rules, one piece at a time",
+     [],
+     "No system call. The C keeps its own copy of the rules; the Rust twin uses the library's "
+     "`Framing`, the same code as the blocking servers' `serve_client`: `next_piece` hands out each "
+     "whole line, a full 1024-byte buffer without `\\n` as a piece, or `Quit`. Each piece is logged "
+     "(`recv:`) and becomes the echo to send, straight from the buffer, before the next is framed."),
+    ("send", "send: as much as the socket takes; the rest on POLLOUT",
+     [(r"^sendto\(", None)],
+     "A non-blocking `send` takes what fits in the socket's buffer and returns how much; the rest stays "
+     "unsent and the loop tries again. EAGAIN means the buffer is full, \"not now\": the client "
+     "waits for POLLOUT, and gets no POLLIN meanwhile. Progress moves the deadline; a client whose echo "
+     "makes no progress for the idle timeout gets `error: Resource temporarily unavailable`, the line "
+     "the blocking servers print when SO_SNDTIMEO expires. EPIPE or ECONNRESET is `error: STRERROR`."),
+    ("shutdown", "shutdown after quit: the FIN first, then a lingering read",
+     [(r"^shutdown\(", None)],
+     "What `lingering_close` does in the blocking servers, as a state of the client: `shutdown(SHUT_WR)` "
+     "sends a FIN after the last echo, and the deadline becomes the end of the drain (2 s, at most the "
+     "idle timeout). The client then waits for POLLIN like any other. An error (the client already "
+     "reset the connection) shows in the next `recv`."),
+    ("drain", "drain: read and drop until the client's end of stream",
+     [(r"^recvfrom\(", -1)],
+     "Each wake-up reads and drops up to 1024 bytes; the client's FIN (`recv` returns 0) or an error "
+     "ends the drain and the client is closed, and so does its deadline. Nothing is logged: `quit` was."),
+    ("deadline", "a deadline that has passed",
+     [],
+     "No system call of its own: after poll, a client without events whose deadline has passed is "
+     "closed, with the line its state calls for: `idle for N s, closing` while it reads (the blocking "
+     "servers' recv fails with EAGAIN after SO_RCVTIMEO), `error: Resource temporarily unavailable` "
+     "while its echo waits for POLLOUT, nothing at the end of a drain."),
+    ("close", "close: the end of the connection",
+     [(r"^close\(.*TCP", None)],
+     "As in the other servers: C calls `close(fd)` and moves the last client into the slot; in Rust "
+     "`swap_remove` hands the client back and dropping it drops its `OwnedFd`, which is `close`."),
+]
+
 # Steps shown failing, from docs/strace/LANG-failures.txt: the scenario and
 # which of its trace lines to show (the program's output is always shown).
 FAILURES = {
@@ -233,6 +336,7 @@ FAILURES = {
     ("server", "recv result"): ("idle-timeout", r"^recvfrom\(.*= -1|^close\("),
     ("client", "connect"): ("connect-refused", r"^connect\(|^\+\+\+"),
     ("client", "poll"): ("server-closed", r"^poll\(|^recvfrom\(|^\+\+\+"),
+    ("server_poll", "deadline"): ("poll-idle-timeout", r"^poll\(|^close\("),
 }
 
 # server_fork: the server's steps, with a process per client instead of a
@@ -327,6 +431,7 @@ STEPS = {
     "server_single": [s for s in SERVER_STEPS if s[0] != "thread"],
     "server_fork": [FORK_STEPS.get(name) or next(s for s in SERVER_STEPS if s[0] == name)
                     for name in FORK_ORDER],
+    "server_poll": POLL_STEPS,
     "client": CLIENT_STEPS,
 }
 
@@ -344,6 +449,12 @@ INTRO = {
                    "the C `main` translated: the child must close the listening socket). The trace "
                    "has a section per process: the session's child, then a second client's child, "
                    "still connected when SIGTERM came.",
+    "server_poll": "Every client in one thread: non-blocking sockets and one poll(2) for all of them "
+                   "(Stevens, UNP chapter 6). `c-reference/server_poll.c` and `src/bin/server_poll.rs`; "
+                   "the steps up to `getsockname` are the other servers' (the Rust ones from "
+                   "`src/server.rs`), then the loop: build the poll array, wait, serve who is ready. "
+                   "What a thread keeps on its stack is a `struct client` here (C) or a `Client` "
+                   "(Rust): the buffer, the echo not yet sent, the state, the deadline.",
     "client": "The line client: `c-reference/client.c` and `src/bin/client.rs`.",
 }
 
@@ -418,7 +529,10 @@ def rust_markers(program):
     bin_path = f"src/bin/{program}.rs"
     bin_text = "\n".join(read(bin_path))
     lib = {name: body for path in LIB_FILES for name, body in rust_functions(path).items()}
-    reached = {name for name in lib if re.search(rf"\b{name}\b", bin_text)}
+    # A function the binary defines itself (server_poll's configure_client)
+    # is its own, not the library's of the same name.
+    own = set(rust_functions(bin_path))
+    reached = {name for name in lib if name not in own and re.search(rf"\b{name}\b", bin_text)}
     while True:
         more = {name for name in lib for r in reached if name not in reached
                 and re.search(rf"\b{name}\s*[(:]", lib[r].split("\n", 1)[1])}
@@ -568,16 +682,22 @@ def wait_until(what, predicate, deadline):
         time.sleep(0.01)
 
 
-def server_idle(pid):
+def server_idle(pid, program="server"):
     """True when the server's main thread is blocked in accept (x86_64: 43)
     and no client thread or child process is left: the session is over in
-    every thread and process."""
+    every thread and process. For server_poll: blocked in poll with no socket
+    open but the listener."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
         with open(f"/proc/{pid}/syscall") as f:
             number = f.read().split()[0]
+        sockets = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+                   if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
     except OSError:
         return False
+    if program == "server_poll":
+        # poll and ppoll: 7 and 271 on x86_64; aarch64 has ppoll only, 73
+        return len(tasks) == 2 and number in ("7", "271", "73") and len(sockets) == 1
     # accept and accept4: 43 and 288 on x86_64, 202 and 242 on aarch64
     return len(tasks) == 2 and number in ("43", "288", "202", "242") and not children(pid)
 
@@ -616,6 +736,8 @@ def normalise(line, port):
     line = re.sub(r"^kill\(\d+,", "kill(PID,", line)
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
     line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
+    line = re.sub(r"^(poll\(.*\], \d+, )[1-9]\d*\)", r"\1MS)", line)  # ms to the nearest deadline
+    line = re.sub(r"^(accept4?\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # no address: EAGAIN
     return line
 
 
@@ -678,7 +800,7 @@ def run_session(lang, program, workdir):
             client = subprocess.run(command, stdin=stdin, capture_output=True, timeout=10)
         if client.returncode != 0:
             raise SystemExit(f"gen-side-by-side: {lang} client failed: {client.stderr.decode()}")
-        wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid), 10)
+        wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid, program), 10)
         if program == "server_fork":
             # A second client that stays connected: SIGTERM finds a child to end.
             held = socket.create_connection(("127.0.0.1", int(port)))
@@ -791,6 +913,33 @@ def run_failures(lang, workdir):
     found["server-closed"] = (outcome(client_argv, "stdin open, nothing typed; the server has -t 1",
                                       client.returncode, client_out, client_err, port)
                               + main_only(client_prefix, port))
+
+    # server_poll's idle timeout: a raw socket that connects, says nothing,
+    # and reads until the server closes (the deadline, not SO_RCVTIMEO).
+    server_argv = ["server_poll", "-b", "127.0.0.1", "-p", "0", "-t", "1"]
+    server_prefix = os.path.join(workdir, f"{lang}-poll-idle")
+    tracer = subprocess.Popen(strace_command(server_prefix, [os.path.join(build, "server_poll")] + server_argv[1:]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        listening = tracer.stdout.readline().decode()
+        port = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening).group(1)
+        wait_until("the traced server's pid", lambda: children(tracer.pid), 10)
+        server_pid = children(tracer.pid)[0]
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as silent:
+            while silent.recv(1024):
+                pass
+        wait_until(f"{lang} server_poll back in poll", lambda: server_idle(server_pid, "server_poll"), 10)
+        os.kill(server_pid, signal.SIGTERM)
+        server_out, server_err = tracer.communicate(timeout=10)
+    finally:
+        if tracer.poll() is None:
+            for pid in children(tracer.pid):
+                os.kill(pid, signal.SIGKILL)
+            tracer.kill()
+            tracer.wait()
+    found["poll-idle-timeout"] = (outcome(server_argv, "a client connects and sends nothing", 0,
+                                          listening.encode() + server_out, server_err, port)
+                                  + main_only(server_prefix, port))
     return found
 
 
@@ -808,7 +957,8 @@ def transcript_header(lang, program):
     lines = [
         f"# {lang}-{program}: build/{lang}/{program} under strace, written by scripts/gen-side-by-side.py --strace",
         f"# session: build/{lang}/{server} -b 127.0.0.1 -p 0; build/{lang}/client 127.0.0.1 PORT < input",
-        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept"
+        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in "
+        + ("poll" if program == "server_poll" else "accept")
         + ("; a second client connects first and stays silent, its child waiting in recv"
            if program == "server_fork" else ""),
         f"# strace -ff -yy -e trace={TRACE_SET}",
@@ -823,7 +973,7 @@ def run_all_sessions(outdir):
     workdir = tempfile.mkdtemp(prefix="side-by-side-")
     try:
         for lang in LANGS:
-            for program in ["server", "server_single", "server_fork"]:
+            for program in ["server", "server_single", "server_fork", "server_poll"]:
                 for name, lines in run_session(lang, program, workdir).items():
                     with open(os.path.join(outdir, f"{lang}-{name}.txt"), "w") as f:
                         f.write("\n".join(transcript_header(lang, name) + lines) + "\n")
@@ -843,7 +993,10 @@ def run_all_sessions(outdir):
 def load_failures(lang):
     """docs/strace/LANG-failures.txt: scenario -> its lines."""
     scenarios, current = {}, None
-    with open(os.path.join(ROOT, TRACES, f"{lang}-failures.txt")) as f:
+    path = os.path.join(ROOT, TRACES, f"{lang}-failures.txt")
+    if not os.path.exists(path):
+        return scenarios
+    with open(path) as f:
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("## "):
@@ -855,6 +1008,8 @@ def load_failures(lang):
 
 def load_trace(lang, program):
     path = os.path.join(ROOT, TRACES, f"{lang}-{program}.txt")
+    if not os.path.exists(path):  # a new program before its first `make docs`: the guide is stale
+        return []
     with open(path) as f:
         return [line.rstrip("\n") for line in f if not line.startswith("# ") or line.startswith("# main")
                 or line.startswith("# thread") or line.startswith("# child")]
@@ -867,7 +1022,7 @@ def pick(trace, filters):
         hits = [i for i, line in enumerate(trace) if re.search(pattern, line)]
         if which is None:
             chosen.update(hits)
-        elif which < len(hits):
+        elif -len(hits) <= which < len(hits):  # -1: the last one
             chosen.add(hits[which])
     return [trace[i] for i in sorted(chosen)]
 
@@ -984,12 +1139,13 @@ def generate():
                     out += code_block("", seen["rust"] or ["(no such line in this run)"])
                 out.append("")
             out += [f"**What can fail:** {fails}", ""]
-            failure = FAILURES.get(("client" if program == "client" else "server", name))
+            kind = program if program in ("client", "server_poll") else "server"
+            failure = FAILURES.get((kind, name))
             if failure:
                 scenario, pattern = failure
                 failed = {}
                 for lang in LANGS:
-                    lines = load_failures(lang)[scenario]
+                    lines = load_failures(lang).get(scenario, ["# main thread", "(not in this run)"])
                     cut = lines.index("# main thread")
                     failed[lang] = lines[:cut] + [l for l in lines[cut:] if re.search(pattern, l)]
                 out.append(f"Seen failing (`{TRACES}/c-failures.txt`, `## {scenario}`): the command, "

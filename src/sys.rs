@@ -491,3 +491,31 @@ pub fn _exit(status: i32) -> ! {
     // SAFETY: _exit takes no pointers and does not return.
     unsafe { libc::_exit(status) }
 }
+
+// ---------------------------------------------------------------------------
+// server_poll: non-blocking sockets and a monotonic clock.
+
+pub use libc::timespec;
+
+/// fcntl(2) with F_GETFL: the file status flags (O_NONBLOCK among them).
+pub fn fcntl_getfl(fd: BorrowedFd) -> Result<i32, Errno> {
+    // SAFETY: F_GETFL takes no argument and no pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    Errno::result(res)
+}
+
+/// fcntl(2) with F_SETFL: set the file status flags.
+pub fn fcntl_setfl(fd: BorrowedFd, flags: i32) -> Result<(), Errno> {
+    // SAFETY: F_SETFL takes an int, not a pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) };
+    Errno::result(res).map(drop)
+}
+
+/// clock_gettime(2): the time on `clock` (CLOCK_MONOTONIC never jumps when
+/// the date is set).
+pub fn clock_gettime(clock: libc::clockid_t) -> Result<timespec, Errno> {
+    let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: now is a writable timespec.
+    let res = unsafe { libc::clock_gettime(clock, &mut now) };
+    Errno::result(res).map(|_| now)
+}

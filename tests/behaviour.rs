@@ -197,6 +197,7 @@ fn spec_command_line_errors_exit_2_with_usage() {
             ("server", server_bad),
             ("server_single", server_bad),
             ("server_fork", server_bad),
+            ("server_poll", server_bad),
             ("client", client_bad),
         ] {
             let usage = format!("usage: {program} [");

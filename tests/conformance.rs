@@ -91,6 +91,7 @@ fn normalise_mode(text: &str) -> String {
     text.replace("(thread per client,", "(MODE,")
         .replace("(one client at a time,", "(MODE,")
         .replace("(process per client,", "(MODE,")
+        .replace("(poll loop,", "(MODE,")
 }
 
 /// Runs the client of `pairing` on `session` against `port`.

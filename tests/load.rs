@@ -1,7 +1,9 @@
 //! The threaded and the forking server under load (issues 4 and 9), C and
 //! Rust: SPEC "The four servers" (one thread, or one process, per client)
 //! and "The protocol" 10 (one client's end never affects another) with 2,000
-//! clients connected at once, and what an idle client costs.
+//! clients connected at once, and what an idle client costs. `server_poll`
+//! (issue 10) takes the same load in one thread; its ten thousand clients
+//! are in tests/poll.rs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
@@ -163,7 +165,8 @@ fn drive(server: &mut Server, count: usize, at_peak: impl FnOnce(&mut Server)) -
 /// 64-byte round trips, with zero errors; then the server's descriptors,
 /// threads and child processes go back to where they were. `server` has a
 /// thread and a socket per client at the peak; `server_fork` a child process
-/// (the parent keeps no client socket: it closes its copy after the fork).
+/// (the parent keeps no client socket: it closes its copy after the fork);
+/// `server_poll` a socket, and not one thread more.
 fn load(lang: Lang, program: &str) {
     let _serial = heavy();
     let count = load_clients();
@@ -179,9 +182,11 @@ fn load(lang: Lang, program: &str) {
         for _ in 0..count {
             server.wait_for("] connected");
         }
-        // Every client has its own thread and socket, or its own process, at once.
+        // Every client has its own thread and socket, or its own process, or
+        // (server_poll) only its socket, at once.
         let peak = match program {
             "server_fork" => Usage { children: baseline.children + count, ..baseline },
+            "server_poll" => Usage { fds: baseline.fds + count, ..baseline },
             _ => Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64, ..baseline },
         };
         peak.wait_back(pid, DEADLINE);
@@ -231,6 +236,16 @@ fn load_c_server_fork_2000_clients_50_round_trips_each() {
 #[test]
 fn load_rust_server_fork_2000_clients_50_round_trips_each() {
     load(Lang::Rust, "server_fork");
+}
+
+#[test]
+fn load_c_server_poll_2000_clients_50_round_trips_each() {
+    load(Lang::C, "server_poll");
+}
+
+#[test]
+fn load_rust_server_poll_2000_clients_50_round_trips_each() {
+    load(Lang::Rust, "server_poll");
 }
 
 /// Issue 4 "Load": the memory a connected idle client costs the threaded

@@ -422,3 +422,15 @@ fn property_framing_c_server_fork() {
 fn property_framing_rust_server_fork() {
     check_server(Lang::Rust, "server_fork");
 }
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_poll`.
+#[test]
+fn property_framing_c_server_poll() {
+    check_server(Lang::C, "server_poll");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_poll`.
+#[test]
+fn property_framing_rust_server_poll() {
+    check_server(Lang::Rust, "server_poll");
+}

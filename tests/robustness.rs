@@ -150,13 +150,20 @@ fn all_threads_stopped(pid: u32) -> bool {
 /// Whether the server listening on `port` has unread bytes on an accepted
 /// connection (`/proc/net/tcp`: local port, state ESTABLISHED, rx_queue).
 fn server_has_unread_bytes(port: u16) -> bool {
+    unread_bytes(port) > 0
+}
+
+/// The bytes the server listening on `port` has left unread, over all its
+/// accepted connections.
+fn unread_bytes(port: u16) -> u64 {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    table.lines().skip(1).any(|line| {
+    let rx_queues = table.lines().skip(1).filter_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let local_port = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
         let rx_queue = fields[4].rsplit(':').next().and_then(|q| u64::from_str_radix(q, 16).ok());
-        local_port == Some(port) && fields[3] == "01" && rx_queue.is_some_and(|q| q > 0)
-    })
+        (local_port == Some(port) && fields[3] == "01").then_some(rx_queue).flatten()
+    });
+    rx_queues.sum()
 }
 
 /// Issue 4 "Faults": a client killed with SIGKILL mid-line. The kernel closes
@@ -241,7 +248,10 @@ fn fault_client_resets_right_after_sending() {
 /// blocks; SO_SNDTIMEO (`-t 1`) ends that after a second with an `error:`
 /// line and frees the thread (or ends the child). Meanwhile the threaded and
 /// the forking server serve a fresh client at once; `server_single` serves
-/// the waiting one right after.
+/// the waiting one right after. `server_poll` never blocks: its send fails
+/// with EAGAIN, it stops reading that client (the bytes pile up unread in the
+/// kernel), serves a fresh client at once, and its deadline ends the hog with
+/// the same line.
 #[test]
 fn fault_client_that_sends_8_mib_and_never_reads() {
     for lang in LANGS {
@@ -262,9 +272,26 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 let _ = (&hog).write_all(&vec![b'x'; 8 << 20]);
                 hog
             });
-            wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
             let timed_out = format!("{peer}error: Resource temporarily unavailable");
-            if program != "server_single" {
+            if program == "server_poll" {
+                // SPEC "server_poll": no POLLIN while an echo is unsent, so
+                // the client's bytes wait unread in the server's socket, and
+                // their count stops moving (it would move every millisecond
+                // while the server reads a client that sends 8 MiB).
+                let (mut unread, mut since) = (unread_bytes(server.port), Instant::now());
+                wait_until(&format!("{lang:?} {program} stops reading the hog"), || {
+                    let now = unread_bytes(server.port);
+                    if now != unread {
+                        (unread, since) = (now, Instant::now());
+                    }
+                    unread > 0 && since.elapsed() >= Duration::from_millis(200)
+                });
+                let took = assert_still_serves(&mut server, "a client that never reads");
+                assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
+                assert!(!blocked_in_send(pid), "{lang:?}: server_poll must never block in send");
+                server.wait_for(&timed_out);
+            } else if program != "server_single" {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
                 let took = assert_still_serves(&mut server, "a client that never reads");
                 assert!(
                     took < Duration::from_secs(1),
@@ -276,6 +303,7 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 );
                 server.wait_for(&timed_out);
             } else {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
                 let mut next = server.connect();
                 let next_peer = peer_of(&next);
                 next.write_all(b"next\n").unwrap();
@@ -578,6 +606,8 @@ fn bad_command_lines_exit_2_with_the_same_usage() {
         ("server_single", &["-p", "-1"]),
         ("server_fork", &["-b", "::1x"]),
         ("server_fork", &["-q", "-t"]),
+        ("server_poll", &["-t", "0"]),
+        ("server_poll", &["-b", "::1::"]),
         ("client", &["-p", "abc"]),
         ("client", &["127.0.0.1", "abc"]),
         ("client", &["127.0.0.1", "-1"]),

@@ -41,11 +41,46 @@ fn trace_dir(name: &str, lang: Lang) -> PathBuf {
     dir
 }
 
-/// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`
+/// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`; for
+/// `server_poll` also poll and fcntl (O_NONBLOCK), which are its steps.
 fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
+    let calls = if program == "server_poll" { "trace=network,poll,fcntl" } else { "trace=network" };
     let mut command = Command::new("strace");
-    command.args(["-ff", "-e", "trace=network", "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
+    command.args(["-ff", "-e", calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
     command
+}
+
+/// The poll(2) Rust's runtime makes before `main` to see that descriptors
+/// 0, 1 and 2 are open: not a step of the program, and the C has no such call.
+const RUST_RUNTIME_POLL: &str =
+    "poll([{fd=0, events=0}, {fd=1, events=0}, {fd=2, events=0}], 3, 0) = 0 (Timeout)";
+
+/// A poll line with its descriptors named (`fd=4` as `fd=FD1`) and its
+/// timeout, which counts down to the nearest deadline in milliseconds and so
+/// differs by one or two from run to run, as `T` (`-1`, no timeout, stays).
+fn normalise_poll(line: &str, fds: &mut FdNames) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("fd=") {
+        out.push_str(&rest[..i + 3]);
+        let tail = &rest[i + 3..];
+        let len = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if len > 0 {
+            out.push_str(&fds.name(&tail[..len], false));
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    // poll([...], NFDS, TIMEOUT) = ...
+    if let Some(close) = out.find("], ") {
+        if let Some(comma) = out[close + 3..].find(", ").map(|c| close + 3 + c + 2) {
+            let len = out[comma..].bytes().take_while(u8::is_ascii_digit).count();
+            if len > 0 {
+                out.replace_range(comma..comma + len, "T");
+            }
+        }
+    }
+    out
 }
 
 /// The first numeric argument of a call such as `accept(3, ...`.
@@ -81,7 +116,9 @@ impl FdNames {
 fn normalise_line(line: &str, fds: &mut FdNames) -> String {
     let mut line = line.to_string();
     let call = line.split('(').next().unwrap_or("").to_string();
-    if !matches!(call.as_str(), "socket" | "socketpair") {
+    if call == "poll" {
+        line = normalise_poll(&line, fds);
+    } else if !matches!(call.as_str(), "socket" | "socketpair") {
         if let Some((start, end)) = first_arg(&line) {
             let fd = fds.name(&line[start..end], false);
             line.replace_range(start..end, &fd);
@@ -137,7 +174,7 @@ fn read_traces(dir: &Path) -> String {
         // <unfinished ...>) = ?`) is left out: whether the main thread was
         // back in accept when SIGTERM came is timing, not behaviour.
         for line in fs::read_to_string(path).expect("read trace").lines() {
-            if line.contains("<unfinished ...>") {
+            if line.contains("<unfinished ...>") || line == RUST_RUNTIME_POLL {
                 continue;
             }
             out.push_str(&normalise_line(line, &mut fds));
@@ -198,6 +235,18 @@ fn read_up_to(stream: &mut TcpStream, want: usize) {
 /// Each waits for the server's side of the socket, not for a log line, so
 /// that a changed log line shows in the tests that check logs, not here.
 fn drive_server(server: &Server, tracee: Pid) {
+    // Each session starts once the server has closed the one before: a poll
+    // server would otherwise see that close and the next connect in one
+    // wake-up or in two, as it happens.
+    let pid = tracee.as_raw() as u32;
+    let idle_fds = open_fds(pid);
+    let closed = || {
+        let start = Instant::now();
+        while open_fds(pid) > idle_fds {
+            assert!(start.elapsed() < DEADLINE, "the server never closed the connection");
+            thread::sleep(std::time::Duration::from_millis(2));
+        }
+    };
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
     let mut long = vec![b'y'; 5000];
@@ -208,11 +257,14 @@ fn drive_server(server: &Server, tracee: Pid) {
     }
     stream.write_all(b"a\nquit\n").unwrap();
     read_up_to(&mut stream, usize::MAX); // until the server closes
+    drop(stream); // the end of the lingering close
+    closed();
 
     let mut stream = server.connect();
     stream.write_all(b"partial").unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
     read_up_to(&mut stream, usize::MAX);
+    closed();
 
     let mut stream = server.connect();
     stream.write_all(b"x\n").unwrap();
@@ -221,9 +273,11 @@ fn drive_server(server: &Server, tracee: Pid) {
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     sockets::sys::setsockopt(stream.as_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &linger).unwrap();
     drop(stream);
+    closed();
 
     let mut stream = server.connect();
     read_up_to(&mut stream, usize::MAX); // closed after the idle timeout
+    closed();
 
     // Every connection's thread or child process has ended (main and the
     // signal thread are left), so the traces are whole when SIGTERM comes.
@@ -266,9 +320,21 @@ fn check_server(program: &str) {
         assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
     }
     // And the calls SPEC names are there at all (a drift in both twins alike).
-    for needle in
-        ["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
-    {
+    let needles: &[&str] = if program == "server_poll" {
+        &[
+            "SO_REUSEADDR, [1]",
+            "O_NONBLOCK",
+            "TCP_NODELAY, [1]",
+            "ECONNRESET",
+            "EAGAIN",
+            "SHUT_WR",
+            "(Timeout)",
+            "revents=POLLIN",
+        ]
+    } else {
+        &["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
+    };
+    for needle in needles {
         assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
     }
     // SPEC "The protocol" 5: after quit, a FIN (shutdown) before the close.
@@ -300,6 +366,14 @@ fn syscalls_server_single() {
 #[test]
 fn syscalls_server_fork() {
     check_server("server_fork");
+}
+
+/// SPEC "Parity" and "The four servers": `server_poll`, the same calls as the
+/// C, poll and fcntl included: each poll with the same descriptors, events
+/// and revents, each accept until EAGAIN, each recv and send.
+#[test]
+fn syscalls_server_poll() {
+    check_server("server_poll");
 }
 
 // ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ pub enum Lang {
 }
 
 pub const LANGS: [Lang; 2] = [Lang::C, Lang::Rust];
-pub const SERVERS: [&str; 3] = ["server", "server_single", "server_fork"];
+pub const SERVERS: [&str; 4] = ["server", "server_single", "server_fork", "server_poll"];
 
 impl Lang {
     pub fn dir(self) -> &'static str {
