@@ -73,7 +73,8 @@ impl Pairing {
     }
 }
 
-/// The 12 pairings; the first (C client, C server) is the reference.
+/// Every pairing (16: four servers, each language against each); the first
+/// (C client, C server) is the reference.
 fn pairings() -> Vec<Pairing> {
     let mut all = Vec::new();
     for program in SERVERS {
