@@ -9,8 +9,9 @@
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
 #                 for Wireshark, and a decode with a line on each packet
 #   make demo-netns  (root) the session between two network namespaces
-#   make bench    measure it: C against Rust against socat and the floor,
-#                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
+#   make bench    measure it: C against Rust against tokio, socat and the
+#                 floor, tables of medians and two charts in build/bench/
+#                 (under 10 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
 #                 then make sanitize
 #   make sanitize the C programs built with -fsanitize=address,undefined
@@ -43,7 +44,7 @@ rust:
 	@mkdir -p build/rust
 	@for p in $(PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
 
-test: all
+test: all bench-build
 	cargo test --release
 	@$(MAKE) --no-print-directory sanitize
 
@@ -77,9 +78,18 @@ capture: all
 demo-netns: all
 	@scripts/demo-netns.sh
 
+# The bench crate (bench/: echo-bench and tokio-echo, with their crates), a
+# package of its own so that `make` never builds it; make test runs its
+# smoke test, make bench the suite.
+.PHONY: bench-build
+bench-build:
+	cargo build --release -p bench --quiet
+	@mkdir -p build/bench
+	@for p in echo-bench tokio-echo; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
+
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench
-bench: all
+bench: all bench-build
 	@scripts/bench.sh
 
 clean:
