@@ -80,12 +80,13 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// `12.3k` for thousands, `850` below, `9.7` below ten.
+/// `12k` from ten thousand, `2.5k` from a thousand, `850` from a hundred,
+/// `9.7` or `12.3` below.
 fn short(v: f64) -> String {
     match v {
         v if v >= 10_000.0 => format!("{:.0}k", v / 1000.0),
         v if v >= 1000.0 => format!("{:.1}k", v / 1000.0),
-        v if v >= 10.0 => format!("{v:.0}"),
+        v if v >= 100.0 => format!("{v:.0}"),
         v => format!("{v:.1}"),
     }
 }
@@ -93,8 +94,8 @@ fn short(v: f64) -> String {
 /// An axis label: `0`, `20k`, `2.5k`, `40`.
 fn tick_label(v: f64) -> String {
     match v {
-        0.0 => "0".into(),
         v if v >= 1000.0 && (v / 1000.0).fract() == 0.0 => format!("{:.0}k", v / 1000.0),
+        v if v < 1000.0 && v.fract() == 0.0 => format!("{v:.0}"),
         v => short(v),
     }
 }

@@ -160,9 +160,13 @@ fn open_first(addr: SocketAddr, clients: usize, timeout: Duration) -> Vec<(TcpSt
     'opening: while opened.len() < clients {
         // A fresh socket sends its SYN at once: no 1 s retransmit timer.
         for _attempt in 0..4 {
-            if let Ok(open) = line::connect(addr, Duration::from_millis(50).min(timeout)) {
-                opened.push(open);
-                continue 'opening;
+            if let Ok((stream, connect_us)) = line::connect(addr, Duration::from_millis(50).min(timeout)) {
+                // From here on, the run's timeout, not the connect's.
+                if stream.set_read_timeout(Some(timeout)).and(stream.set_write_timeout(Some(timeout))).is_ok()
+                {
+                    opened.push((stream, connect_us));
+                    continue 'opening;
+                }
             }
         }
         break;

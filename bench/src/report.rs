@@ -64,10 +64,11 @@ impl Verdicts {
     /// Judges `ours / theirs >= at_least` from the runs of both: below it is
     /// a miss only when every one of our runs was lower than every one of
     /// theirs (with at least 3 runs); otherwise the runs overlap: noise.
-    /// Returns the ratio of the medians and its mark: ``, ` MISS` or ` ~`.
+    /// `shortfall` words a ratio below target. Returns the ratio of the
+    /// medians and its mark: ``, ` MISS` or ` ~`.
     fn judge(
         &mut self,
-        what: &str,
+        shortfall: &dyn Fn(f64) -> String,
         ours: &[f64],
         theirs: &[f64],
         at_least: f64,
@@ -78,28 +79,38 @@ impl Verdicts {
         }
         let apart = min_max(ours).1 < min_max(theirs).0 && ours.len() >= 3 && theirs.len() >= 3;
         if apart {
-            self.misses.push(format!(
-                "{what} {x:.3} < {at_least:.2}, and every run below every run it is compared with"
-            ));
+            self.misses.push(format!("{}, and every run below every run it is compared with", shortfall(x)));
             Some((x, " MISS"))
         } else {
-            self.noise
-                .push(format!("{what} {x:.3} < {at_least:.2}, but the runs overlap (or fewer than 3 runs)"));
+            self.noise.push(format!("{}, but the runs overlap (or fewer than 3 runs)", shortfall(x)));
             Some((x, " ~"))
         }
     }
 
     /// `judge` as a table cell.
     fn at_least(&mut self, what: &str, ours: &[f64], theirs: &[f64], at_least: f64) -> String {
-        match self.judge(what, ours, theirs, at_least) {
+        match self.judge(&|x| format!("{what} {x:.3} < {at_least:.2}"), ours, theirs, at_least) {
             Some((x, "")) => format!("{x:.2}"),
             Some((x, mark)) => format!("{x:.3}{mark}"),
             None => "-".into(),
         }
     }
 
-    fn print(&self) {
+    fn print(&self, results: &Results) {
         println!();
+        let failed: Vec<String> = results
+            .rows
+            .iter()
+            .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)))
+            .flat_map(|(row, cell)| cell.runs.iter().filter(|s| !s.ok()).map(move |s| (row, cell, s)))
+            .map(|(row, cell, s)| format!("{}, {}: {}", row.name, cell.target, s.problem().unwrap_or("?")))
+            .collect();
+        if !failed.is_empty() {
+            println!(
+                "Runs with errors or mismatches (their figures are in the medians above; the suite exits 1):"
+            );
+            failed.iter().for_each(|f| println!("  {f}"));
+        }
         if !self.noise.is_empty() {
             println!("Below target but within the run-to-run spread (rerun on a quiet machine):");
             self.noise.iter().for_each(|n| println!("  {n}"));
@@ -339,7 +350,7 @@ fn floor(results: &Results, verdicts: &mut Verdicts) {
             let ours = cell.rates();
             // Only the project's servers are judged; floor/ours <= 1.30 is ours/floor >= 1/1.30.
             let judged = cell.target.starts_with("C ") || cell.target.starts_with("Rust ");
-            let what = format!("{}: {} over the floor", row.name, cell.target);
+            let what = |x: f64| format!("{}: {} is {:.2}x the floor > 1.30", row.name, cell.target, 1.0 / x);
             let verdict = match judged {
                 true => verdicts.judge(&what, &ours, &floor, 1.0 / 1.3),
                 false => median(ours).zip(median(floor.clone())).map(|(a, b)| (a / b, "")),
@@ -373,7 +384,7 @@ pub fn print(results: &Results) {
         }
     }
     floor(results, &mut verdicts);
-    verdicts.print();
+    verdicts.print(results);
 }
 
 /// `echo-bench report RESULTS.json`: the tables again.

@@ -48,7 +48,8 @@ impl StormReport {
 }
 
 /// `clients` threads wait at a barrier, then each connects and checks one
-/// echo; each connection stays open until every client has its echo.
+/// echo; each connection stays open until every client has its echo. The
+/// time runs from the first client's connect to the last client's echo.
 pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Duration) -> StormReport {
     let barrier = Arc::new(Barrier::new(clients + 1));
     let handles: Vec<_> = (0..clients)
@@ -58,18 +59,22 @@ pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Durati
                 .stack_size(128 * 1024)
                 .spawn(move || {
                     barrier.wait();
-                    line::connect_and_echo(addr, id, timeout)
+                    let start = Instant::now();
+                    (start, line::connect_and_echo(addr, id, timeout), Instant::now())
                 })
                 .expect("start a client thread")
         })
         .collect();
     let (overflows_before, retrans_before) = procfs::listen_counters();
     barrier.wait();
-    let start = Instant::now();
     let mut report = StormReport { target: target.into(), clients, ..Default::default() };
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     let mut open = Vec::with_capacity(clients);
     for handle in handles {
-        match handle.join().expect("client thread panicked") {
+        let (start, outcome, end) = handle.join().expect("client thread panicked");
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
+        match outcome {
             Ok((stream, connect_us)) => {
                 report.connect_max_us = report.connect_max_us.max(connect_us);
                 open.push(stream);
@@ -77,7 +82,7 @@ pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Durati
             Err(problem) => report.tally.count(problem),
         }
     }
-    report.seconds = start.elapsed().as_secs_f64();
+    report.seconds = first.zip(last).map_or(0.0, |(f, l)| (l - f).as_secs_f64());
     let (overflows_after, retrans_after) = procfs::listen_counters();
     report.listen_overflows = overflows_after.saturating_sub(overflows_before);
     report.syn_retrans = retrans_after.saturating_sub(retrans_before);
