@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@
 #include <unistd.h>
 
 #define BUF_SIZE 1024 /* bytes per read(2) of stdin and per recv(2) of an echo */
-#define PEER_SIZE sizeof "255.255.255.255:65535"
+#define PEER_SIZE sizeof "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"
 
 static const char *const prog = "client";
 static const char usage[] = "usage: client [-t SECONDS] [HOST [PORT]]\n";
@@ -116,20 +117,83 @@ static void parse_options(int argc, char **argv, struct options *opt)
         usage_error("unexpected argument: %s", argv[optind]);
 }
 
-/* "a.b.c.d:port", the form every log line and error message uses. */
-static void format_addr(const struct sockaddr_in *addr, char *out)
+/*
+ * "a.b.c.d:port" or "[v6addr]:port", the form every log line and error
+ * message uses. An IPv4 client of an IPv6 socket arrives as ::ffff:a.b.c.d
+ * (IPv4-mapped) and is shown as the IPv4 address it is.
+ */
+static void format_addr(const struct sockaddr *addr, char *out)
 {
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
-    snprintf(out, PEER_SIZE, "%s:%u", ip, (unsigned)ntohs(addr->sin_port));
+    char ip[INET6_ADDRSTRLEN];
+    if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)addr;
+        unsigned port = ntohs(v6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], ip, sizeof ip);
+            snprintf(out, PEER_SIZE, "%s:%u", ip, port);
+        } else {
+            inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+            snprintf(out, PEER_SIZE, "[%s]:%u", ip, port);
+        }
+    } else {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        snprintf(out, PEER_SIZE, "%s:%u", ip, (unsigned)ntohs(v4->sin_port));
+    }
 }
 
-/* Printable ASCII as is; \\ \t \r \n; any other byte as \xHH. */
+/*
+ * The length of the UTF-8 sequence at s (at most len bytes) if it is well
+ * formed (shortest form, no surrogate, at most U+10FFFF) and its character is
+ * text a terminal shows: U+00A0 and up, less the invisible characters that
+ * hide or reorder text. 0 for anything else.
+ */
+static size_t printable_utf8(const unsigned char *s, size_t len)
+{
+    static const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000}; /* by length */
+    size_t n;
+    uint32_t c;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2, c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3, c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4, c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if (c < smallest[n] || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+        return 0;
+    if (c < 0xa0 || c == 0xad || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+        (c >= 0x2060 && c <= 0x206f) || c == 0xfeff)
+        return 0;
+    return n;
+}
+
+/*
+ * Text as text, every other byte made visible: printable ASCII and printable
+ * UTF-8 as they are; \\ \t \r \n; any other byte as \xHH. A peer's bytes
+ * never reach the terminal raw (no escape sequences, no reordering).
+ */
 static void escape(const char *data, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)data[i];
+        size_t text_len = b >= 0x80 ? printable_utf8((const unsigned char *)data + i, len - i) : 0;
+        if (text_len > 0) {
+            memcpy(out, data + i, text_len);
+            out += text_len;
+            i += text_len - 1;
+            continue;
+        }
         switch (b) {
         case '\\': *out++ = '\\'; *out++ = '\\'; break;
         case '\t': *out++ = '\\'; *out++ = 't'; break;
@@ -183,42 +247,54 @@ static ssize_t recv_retry(int fd, char *buf, size_t len)
     return n;
 }
 
-/* HOST as a dotted address or a name, IPv4 only; the first address wins. */
-static void resolve(const char *host, unsigned port, struct sockaddr_in *addr)
+/*
+ * getaddrinfo(3) for HOST, any family, then each address in the order given
+ * until one connects (Beej's loop: "localhost" may give ::1 and 127.0.0.1).
+ * Returns the connected socket; server_addr says which address answered.
+ */
+static int connect_to(const struct options *opt, char *server_addr)
 {
+    /* step: resolve */
+    char service[sizeof "65535"];
+    snprintf(service, sizeof service, "%u", opt->port);
     struct addrinfo hints, *found;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
+    hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    int err = getaddrinfo(host, NULL, &hints, &found);
+    int err = getaddrinfo(opt->host, service, &hints, &found);
     if (err != 0) {
-        fprintf(stderr, "%s: resolve %s: %s\n", prog, host, gai_strerror(err));
+        fprintf(stderr, "%s: resolve %s: %s\n", prog, opt->host, gai_strerror(err));
         exit(1);
     }
-    memcpy(addr, found->ai_addr, sizeof *addr);
-    addr->sin_port = htons((uint16_t)port);
-    freeaddrinfo(found);
-}
 
-/* socket, connect, and the reply timeout; returns the connected socket. */
-static int connect_to(const struct sockaddr_in *addr, unsigned reply_timeout)
-{
-    /* step: socket */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        die("socket");
-    /* step: connect */
-    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0) {
-        char where[PEER_SIZE];
-        char what[sizeof "connect " + PEER_SIZE];
-        format_addr(addr, where);
-        snprintf(what, sizeof what, "connect %s", where);
+    int fd = -1;
+    char what[sizeof "connect " + PEER_SIZE] = "connect";
+    for (struct addrinfo *ai = found; ai != NULL && fd < 0; ai = ai->ai_next) {
+        format_addr(ai->ai_addr, server_addr);
+        /* step: socket */
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            snprintf(what, sizeof what, "socket");
+            continue;
+        }
+        /* step: connect */
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            err = errno;
+            snprintf(what, sizeof what, "connect %s", server_addr);
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(found);
+    if (fd < 0) {
+        errno = err; /* the last address's failure */
         die(what);
     }
 
     /* step: setsockopt */
     /* An echo that does not come within the timeout fails recv with EAGAIN. */
-    struct timeval timeout = {.tv_sec = (time_t)reply_timeout, .tv_usec = 0};
+    struct timeval timeout = {.tv_sec = (time_t)opt->reply_timeout, .tv_usec = 0};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
         die("setsockopt SO_RCVTIMEO");
     return fd;
@@ -243,8 +319,8 @@ static size_t find_line(struct input *in)
     return 0;
 }
 
-/* One read(2) of stdin into the input buffer. */
-static void read_input(struct input *in)
+/* One read(2) of stdin into the input buffer; returns how many bytes came. */
+static size_t read_input(struct input *in)
 {
     if (in->cap - in->len < BUF_SIZE + 1) {
         size_t cap = 2 * in->cap + BUF_SIZE + 1;
@@ -263,6 +339,7 @@ static void read_input(struct input *in)
     if (n == 0)
         in->eof = true;
     in->len += (size_t)n;
+    return (size_t)n;
 }
 
 /* Drop the first len bytes of the input: that line is done. */
@@ -276,9 +353,12 @@ static void consume(struct input *in, size_t len)
 /*
  * Between echoes the server has nothing to say, so a readable socket means it
  * closed the connection (after its idle timeout, say) or broke the protocol.
+ * If the prompt is showing, the message starts a line of its own.
  */
-static void server_gone(int fd)
+static void server_gone(int fd, bool prompt_showing)
 {
+    if (prompt_showing)
+        putchar('\n');
     char byte;
     ssize_t n = recv_retry(fd, &byte, 1);
     if (n == 0) {
@@ -292,7 +372,7 @@ static void server_gone(int fd)
 }
 
 /* Wait until stdin has input; notice at once if the server goes away. */
-static void wait_for_input(int fd)
+static void wait_for_input(int fd, bool prompt_showing)
 {
     /* step: poll */
     struct pollfd fds[2] = {
@@ -307,7 +387,7 @@ static void wait_for_input(int fd)
             die("poll");
         }
         if (fds[1].revents != 0)
-            server_gone(fd);
+            server_gone(fd, prompt_showing);
         if (fds[0].revents != 0)
             return;
     }
@@ -370,14 +450,12 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &opt);
     setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
 
-    struct sockaddr_in server_addr;
-    resolve(opt.host, opt.port, &server_addr);
-    int fd = connect_to(&server_addr, opt.reply_timeout);
-    char where[PEER_SIZE];
-    format_addr(&server_addr, where);
-    printf("connected to %s\n", where);
+    char server_addr[PEER_SIZE];
+    int fd = connect_to(&opt, server_addr);
+    printf("connected to %s\n", server_addr);
 
     bool interactive = isatty(STDIN_FILENO);
+    bool prompt_showing = false; /* "> " on the screen, the cursor after it */
     struct input in = {0};
     for (;;) {
         size_t len = find_line(&in);
@@ -387,9 +465,13 @@ int main(int argc, char **argv)
             if (interactive && in.len == 0) {
                 fputs("> ", stdout);
                 fflush(stdout);
+                prompt_showing = true;
             }
-            wait_for_input(fd);
-            read_input(&in);
+            wait_for_input(fd, prompt_showing);
+            size_t n = read_input(&in);
+            /* Enter ends the prompt's line; Ctrl-D leaves the cursor on it. */
+            if (prompt_showing && n > 0)
+                prompt_showing = in.data[in.len - 1] != '\n';
             continue;
         }
         if (is_quit(in.data, len))
@@ -401,6 +483,8 @@ int main(int argc, char **argv)
     /* step: close */
     if (send_all(fd, "quit\n", 5) < 0)
         die("send");
+    if (prompt_showing)
+        putchar('\n');
     printf("closing connection\n");
     close(fd);
     free(in.data);

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +28,17 @@
 #include <unistd.h>
 
 #define BUF_SIZE 1024                  /* recv buffer; also the longest piece echoed */
-#define BACKLOG 128                    /* connections the kernel queues before accept */
+#define BACKLOG SOMAXCONN              /* connections the kernel queues before accept */
+#define DRAIN_SECONDS 2                /* how long to read what a client sends after quit */
 #define THREAD_STACK_SIZE (64 * 1024)  /* the echo loop needs ~6 KiB; keep idle clients cheap */
-#define PEER_SIZE sizeof "255.255.255.255:65535"
+#define PEER_SIZE sizeof "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"
 #define ESCAPED_SIZE (4 * BUF_SIZE + 1) /* every byte may become \xHH */
 
 static const char *const prog = "server";
 static const char usage[] = "usage: server [-b ADDR] [-p PORT] [-t SECONDS] [-q]\n";
 
 struct options {
-    struct in_addr bind_addr;
-    unsigned port;
+    struct sockaddr_storage bind_addr; /* -b and -p: an IPv4 or IPv6 address, and the port */
     unsigned idle_timeout; /* seconds */
     bool quiet;
 };
@@ -78,10 +79,41 @@ static bool parse_number(const char *s, unsigned min, unsigned max, unsigned *ou
     return true;
 }
 
+/* A numeric IPv4 or IPv6 address, as inet_pton(3) reads it; the port stays 0. */
+static bool parse_bind_addr(const char *text, struct sockaddr_storage *addr)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+    memset(addr, 0, sizeof *addr);
+    if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+/* The port of an IPv4 or IPv6 address, in network byte order in both. */
+static in_port_t *port_of(struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6)
+        return &((struct sockaddr_in6 *)addr)->sin6_port;
+    return &((struct sockaddr_in *)addr)->sin_port;
+}
+
+/* How many bytes of the storage bind(2) reads: the size of its family's struct. */
+static socklen_t addr_len(const struct sockaddr_storage *addr)
+{
+    return addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
 static void parse_options(int argc, char **argv, struct options *opt)
 {
-    opt->bind_addr.s_addr = htonl(INADDR_ANY);
-    opt->port = 8080;
+    unsigned port = 8080;
+    parse_bind_addr("0.0.0.0", &opt->bind_addr);
     opt->idle_timeout = 5;
     opt->quiet = false;
 
@@ -91,11 +123,11 @@ static void parse_options(int argc, char **argv, struct options *opt)
     while ((c = getopt(argc, argv, "+:b:p:t:qh")) != -1) {
         switch (c) {
         case 'b':
-            if (inet_pton(AF_INET, optarg, &opt->bind_addr) != 1)
+            if (!parse_bind_addr(optarg, &opt->bind_addr))
                 usage_error("bad address: %s", optarg);
             break;
         case 'p':
-            if (!parse_number(optarg, 0, 65535, &opt->port))
+            if (!parse_number(optarg, 0, 65535, &port))
                 usage_error("bad port: %s", optarg);
             break;
         case 't':
@@ -117,22 +149,86 @@ static void parse_options(int argc, char **argv, struct options *opt)
     }
     if (optind < argc)
         usage_error("unexpected argument: %s", argv[optind]);
+    *port_of(&opt->bind_addr) = htons((uint16_t)port);
 }
 
-/* "a.b.c.d:port", the form every log line and error message uses. */
-static void format_addr(const struct sockaddr_in *addr, char *out)
+/*
+ * "a.b.c.d:port" or "[v6addr]:port", the form every log line and error
+ * message uses. An IPv4 client of an IPv6 socket arrives as ::ffff:a.b.c.d
+ * (IPv4-mapped) and is shown as the IPv4 address it is.
+ */
+static void format_addr(const struct sockaddr *addr, char *out)
 {
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof ip);
-    snprintf(out, PEER_SIZE, "%s:%u", ip, (unsigned)ntohs(addr->sin_port));
+    char ip[INET6_ADDRSTRLEN];
+    if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)addr;
+        unsigned port = ntohs(v6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], ip, sizeof ip);
+            snprintf(out, PEER_SIZE, "%s:%u", ip, port);
+        } else {
+            inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+            snprintf(out, PEER_SIZE, "[%s]:%u", ip, port);
+        }
+    } else {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        snprintf(out, PEER_SIZE, "%s:%u", ip, (unsigned)ntohs(v4->sin_port));
+    }
 }
 
-/* Printable ASCII as is; \\ \t \r \n; any other byte as \xHH. */
+/*
+ * The length of the UTF-8 sequence at s (at most len bytes) if it is well
+ * formed (shortest form, no surrogate, at most U+10FFFF) and its character is
+ * text a terminal shows: U+00A0 and up, less the invisible characters that
+ * hide or reorder text. 0 for anything else.
+ */
+static size_t printable_utf8(const unsigned char *s, size_t len)
+{
+    static const uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000}; /* by length */
+    size_t n;
+    uint32_t c;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2, c = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3, c = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4, c = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if (c < smallest[n] || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+        return 0;
+    if (c < 0xa0 || c == 0xad || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+        (c >= 0x2060 && c <= 0x206f) || c == 0xfeff)
+        return 0;
+    return n;
+}
+
+/*
+ * Text as text, every other byte made visible: printable ASCII and printable
+ * UTF-8 as they are; \\ \t \r \n; any other byte as \xHH. A peer's bytes
+ * never reach the terminal raw (no escape sequences, no reordering).
+ */
 static void escape(const char *data, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)data[i];
+        size_t text_len = b >= 0x80 ? printable_utf8((const unsigned char *)data + i, len - i) : 0;
+        if (text_len > 0) {
+            memcpy(out, data + i, text_len);
+            out += text_len;
+            i += text_len - 1;
+            continue;
+        }
         switch (b) {
         case '\\': *out++ = '\\'; *out++ = '\\'; break;
         case '\t': *out++ = '\\'; *out++ = 't'; break;
@@ -186,6 +282,36 @@ static ssize_t recv_retry(int fd, char *buf, size_t len)
     return n;
 }
 
+/*
+ * After quit: a FIN after the last echo (shutdown), then read and drop what
+ * the client still sends until its end of stream, or DRAIN_SECONDS (at most
+ * the idle timeout). Closing at once while the client's bytes are unread, or
+ * still coming, makes the kernel answer with RST, and an RST throws away
+ * every echo not yet delivered (nginx calls this a lingering close). The
+ * caller closes the socket.
+ */
+static void lingering_close(int fd, unsigned idle_timeout)
+{
+    /* step: shutdown */
+    unsigned drain = idle_timeout < DRAIN_SECONDS ? idle_timeout : DRAIN_SECONDS;
+    struct timeval timeout = {.tv_sec = (time_t)drain, .tv_usec = 0};
+    if (shutdown(fd, SHUT_WR) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
+        return;
+    struct timespec now, deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += drain;
+    char discard[BUF_SIZE];
+    /* The client's FIN, an error, or drain seconds of silence end it; so
+     * does a client that is still sending when the deadline has passed. */
+    do {
+        if (recv_retry(fd, discard, sizeof discard) <= 0)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec < deadline.tv_sec ||
+             (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec));
+}
+
 /* Log one line or piece (unless -q), then echo it. */
 static int echo_piece(int fd, const char *peer, const char *data, size_t len,
                       const struct options *opt)
@@ -237,6 +363,7 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
             size_t len = (size_t)(newline - (buf + start)) + 1;
             if (!mid_line && is_quit(buf + start, len)) {
                 printf("[%s] quit\n", peer);
+                lingering_close(fd, opt->idle_timeout);
                 return;
             }
             if (echo_piece(fd, peer, buf + start, len, opt) < 0) {
@@ -272,10 +399,11 @@ static void *client_thread(void *arg)
 }
 
 /* socket, SO_REUSEADDR, bind, listen; returns the socket and where it listens. */
-static int open_listener(const struct options *opt, struct sockaddr_in *addr)
+static int open_listener(const struct options *opt, struct sockaddr_storage *addr)
 {
+    *addr = opt->bind_addr;
     /* step: socket */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(addr->ss_family, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
 
@@ -284,16 +412,18 @@ static int open_listener(const struct options *opt, struct sockaddr_in *addr)
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
         die("setsockopt SO_REUSEADDR");
+    /* An IPv6 socket takes IPv4 clients too (as ::ffff:a.b.c.d) when
+     * IPV6_V6ONLY is 0; say so, whatever the system's default. */
+    int off = 0;
+    if (addr->ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+        die("setsockopt IPV6_V6ONLY");
 
     /* step: bind */
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_addr = opt->bind_addr;
-    addr->sin_port = htons((uint16_t)opt->port);
-    if (bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0) {
+    if (bind(fd, (struct sockaddr *)addr, addr_len(addr)) < 0) {
         char where[PEER_SIZE];
         char what[sizeof "bind " + PEER_SIZE];
-        format_addr(addr, where);
+        format_addr((struct sockaddr *)addr, where);
         snprintf(what, sizeof what, "bind %s", where);
         die(what);
     }
@@ -303,8 +433,8 @@ static int open_listener(const struct options *opt, struct sockaddr_in *addr)
 
     /* step: getsockname */
     /* With -p 0 the kernel chose the port: ask which. */
-    socklen_t addr_len = sizeof *addr;
-    if (getsockname(fd, (struct sockaddr *)addr, &addr_len) < 0)
+    socklen_t len = sizeof *addr;
+    if (getsockname(fd, (struct sockaddr *)addr, &len) < 0)
         die("getsockname");
     return fd;
 }
@@ -344,11 +474,11 @@ static int accept_client(int listen_fd, char *peer)
 {
     /* step: accept */
     for (;;) {
-        struct sockaddr_in addr;
-        socklen_t addr_len = sizeof addr;
-        int fd = accept(listen_fd, (struct sockaddr *)&addr, &addr_len);
+        struct sockaddr_storage addr; /* room for either family */
+        socklen_t len = sizeof addr;
+        int fd = accept(listen_fd, (struct sockaddr *)&addr, &len);
         if (fd >= 0) {
-            format_addr(&addr, peer);
+            format_addr((struct sockaddr *)&addr, peer);
             return fd;
         }
         if (errno == EINTR)
@@ -380,10 +510,10 @@ int main(int argc, char **argv)
 
     start_shutdown_thread();
 
-    struct sockaddr_in listen_addr;
+    struct sockaddr_storage listen_addr;
     int listen_fd = open_listener(&opt, &listen_addr);
     char where[PEER_SIZE];
-    format_addr(&listen_addr, where);
+    format_addr((struct sockaddr *)&listen_addr, where);
     printf("listening on %s (thread per client, idle timeout %u s)\n", where, opt.idle_timeout);
 
     pthread_attr_t attr;

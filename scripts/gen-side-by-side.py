@@ -19,6 +19,7 @@ docs/strace/*.txt, written by --strace from a real run (the command is at the
 top of each file). Nothing here is typed in by hand but the prose in STEPS.
 """
 import difflib
+import glob
 import os
 import re
 import shutil
@@ -83,7 +84,10 @@ SERVER_STEPS = [
      "`listen` fails only for a bad descriptor or an unsupported socket (EBADF, ENOTSOCK, EOPNOTSUPP) or "
      "when another socket took the port in between (EADDRINUSE); both twins exit 1 with "
      "`server: listen: STRERROR`. From here the kernel completes handshakes on its own and queues up to "
-     "BACKLOG (128) connections for `accept`: that queue is where `server_single`'s second client waits."),
+     "BACKLOG connections for `accept`: that queue is where `server_single`'s second client waits. "
+     "BACKLOG is SOMAXCONN (4096 with glibc; the kernel caps it at net.core.somaxconn): with 128, "
+     "1,000 clients connecting one after another met 1-second SYN retransmits whenever the queue was "
+     "full (TcpExt ListenOverflows counts them)."),
     ("getsockname", "getsockname: which port the kernel chose",
      [(r"^getsockname\(", None)],
      "Needed for `-p 0`: the `listening` line shows the real port. Fails only for a bad descriptor; "
@@ -140,6 +144,16 @@ SERVER_STEPS = [
      "raise into an EPIPE error, so it cannot kill the server. EINTR is retried; EPIPE, ECONNRESET or "
      "EAGAIN (SO_SNDTIMEO expired: the client does not read) return -1 in C and `Err(errno)` in Rust, "
      "and the echo loop logs `error: STRERROR` and ends that session."),
+    ("shutdown", "shutdown after quit: the FIN first, then a lingering read",
+     [(r"^shutdown\(", None), (r"^setsockopt\(.*SO_RCVTIMEO", -1)],
+     "After `quit` the server does not close at once: bytes the client still sends (or sent after "
+     "`quit`) would then be unread, the kernel would answer them with RST, and an RST throws away "
+     "every echo still on its way to the client. So `lingering_close` calls `shutdown(SHUT_WR)` (a FIN "
+     "after the last echo: the client reads every echo, then end of stream), sets the receive timeout "
+     "to the drain time (2 s, at most the idle timeout), and reads and drops what comes until the "
+     "client's FIN (`recv` returns 0), an error, or the drain time has passed; then the caller closes. "
+     "A failed `shutdown` or `setsockopt` (the client already reset the connection) skips the rest: "
+     "there is nothing left to protect."),
     ("close", "close: the end of the connection",
      [(r"^close\(.*TCP", None)],
      "`close` sends FIN (the client sees end of stream) and frees the descriptor. Its errors are not "
@@ -149,17 +163,27 @@ SERVER_STEPS = [
 ]
 
 CLIENT_STEPS = [
-    ("socket", "socket: a TCP endpoint",
+    ("resolve", "getaddrinfo: the addresses of HOST",
+     [],
+     "`getaddrinfo` turns HOST (a name such as `localhost`, or a numeric IPv4 or IPv6 address) and the "
+     "port into a list of addresses, of any family (AF_UNSPEC), each with the arguments `socket` needs. "
+     "It reads /etc/hosts or asks DNS; for a numeric address it makes no system call. A HOST that does "
+     "not resolve: `client: resolve HOST: TEXT` (TEXT from `gai_strerror`), exit 1. The C walks the "
+     "`ai_next` list and frees it with `freeaddrinfo`; the Rust wrapper copies the list into a `Vec` "
+     "of `AddrInfo` (each address a `SockAddr`, an enum that says its family) and frees it at once."),
+    ("socket", "socket: a TCP endpoint for this address",
      [(r"^socket\(", None)],
-     "Fails when out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). C: `die(\"socket\")`; "
-     "Rust: `unwrap_or_else(|e| die(\"socket\", e))`; both print `client: socket: STRERROR` and exit 1."),
+     "The family comes from the address being tried (AF_INET or AF_INET6). A failure (EAFNOSUPPORT on "
+     "a host without IPv6, EMFILE) moves on to the next address; if it was the last, "
+     "`client: socket: STRERROR`, exit 1."),
     ("connect", "connect: the three-way handshake",
      [(r"^connect\(", None)],
      "`connect` returns when the handshake is complete (the SYN, SYN-ACK, ACK of `make capture`). "
      "ECONNREFUSED: nothing listens on that port (the peer answered with RST); ETIMEDOUT or "
      "EHOSTUNREACH: no answer or no route. Both twins print "
-     "`client: connect 127.0.0.1:8080: Connection refused` and exit 1. The client does not bind: the "
-     "kernel picks its address and an ephemeral port."),
+     "`client: connect 127.0.0.1:8080: Connection refused` and exit 1, naming the last address tried, "
+     "after closing the socket of each address that failed. The client does not bind: the kernel picks "
+     "its address and an ephemeral port."),
     ("setsockopt", "setsockopt SO_RCVTIMEO: how long to wait for an echo",
      [(r"SO_RCVTIMEO", None)],
      "With `-t N`, a `recv` that waits longer than N seconds fails with EAGAIN (`no reply within N s`, "
@@ -229,6 +253,11 @@ def read(path):
         return f.read().split("\n")
 
 
+# The library's modules, where the Rust twins' shared steps live (all of
+# src/ but the wrappers in sys.rs and the binaries).
+LIB_FILES = sorted(os.path.relpath(path, ROOT) for path in glob.glob(os.path.join(ROOT, "src", "*.rs"))
+                   if not path.endswith("sys.rs"))
+
 C_MARKER = re.compile(r"^(\s*)/\* step: (.+?) \*/\s*$")
 RUST_MARKER = re.compile(r"^(\s*)// step: (.+?)\s*$")
 C_FUNCTION = re.compile(r"^[a-z][\w \*]*?\b(\w+)\(")
@@ -286,7 +315,7 @@ def rust_markers(program):
     library functions it reaches (calls, directly or through others)."""
     bin_path = f"src/bin/{program}.rs"
     bin_text = "\n".join(read(bin_path))
-    lib = rust_functions("src/lib.rs")
+    lib = {name: body for path in LIB_FILES for name, body in rust_functions(path).items()}
     reached = {name for name in lib if re.search(rf"\b{name}\b", bin_text)}
     while True:
         more = {name for name in lib for r in reached if name not in reached
@@ -294,7 +323,8 @@ def rust_markers(program):
         if not more:
             break
         reached |= more
-    lib_markers = [m for m in markers("src/lib.rs", RUST_MARKER, RUST_FUNCTION) if m.function in reached]
+    lib_markers = [m for path in LIB_FILES for m in markers(path, RUST_MARKER, RUST_FUNCTION)
+                   if m.function in reached]
     return lib_markers + markers(bin_path, RUST_MARKER, RUST_FUNCTION)
 
 

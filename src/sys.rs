@@ -12,17 +12,109 @@ use std::ffi::{CStr, CString};
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-pub use libc::{in_addr, pollfd, sigset_t, sockaddr_in, timeval};
+pub use libc::{in6_addr, in_addr, pollfd, sigset_t, sockaddr_in, sockaddr_in6, sockaddr_storage, timeval};
 use nix::errno::Errno;
 
-/// `sizeof(struct sockaddr_in)`, as the C passes it.
-const SOCKADDR_IN_LEN: libc::socklen_t = mem::size_of::<sockaddr_in>() as libc::socklen_t;
+/// A socket address of either family. The C keeps one in a `struct
+/// sockaddr_storage` and looks at `ss_family` to know which struct it holds;
+/// here the enum says it, so a `sockaddr_in6` is never read as a
+/// `sockaddr_in`. Only this module turns it into the pointer and length the
+/// calls take.
+#[derive(Clone, Copy)]
+pub enum SockAddr {
+    V4(sockaddr_in),
+    V6(sockaddr_in6),
+}
 
-/// An all-zero `struct sockaddr_in`, as `memset(&addr, 0, sizeof addr)`.
-pub fn sockaddr_in_zeroed() -> sockaddr_in {
-    // SAFETY: sockaddr_in is plain integers and byte arrays; all zeros is valid.
+impl SockAddr {
+    /// An IPv4 address and port, the rest of the struct zero.
+    pub fn v4(addr: in_addr, port: u16) -> SockAddr {
+        let mut v4: sockaddr_in = zeroed();
+        v4.sin_family = libc::AF_INET as libc::sa_family_t;
+        v4.sin_addr = addr;
+        v4.sin_port = port.to_be();
+        SockAddr::V4(v4)
+    }
+
+    /// An IPv6 address and port, the rest of the struct zero.
+    pub fn v6(addr: in6_addr, port: u16) -> SockAddr {
+        let mut v6: sockaddr_in6 = zeroed();
+        v6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        v6.sin6_addr = addr;
+        v6.sin6_port = port.to_be();
+        SockAddr::V6(v6)
+    }
+
+    /// `AF_INET` or `AF_INET6`, for socket(2).
+    pub fn family(&self) -> i32 {
+        match self {
+            SockAddr::V4(_) => libc::AF_INET,
+            SockAddr::V6(_) => libc::AF_INET6,
+        }
+    }
+
+    /// The port, in host byte order.
+    pub fn port(&self) -> u16 {
+        match self {
+            SockAddr::V4(v4) => u16::from_be(v4.sin_port),
+            SockAddr::V6(v6) => u16::from_be(v6.sin6_port),
+        }
+    }
+
+    pub fn set_port(&mut self, port: u16) {
+        match self {
+            SockAddr::V4(v4) => v4.sin_port = port.to_be(),
+            SockAddr::V6(v6) => v6.sin6_port = port.to_be(),
+        }
+    }
+
+    /// The pointer and length that bind(2) and connect(2) take: the size of
+    /// the family's own struct, as the C's `addr_len`.
+    fn as_ptr(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        match self {
+            SockAddr::V4(v4) => {
+                ((v4 as *const sockaddr_in).cast(), mem::size_of::<sockaddr_in>() as libc::socklen_t)
+            }
+            SockAddr::V6(v6) => {
+                ((v6 as *const sockaddr_in6).cast(), mem::size_of::<sockaddr_in6>() as libc::socklen_t)
+            }
+        }
+    }
+
+    /// What the kernel wrote into a `sockaddr_storage` (accept, getsockname).
+    fn from_storage(storage: &sockaddr_storage) -> Result<SockAddr, Errno> {
+        let ptr: *const sockaddr_storage = storage;
+        match i32::from(storage.ss_family) {
+            // SAFETY: ss_family says which struct the kernel wrote; the storage
+            // is larger than either and aligned for both.
+            libc::AF_INET => Ok(SockAddr::V4(unsafe { *ptr.cast::<sockaddr_in>() })),
+            // SAFETY: as above.
+            libc::AF_INET6 => Ok(SockAddr::V6(unsafe { *ptr.cast::<sockaddr_in6>() })),
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+}
+
+/// An all-zero struct of plain C data, as `memset(&addr, 0, sizeof addr)`.
+fn zeroed<T: PlainData>() -> T {
+    // SAFETY: PlainData is implemented only for C structs of integers, byte
+    // arrays and pointers, for which all zeros is a valid value (NULL).
     unsafe { mem::zeroed() }
 }
+
+/// The C structs for which all zero bytes is a valid value.
+///
+/// # Safety
+/// Implement it only for such structs.
+unsafe trait PlainData {}
+// SAFETY: integers and byte arrays.
+unsafe impl PlainData for sockaddr_in {}
+// SAFETY: integers and byte arrays.
+unsafe impl PlainData for sockaddr_in6 {}
+// SAFETY: integers and byte arrays.
+unsafe impl PlainData for sockaddr_storage {}
+// SAFETY: integers and pointers, which may be NULL.
+unsafe impl PlainData for libc::addrinfo {}
 
 /// socket(2)
 pub fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
@@ -42,10 +134,10 @@ pub fn setsockopt<T: Copy>(fd: BorrowedFd, level: i32, name: i32, value: &T) -> 
 }
 
 /// bind(2)
-pub fn bind(fd: BorrowedFd, addr: &sockaddr_in) -> Result<(), Errno> {
-    let ptr = (addr as *const sockaddr_in).cast::<libc::sockaddr>();
-    // SAFETY: ptr points at a whole sockaddr_in, whose size is passed along.
-    let res = unsafe { libc::bind(fd.as_raw_fd(), ptr, SOCKADDR_IN_LEN) };
+pub fn bind(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
+    let (ptr, len) = addr.as_ptr();
+    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
+    let res = unsafe { libc::bind(fd.as_raw_fd(), ptr, len) };
     Errno::result(res).map(drop)
 }
 
@@ -56,35 +148,47 @@ pub fn listen(fd: BorrowedFd, backlog: i32) -> Result<(), Errno> {
     Errno::result(res).map(drop)
 }
 
+/// `sizeof(struct sockaddr_storage)`: room for an address of either family.
+const STORAGE_LEN: libc::socklen_t = mem::size_of::<sockaddr_storage>() as libc::socklen_t;
+
 /// getsockname(2)
-pub fn getsockname(fd: BorrowedFd) -> Result<sockaddr_in, Errno> {
-    let mut addr = sockaddr_in_zeroed();
-    let mut len = SOCKADDR_IN_LEN;
-    let ptr = (&mut addr as *mut sockaddr_in).cast::<libc::sockaddr>();
-    // SAFETY: ptr and len describe a writable sockaddr_in; the kernel writes
-    // at most len bytes.
+pub fn getsockname(fd: BorrowedFd) -> Result<SockAddr, Errno> {
+    let mut storage: sockaddr_storage = zeroed();
+    let mut len = STORAGE_LEN;
+    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
+    // writes at most len bytes.
     let res = unsafe { libc::getsockname(fd.as_raw_fd(), ptr, &mut len) };
-    Errno::result(res).map(|_| addr)
+    Errno::result(res)?;
+    SockAddr::from_storage(&storage)
 }
 
 /// accept(2): the connected socket and the peer's address.
-pub fn accept(fd: BorrowedFd) -> Result<(OwnedFd, sockaddr_in), Errno> {
-    let mut addr = sockaddr_in_zeroed();
-    let mut len = SOCKADDR_IN_LEN;
-    let ptr = (&mut addr as *mut sockaddr_in).cast::<libc::sockaddr>();
-    // SAFETY: ptr and len describe a writable sockaddr_in; the kernel writes
-    // at most len bytes.
+pub fn accept(fd: BorrowedFd) -> Result<(OwnedFd, SockAddr), Errno> {
+    let mut storage: sockaddr_storage = zeroed();
+    let mut len = STORAGE_LEN;
+    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
+    // writes at most len bytes.
     let res = unsafe { libc::accept(fd.as_raw_fd(), ptr, &mut len) };
     let client = Errno::result(res)?;
     // SAFETY: on success client is a new descriptor that nothing else owns.
-    Ok((unsafe { OwnedFd::from_raw_fd(client) }, addr))
+    let client = unsafe { OwnedFd::from_raw_fd(client) };
+    Ok((client, SockAddr::from_storage(&storage)?))
 }
 
 /// connect(2)
-pub fn connect(fd: BorrowedFd, addr: &sockaddr_in) -> Result<(), Errno> {
-    let ptr = (addr as *const sockaddr_in).cast::<libc::sockaddr>();
-    // SAFETY: ptr points at a whole sockaddr_in, whose size is passed along.
-    let res = unsafe { libc::connect(fd.as_raw_fd(), ptr, SOCKADDR_IN_LEN) };
+pub fn connect(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
+    let (ptr, len) = addr.as_ptr();
+    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
+    let res = unsafe { libc::connect(fd.as_raw_fd(), ptr, len) };
+    Errno::result(res).map(drop)
+}
+
+/// shutdown(2): `how` is `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+pub fn shutdown(fd: BorrowedFd, how: i32) -> Result<(), Errno> {
+    // SAFETY: shutdown takes no pointers.
+    let res = unsafe { libc::shutdown(fd.as_raw_fd(), how) };
     Errno::result(res).map(drop)
 }
 
@@ -132,42 +236,115 @@ pub fn isatty(fd: BorrowedFd) -> bool {
     unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
 }
 
-// The libc crate does not declare inet_pton(3); glibc has it, as POSIX says.
+// The libc crate does not declare inet_pton(3) and inet_ntop(3); glibc has
+// them, as POSIX says.
 extern "C" {
     #[link_name = "inet_pton"]
     fn c_inet_pton(af: libc::c_int, src: *const libc::c_char, dst: *mut libc::c_void) -> libc::c_int;
+    #[link_name = "inet_ntop"]
+    fn c_inet_ntop(
+        af: libc::c_int,
+        src: *const libc::c_void,
+        dst: *mut libc::c_char,
+        size: libc::socklen_t,
+    ) -> *const libc::c_char;
 }
 
-/// inet_pton(3) for AF_INET: a dotted IPv4 address, or None.
-pub fn inet_pton(src: &[u8]) -> Option<in_addr> {
+/// The address structs inet_pton(3) and inet_ntop(3) read and write, with
+/// their family.
+pub trait InetAddr: Copy {
+    const FAMILY: i32;
+}
+impl InetAddr for in_addr {
+    const FAMILY: i32 = libc::AF_INET;
+}
+impl InetAddr for in6_addr {
+    const FAMILY: i32 = libc::AF_INET6;
+}
+
+/// inet_pton(3): the numeric address `src` of A's family (`in_addr` for
+/// IPv4, `in6_addr` for IPv6), or None.
+pub fn inet_pton<A: InetAddr>(src: &[u8]) -> Option<A> {
     let src = CString::new(src).ok()?;
-    let mut addr = in_addr { s_addr: 0 };
-    // SAFETY: src is a NUL-terminated string; addr is a writable in_addr.
-    let res = unsafe { c_inet_pton(libc::AF_INET, src.as_ptr(), (&mut addr as *mut in_addr).cast()) };
-    (res == 1).then_some(addr)
+    let mut addr = mem::MaybeUninit::<A>::zeroed();
+    // SAFETY: src is a NUL-terminated string; addr has room for an address of
+    // the family passed.
+    let res = unsafe { c_inet_pton(A::FAMILY, src.as_ptr(), addr.as_mut_ptr().cast()) };
+    // SAFETY: inet_pton returned 1, so it wrote the whole address (it was
+    // zeroed before, so it is initialised either way).
+    (res == 1).then(|| unsafe { addr.assume_init() })
 }
 
-/// getaddrinfo(3) for IPv4 stream sockets: the first address of `host`, or
-/// the EAI_* code, for `gai_strerror`.
-pub fn getaddrinfo(host: &[u8]) -> Result<sockaddr_in, i32> {
+/// inet_ntop(3): the text of an IPv4 or IPv6 address (`::1`, `127.0.0.1`).
+pub fn inet_ntop<A: InetAddr>(addr: &A) -> String {
+    // INET6_ADDRSTRLEN (46), which the libc crate does not declare.
+    let mut buf = [0 as libc::c_char; 46];
+    let src: *const A = addr;
+    // SAFETY: src is a whole address of the family passed; buf is writable for
+    // its length, which is passed along, and is long enough for any address.
+    let res = unsafe { c_inet_ntop(A::FAMILY, src.cast(), buf.as_mut_ptr(), buf.len() as libc::socklen_t) };
+    if res.is_null() {
+        return String::new();
+    }
+    // SAFETY: on success buf holds a NUL-terminated string.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// One answer of getaddrinfo(3): what to pass to socket(2) and connect(2).
+pub struct AddrInfo {
+    pub family: i32,
+    pub socktype: i32,
+    pub protocol: i32,
+    pub addr: SockAddr,
+}
+
+/// getaddrinfo(3) for stream sockets of any family (AF_UNSPEC): every
+/// address of `host` with `service` as its port, in the order given, or the
+/// EAI_* code, for `gai_strerror`. The list is copied, then freeaddrinfo(3).
+pub fn getaddrinfo(host: &[u8], service: &str) -> Result<Vec<AddrInfo>, i32> {
     let host = CString::new(host).map_err(|_| libc::EAI_NONAME)?;
-    // SAFETY: addrinfo is plain integers and pointers; all zeros (NULL) is valid.
-    let mut hints: libc::addrinfo = unsafe { mem::zeroed() };
-    hints.ai_family = libc::AF_INET;
+    let service = CString::new(service).map_err(|_| libc::EAI_SERVICE)?;
+    let mut hints: libc::addrinfo = zeroed();
+    hints.ai_family = libc::AF_UNSPEC;
     hints.ai_socktype = libc::SOCK_STREAM;
     let mut found: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: host is NUL-terminated, hints is initialised, found is writable.
-    let err = unsafe { libc::getaddrinfo(host.as_ptr(), std::ptr::null(), &hints, &mut found) };
+    // SAFETY: host and service are NUL-terminated, hints is initialised,
+    // found is writable.
+    let err = unsafe { libc::getaddrinfo(host.as_ptr(), service.as_ptr(), &hints, &mut found) };
     if err != 0 {
         return Err(err);
     }
-    // SAFETY: on success found is a non-empty list whose first ai_addr is a
-    // sockaddr_in (ai_family AF_INET); it is read once and freed once.
-    unsafe {
-        let addr = *(*found).ai_addr.cast::<sockaddr_in>();
-        libc::freeaddrinfo(found);
-        Ok(addr)
+    let mut list = Vec::new();
+    let mut next = found;
+    while !next.is_null() {
+        // SAFETY: next is a node of the list getaddrinfo returned, not yet freed.
+        let ai = unsafe { &*next };
+        // SAFETY: ai_addr points at ai_addrlen bytes of an address of
+        // ai_family, which fit in a sockaddr_storage.
+        let addr = unsafe {
+            let mut storage: sockaddr_storage = zeroed();
+            let len = (ai.ai_addrlen as usize).min(mem::size_of::<sockaddr_storage>());
+            std::ptr::copy_nonoverlapping(
+                ai.ai_addr.cast::<u8>(),
+                (&mut storage as *mut sockaddr_storage).cast(),
+                len,
+            );
+            SockAddr::from_storage(&storage)
+        };
+        if let Ok(addr) = addr {
+            list.push(AddrInfo {
+                family: ai.ai_family,
+                socktype: ai.ai_socktype,
+                protocol: ai.ai_protocol,
+                addr,
+            });
+        }
+        next = ai.ai_next;
     }
+    // SAFETY: found is the list getaddrinfo returned; it is freed once, and
+    // nothing points into it any more.
+    unsafe { libc::freeaddrinfo(found) };
+    Ok(list)
 }
 
 /// gai_strerror(3): the text for a getaddrinfo error code.

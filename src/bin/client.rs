@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use sockets::sys::{self, sockaddr_in};
+use sockets::sys;
 use sockets::{
     args, escape, format_addr, is_quit, parse_number, recv_retry, send_all, usage_error, Failure, Getopt,
     Opt, BUF_SIZE,
@@ -79,38 +79,53 @@ fn parse_options(args: &[Vec<u8>]) -> Options {
     opt
 }
 
-/// HOST as a dotted address or a name, IPv4 only; the first address wins.
-fn resolve(host: &[u8], port: u16) -> sockaddr_in {
-    match sys::getaddrinfo(host) {
-        Ok(mut addr) => {
-            addr.sin_port = port.to_be();
-            addr
-        }
+/// getaddrinfo(3) for HOST, any family, then each address in the order given
+/// until one connects (Beej's loop: "localhost" may give ::1 and 127.0.0.1).
+/// Returns the connected socket and the address that answered.
+fn connect_to(opt: &Options) -> (OwnedFd, String) {
+    // step: resolve
+    let found = match sys::getaddrinfo(&opt.host, &opt.port.to_string()) {
+        Ok(found) => found,
         Err(code) => {
             let mut text = format!("{PROG}: resolve ").into_bytes();
-            text.extend_from_slice(host);
+            text.extend_from_slice(&opt.host);
             text.extend_from_slice(format!(": {}\n", sys::gai_strerror(code)).as_bytes());
             let _ = io::stderr().write_all(&text);
             std::process::exit(1);
         }
-    }
-}
+    };
 
-/// socket, connect, and the reply timeout; returns the connected socket.
-fn connect_to(addr: &sockaddr_in, reply_timeout: u32) -> OwnedFd {
-    // step: socket
-    let fd = sys::socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap_or_else(|e| die("socket", e));
-    // step: connect
-    if let Err(err) = sys::connect(fd.as_fd(), addr) {
-        die(&format!("connect {}", format_addr(addr)), err);
+    let mut failure = Failure::new("connect", Errno::ENOENT);
+    let mut connected = None;
+    for ai in &found {
+        let server_addr = format_addr(&ai.addr);
+        // step: socket
+        let fd = match sys::socket(ai.family, ai.socktype, ai.protocol) {
+            Ok(fd) => fd,
+            Err(err) => {
+                failure = Failure::new("socket", err);
+                continue;
+            }
+        };
+        // step: connect
+        match sys::connect(fd.as_fd(), &ai.addr) {
+            Ok(()) => {
+                connected = Some((fd, server_addr));
+                break;
+            }
+            // Dropping fd closes it, as the C's close before the next try.
+            Err(err) => failure = Failure::new(format!("connect {server_addr}"), err),
+        }
     }
+    // The last address's failure.
+    let (fd, server_addr) = connected.unwrap_or_else(|| failure.exit(PROG));
 
     // step: setsockopt
     // An echo that does not come within the timeout fails recv with EAGAIN.
-    let timeout = sys::timeval { tv_sec: reply_timeout.into(), tv_usec: 0 };
+    let timeout = sys::timeval { tv_sec: opt.reply_timeout.into(), tv_usec: 0 };
     sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)
         .unwrap_or_else(|e| die("setsockopt SO_RCVTIMEO", e));
-    fd
+    (fd, server_addr)
 }
 
 /// Length of the first whole line in the input, '\n' included, or 0 if there
@@ -129,8 +144,8 @@ fn find_line(input: &mut Input) -> usize {
     0
 }
 
-/// One read(2) of stdin into the input buffer.
-fn read_input(input: &mut Input) {
+/// One read(2) of stdin into the input buffer; returns how many bytes came.
+fn read_input(input: &mut Input) -> usize {
     let mut chunk = [0u8; BUF_SIZE];
     let n = loop {
         match sys::read(io::stdin().as_fd(), &mut chunk) {
@@ -143,6 +158,7 @@ fn read_input(input: &mut Input) {
         input.eof = true;
     }
     input.data.extend_from_slice(&chunk[..n]);
+    n
 }
 
 /// Drop the first len bytes of the input: that line is done.
@@ -153,7 +169,11 @@ fn consume(input: &mut Input, len: usize) {
 
 /// Between echoes the server has nothing to say, so a readable socket means it
 /// closed the connection (after its idle timeout, say) or broke the protocol.
-fn server_gone(fd: BorrowedFd) -> ! {
+/// If the prompt is showing, the message starts a line of its own.
+fn server_gone(fd: BorrowedFd, prompt_showing: bool) -> ! {
+    if prompt_showing {
+        println!();
+    }
     let mut byte = [0u8; 1];
     match recv_retry(fd, &mut byte) {
         Ok(0) => {
@@ -169,7 +189,7 @@ fn server_gone(fd: BorrowedFd) -> ! {
 }
 
 /// Wait until stdin has input; notice at once if the server goes away.
-fn wait_for_input(fd: BorrowedFd) {
+fn wait_for_input(fd: BorrowedFd, prompt_showing: bool) {
     // step: poll
     let mut fds = [
         libc::pollfd { fd: libc::STDIN_FILENO, events: libc::POLLIN, revents: 0 },
@@ -182,7 +202,7 @@ fn wait_for_input(fd: BorrowedFd) {
             Ok(_) => {}
         }
         if fds[1].revents != 0 {
-            server_gone(fd);
+            server_gone(fd, prompt_showing);
         }
         if fds[0].revents != 0 {
             return;
@@ -237,11 +257,11 @@ fn main() {
     let opt = parse_options(&args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
 
-    let server_addr = resolve(&opt.host, opt.port);
-    let fd = connect_to(&server_addr, opt.reply_timeout);
-    println!("connected to {}", format_addr(&server_addr));
+    let (fd, server_addr) = connect_to(&opt);
+    println!("connected to {server_addr}");
 
     let interactive = sys::isatty(io::stdin().as_fd());
+    let mut prompt_showing = false; // "> " on the screen, the cursor after it
     let mut input = Input { data: Vec::new(), scanned: 0, eof: false };
     loop {
         let len = find_line(&mut input);
@@ -252,9 +272,14 @@ fn main() {
             if interactive && input.data.is_empty() {
                 print!("> ");
                 let _ = io::stdout().flush();
+                prompt_showing = true;
             }
-            wait_for_input(fd.as_fd());
-            read_input(&mut input);
+            wait_for_input(fd.as_fd(), prompt_showing);
+            let n = read_input(&mut input);
+            // Enter ends the prompt's line; Ctrl-D leaves the cursor on it.
+            if prompt_showing && n > 0 {
+                prompt_showing = input.data.last() != Some(&b'\n');
+            }
             continue;
         }
         if is_quit(&input.data[..len]) {
@@ -267,6 +292,9 @@ fn main() {
     // step: close
     if let Err(err) = send_all(fd.as_fd(), b"quit\n") {
         die("send", err);
+    }
+    if prompt_showing {
+        println!();
     }
     println!("closing connection");
     drop(fd); // close(2)
