@@ -365,10 +365,19 @@ fn floor(results: &Results, verdicts: &mut Verdicts) {
 /// Prints every table of the results, and the verdicts.
 pub fn print(results: &Results) {
     println!();
+    let runs: Vec<String> = results
+        .rows
+        .iter()
+        .filter(|row| !matches!(row.kind, Kind::Load { .. }))
+        .map(|row| format!("{} {}", row.name, row.cells.iter().map(|c| c.runs.len()).max().unwrap_or(0)))
+        .collect();
     println!(
-        "echo-bench suite: medians of {} runs (up to 3 for the storm, idle and churn rows), interleaved; {}; {} s; \
-         load average {} before it started",
-        results.reps, results.machine, results.seconds, results.load_average_before
+        "echo-bench suite: medians of {} runs ({}), interleaved; {}; {} s; load average {} before it started",
+        results.reps,
+        runs.join(", "),
+        results.machine,
+        results.seconds,
+        results.load_average_before
     );
     let mut verdicts = Verdicts::default();
     throughput(results);

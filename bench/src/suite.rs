@@ -107,7 +107,10 @@ impl Setup {
     }
 }
 
-/// The rows. `quick`: a hundredth of the work, one run each.
+/// The rows. `quick`: a hundredth of the work, one run each. The storm and
+/// churn rows run at most 3 times, the idle row once: against poll(2) and a
+/// process per client, opening 10,000 clients takes half a minute (poll
+/// scans every descriptor for each one), and memory varies little.
 fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     let scale = |n: usize| if quick { (n / 100).max(2) } else { n };
     let (reps, heavy_reps) = if quick { (1, 1) } else { (reps, reps.min(3)) };
@@ -123,14 +126,14 @@ fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
         targets: [both(&PROGRAMS), peers].concat(),
         reps,
     };
-    let concurrent = |name: String, kind: Kind, single: bool| Row {
+    let concurrent = |name: String, kind: Kind, single: bool, reps: usize| Row {
         name,
         kind,
         targets: [both(if single { &PROGRAMS } else { &CONCURRENT }), vec![Target::Tokio]].concat(),
-        reps: heavy_reps,
+        reps,
     };
     let (idle, storm, churn) = if quick { (setup.idle, 20, 20) } else { (setup.idle, 1000, 5000) };
-    let active = Workload { clients: 16, rounds: scale(1000), size: 64 };
+    let active = Workload { clients: 16, rounds: scale(500), size: 64 };
     let mut rows = vec![
         load("1 client x 64 B", 1, 20_000, 64, false, extra(true, true)),
         // Both sides on one CPU: each wakes the other where it runs, with no
@@ -141,9 +144,14 @@ fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
         load("16 clients x 64 B", 16, 3_000, 64, false, extra(true, false)),
         load("256 clients x 64 B", 256, 500, 64, false, extra(false, false)),
         load("4 clients x 16 KiB", 4, 1_200, 16 * 1024, false, extra(false, false)),
-        concurrent(format!("storm of {storm} clients"), Kind::Storm { clients: storm }, false),
-        concurrent(format!("{idle} idle clients"), Kind::Idle { connections: idle, active }, false),
-        concurrent(format!("churn of {churn} connections"), Kind::Churn { connections: churn }, true),
+        concurrent(format!("storm of {storm} clients"), Kind::Storm { clients: storm }, false, heavy_reps),
+        concurrent(format!("{idle} idle clients"), Kind::Idle { connections: idle, active }, false, 1),
+        concurrent(
+            format!("churn of {churn} connections"),
+            Kind::Churn { connections: churn },
+            true,
+            heavy_reps,
+        ),
     ];
     if !setup.taskset {
         rows.retain(|row| !matches!(row.kind, Kind::Load { one_core: true, .. }));
