@@ -364,10 +364,13 @@ fn legend(svg: &mut String, panels: &[Panel], y: f64) {
         );
         x += 360.0;
     }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{x:.1}" y="{y:.1}" font-size="12">|-|: the range of the runs; bar: their median</text>"#
-    );
+    let bars = panels.iter().flat_map(|p| &p.groups).flat_map(|g| &g.bars);
+    if bars.clone().any(|b| b.range.is_some_and(|r| r.1 > r.0)) {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x:.1}" y="{y:.1}" font-size="12">|-|: the range of the runs; bar: their median</text>"#
+        );
+    }
 }
 
 /// A whole chart: title, subtitle, legend, panels, on a white background.
