@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::SuiteOptions;
 use crate::load::{self, LoadReport, Workload};
 use crate::peers::{self, Running};
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
+use crate::tally::Problem;
 use crate::{chart, churn, idle, procfs, report, storm};
 
 /// What a run is measured against.
@@ -162,31 +164,30 @@ fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
 /// A load run from another echo-bench process pinned to `cpu` (the
 /// affinity of this one cannot be changed without unsafe code).
 fn run_load_pinned(addr: SocketAddr, target: &str, w: Workload, timeout: Duration, cpu: &str) -> LoadReport {
-    let mut report = LoadReport::new(target, w);
-    let output = peers::sibling("echo-bench").and_then(|exe| {
-        peers::pinned(Some(cpu), exe.as_os_str())
-            .args(["-c", &w.clients.to_string(), "-n", &w.rounds.to_string(), "-s", &w.size.to_string()])
-            .args([
-                "-t",
-                &timeout.as_secs().to_string(),
-                "--json",
-                &addr.ip().to_string(),
-                &addr.port().to_string(),
-            ])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run taskset: {e}"))
-    });
-    let json = output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    match json
-        .and_then(|json| serde_json::from_str::<LoadReport>(&json).map_err(|e| format!("{e}: {json:?}")))
-    {
-        Ok(pinned) => report = LoadReport { target: target.into(), ..pinned },
-        Err(e) => report
-            .tally
-            .count(crate::tally::Problem::Error(format!("no report from the pinned echo-bench: {e}"))),
+    match pinned_report(addr, w, timeout, cpu) {
+        Ok(report) => LoadReport { target: target.into(), ..report },
+        Err(e) => {
+            let mut report = LoadReport::new(target, w);
+            report.tally.count(Problem::Error(format!("no report from the pinned echo-bench: {e}")));
+            report
+        }
     }
-    report
+}
+
+/// `taskset -c CPU echo-bench -c .. -n .. -s .. -t .. --json 127.0.0.1 PORT`,
+/// and its report read back.
+fn pinned_report(addr: SocketAddr, w: Workload, timeout: Duration, cpu: &str) -> Result<LoadReport, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let (clients, rounds, size) = (w.clients.to_string(), w.rounds.to_string(), w.size.to_string());
+    let seconds = timeout.as_secs().to_string();
+    let output = peers::pinned(Some(cpu), exe.as_os_str())
+        .args(["-c", &clients, "-n", &rounds, "-s", &size, "-t", &seconds, "--json"])
+        .args([addr.ip().to_string(), addr.port().to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run taskset: {e}"))?;
+    let json = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&json).map_err(|e| format!("{e}: {json:?}"))
 }
 
 /// One run of `row` against the peer `running`.
@@ -288,16 +289,13 @@ fn run_row(row: &Row, results: &mut RowResults, rep: usize, build: &Path, starte
         let (summary, run_ok) = match target.start(build, pin) {
             Ok(running) => {
                 let sample = measure(row, &cell.target, &running, timeout);
-                let line = (sample.summary(), sample.ok(), sample.problem().map(str::to_string));
+                let summary = match sample.problem().filter(|_| !sample.ok()) {
+                    Some(problem) => format!("{}  FAILED: {problem}", sample.summary()),
+                    None => sample.summary(),
+                };
+                let ok = sample.ok();
                 cell.runs.push(sample);
-                (
-                    if line.1 {
-                        line.0
-                    } else {
-                        format!("{}  FAILED: {}", line.0, line.2.unwrap_or_default())
-                    },
-                    line.1,
-                )
+                (summary, ok)
             }
             Err(e) => (format!("FAILED: {e}"), false),
         };
