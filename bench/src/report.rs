@@ -240,6 +240,12 @@ fn figure(cell: &Cell, f: impl Fn(&Sample) -> Option<f64>, decimals: usize) -> S
     median(cell.values(f)).map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
+/// A figure of `cell` over tokio's in the same row (the medians).
+fn over_tokio(row: &RowResults, cell: &Cell, f: impl Fn(&Sample) -> Option<f64> + Copy) -> String {
+    let tokio = row.cell("tokio").and_then(|t| median(t.values(f)));
+    median(cell.values(f)).zip(tokio).map_or("-".into(), |(ours, tokio)| format!("{:.2}", ours / tokio))
+}
+
 fn storm(row: &RowResults) {
     println!();
     println!(
@@ -258,6 +264,7 @@ fn storm(row: &RowResults) {
             "slowest connect, ms",
             "ListenOverflows rise",
             "TCPSynRetrans rise",
+            "time / tokio's",
         ],
         |cell| {
             vec![
@@ -265,6 +272,7 @@ fn storm(row: &RowResults) {
                 figure(cell, storm(|r| r.connect_max_us as f64 / 1e3), 1),
                 figure(cell, storm(|r| r.listen_overflows as f64), 0),
                 figure(cell, storm(|r| r.syn_retrans as f64), 0),
+                over_tokio(row, cell, storm(|r| r.seconds)),
             ]
         },
     );
@@ -307,7 +315,15 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
     }
     per_target(
         row,
-        &["server", "clients held", "RSS per client", "PSS per client", "processes", "threads"],
+        &[
+            "server",
+            "clients held",
+            "RSS per client",
+            "PSS per client",
+            "processes",
+            "threads",
+            "PSS / tokio's",
+        ],
         |cell| {
             vec![
                 figure(cell, idle(|r| Some(r.opened as f64)), 0),
@@ -315,6 +331,7 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
                 figure(cell, idle(|r| r.pss_per_client_kib()), 1),
                 figure(cell, idle(|r| r.after.map(|m| m.processes as f64)), 0),
                 figure(cell, idle(|r| r.after.map(|m| m.threads as f64)), 0),
+                over_tokio(row, cell, idle(|r| r.pss_per_client_kib())),
             ]
         },
     );
@@ -326,10 +343,12 @@ fn churn(row: &RowResults) {
     let churn = |f: fn(&crate::churn::ChurnReport) -> Option<f64>| {
         move |s: &Sample| if let Sample::Churn(r) = s { f(r) } else { None }
     };
-    per_target(row, &["server", "connections/s", "server CPU per connection, us"], |cell| {
+    let header = ["server", "connections/s", "server CPU per connection, us", "CPU / tokio's"];
+    per_target(row, &header, |cell| {
         vec![
             figure(cell, churn(|r| Some(r.connections_per_s)), 0),
             figure(cell, churn(|r| r.server_cpu_us), 1),
+            over_tokio(row, cell, churn(|r| r.server_cpu_us)),
         ]
     });
 }
