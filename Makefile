@@ -1,19 +1,22 @@
 # sockets, side by side: build the C reference and the Rust port, test, demo.
 #
-#   make          build/c/{server,server_single,client}  (gcc, C11)
-#                 build/rust/{server,server_single,client} (cargo, release)
-#                 ./server ./server_single ./client      (links to the Rust builds)
+#   make          build/c/{server,server_single,server_fork,server_poll,client}  (gcc, C11)
+#                 build/rust/{server,server_single,server_fork,server_poll,client} (cargo, release)
+#                 ./server ./server_single ./server_fork ./server_poll ./client (links to the Rust builds)
 #   make demo     see it work (under 20 s)
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
 #                 for Wireshark, and a decode with a line on each packet
+#                 (then one that ends with RST, build/reset.pcap), drawn as
+#                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
+#                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against tokio, socat and the
 #                 floor, tables of medians and two charts in build/bench/
 #                 (under 10 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
-#                 then make sanitize
+#                 then make sanitize; ends with the checks skipped here
 #   make sanitize the C programs built with -fsanitize=address,undefined
 #                 (build/asan/) and -fsanitize=thread (build/tsan/), run
 #                 through the conformance sessions and a 200-client load
@@ -21,7 +24,7 @@
 
 CC      ?= cc
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
-PROGRAMS := server server_single client
+PROGRAMS := server server_single server_fork server_poll client
 
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
@@ -44,9 +47,15 @@ rust:
 	@mkdir -p build/rust
 	@for p in $(PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
 
+# Every check that could not run here (a tool missing, not root) is listed
+# in SKIP_LOG by the tests: emptied first, summed up at the end (also when a
+# test failed) by scripts/skipped.sh, with what to install.
+SKIP_LOG := build/skipped-checks.txt
+
 test: all bench-build
-	cargo test --release
-	@$(MAKE) --no-print-directory sanitize
+	@rm -f $(SKIP_LOG)
+	@status=0; { cargo test --release && $(MAKE) --no-print-directory sanitize; } || status=$$?; \
+	scripts/skipped.sh $(SKIP_LOG); exit $$status
 
 # The sanitizer builds: the same sources and flags, plus the sanitizer.
 SANITIZE_BINS := $(addprefix build/asan/,$(PROGRAMS)) $(addprefix build/tsan/,$(PROGRAMS))
@@ -74,9 +83,12 @@ docs: all
 
 capture: all
 	@scripts/capture.sh
+	@scripts/ladder.py --picture session build/capture.pcap docs/session.svg
+	@scripts/ladder.py --picture reset build/reset.pcap docs/reset.svg
 
 demo-netns: all
 	@scripts/demo-netns.sh
+	@scripts/ladder.py --picture netns build/netns.pcap docs/netns.svg
 
 # The bench crate (bench/: echo-bench and tokio-echo, with their crates), a
 # package of its own so that `make` never builds it; make test runs its

@@ -474,6 +474,11 @@ int main(int argc, char **argv)
                 prompt_showing = in.data[in.len - 1] != '\n';
             continue;
         }
+        if (prompt_showing) {
+            /* Ctrl-D after a partial line: the cursor is still on the prompt's line. */
+            putchar('\n');
+            prompt_showing = false;
+        }
         if (is_quit(in.data, len))
             break;
         echo_line(fd, in.data, len, opt.reply_timeout);

@@ -2,7 +2,7 @@
 # decode-pcap.sh FILE SERVER_PORT: each packet of a capture of one echo session
 # as tcpdump shows it (tcpdump -nn -x -ttttt -r FILE), with a one-line
 # explanation above it: the handshake, each payload with its direction, the
-# FIN exchange. Used by scripts/capture.sh and scripts/demo-netns.sh.
+# FIN exchange or an RST. Used by scripts/capture.sh and scripts/demo-netns.sh.
 set -euo pipefail
 file=$1
 port=$2
@@ -23,7 +23,8 @@ function flush(   what, from, to, text) {
     if (header == "") return
     from = (src == port) ? "server" : "client"
     to = (from == "server") ? "client" : "server"
-    if (flags == "[S]") what = "handshake 1/3: SYN, the client'"'"'s connect() asks for a connection"
+    if (flags ~ /R/) what = "RST from the " from ": close() with SO_LINGER 0 throws the connection away, no FIN and no TIME_WAIT; the " to "'"'"'s recv() fails with ECONNRESET"
+    else if (flags == "[S]") what = "handshake 1/3: SYN, the client'"'"'s connect() asks for a connection"
     else if (flags == "[S.]") what = "handshake 2/3: SYN-ACK, the server'"'"'s kernel answers (accept() is not needed for this)"
     else if (flags == "[.]" && stage == 2) { what = "handshake 3/3: ACK, connect() returns; the connection waits in the listen queue for accept()"; stage = 3 }
     else if (len > 0) {
@@ -33,7 +34,12 @@ function flush(   what, from, to, text) {
         else what = "data " from " -> " to ": \"" text "\", the echo (the server'"'"'s send)"
         if (flags ~ /F/) what = what "; with FIN: " from " closed its socket"
     }
-    else if (flags ~ /F/) { fins++; what = "FIN from the " from ": it called close(), it will send no more" (fins == 1 ? "" : " (both sides have now closed)") }
+    else if (flags ~ /F/) {
+        fins++
+        if (from == "server") what = "FIN from the server: after quit it calls shutdown(SHUT_WR), it will send no more (it still reads until the client'"'"'s FIN, then closes)"
+        else what = "FIN from the client: it called close(), it will send no more"
+        if (fins == 2) what = what "; both sides have now sent their FIN"
+    }
     else if (fins >= 2) what = "ACK of the last FIN: the connection is closed (the side that closed first keeps it in TIME_WAIT)"
     else if (fins == 1) what = "ACK: the " from " acknowledges the " to "'"'"'s FIN"
     else what = "ACK: the " from "'"'"'s kernel acknowledges the bytes it received"

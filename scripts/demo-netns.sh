@@ -9,8 +9,11 @@
 #   build/c/server -b 10.77.0.1         build/rust/client 10.77.0.1 8080
 #
 # The addresses exist only inside those namespaces: the host's own network is
-# not touched. tcpdump records the veth in build/netns.pcap. Everything is
-# removed at the end, also on Ctrl-C or an error (trap).
+# not touched. tcpdump records the veth in build/netns.pcap (make demo-netns
+# draws it as docs/netns.svg, scripts/ladder.py). Everything is removed at
+# the end, also on Ctrl-C or an error (trap). As in scripts/capture.sh, the
+# client runs before the server on one CPU (chrt -f), so that every run
+# gives the same packets.
 #
 # Settings, from the environment:
 #   NETNS_SERVER  the server (default build/c/server)
@@ -71,6 +74,15 @@ prog=demo-netns
 
 run() { echo "+ $*"; "$@"; }
 
+# The client before the server, on one CPU (scripts/capture.sh says why).
+client_first=(taskset -c 0 chrt -f 20)
+server_second=(taskset -c 0 chrt -f 10)
+if ! "${client_first[@]}" true 2>/dev/null; then
+    echo "(demo-netns: no real-time priority here: the order of the last packets may vary)"
+    client_first=()
+    server_second=()
+fi
+
 echo "== two namespaces joined by a veth pair"
 run ip netns add "$ns_server"
 run ip netns add "$ns_client"
@@ -97,8 +109,9 @@ fi
 echo
 echo "== the server in $ns_server"
 mkdir -p "$(dirname "$out")"
-# ip netns exec runs the program itself (exec): $! is the server's pid.
-ip netns exec "$ns_server" "$server_bin" -b "$server_addr" -p "$port" >"$work/server.log" 2>&1 &
+# ip netns exec runs the program itself (exec), and so do taskset and chrt:
+# $! is the server's pid.
+ip netns exec "$ns_server" "${server_second[@]}" "$server_bin" -b "$server_addr" -p "$port" >"$work/server.log" 2>&1 &
 pids+=($!)
 wait_for "$work/server.log" "listening on"
 if [ -n "$have_tcpdump" ]; then
@@ -114,7 +127,7 @@ fi
 echo
 echo "== the client in $ns_client: connect to $server_addr:$port, two lines, quit"
 printf 'hello from %s\nsecond line\nquit\n' "$client_addr" |
-    ip netns exec "$ns_client" "$client_bin" "$server_addr" "$port" | sed 's/^/client: /'
+    ip netns exec "$ns_client" "${client_first[@]}" "$client_bin" "$server_addr" "$port" | sed 's/^/client: /'
 wait_for "$work/server.log" "] quit"
 
 if [ -n "$have_tcpdump" ]; then

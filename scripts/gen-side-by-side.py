@@ -16,7 +16,11 @@ The code excerpts come from step markers in both twins: a comment
 src/bin/*.rs. An excerpt is the lines after the marker, up to a blank line,
 the next marker, or the end of the enclosing block. The strace lines come from
 docs/strace/*.txt, written by --strace from a real run (the command is at the
-top of each file). Nothing here is typed in by hand but the prose in STEPS.
+top of each file). Under each step, "On the wire" names the arrows of the
+ladder diagrams (docs/session.svg, netns.svg, reset.svg, drawn from real
+captures by scripts/ladder.py) whose packets the step sends or reads, as the
+diagrams list them in their <desc>. Nothing here is typed in by hand but the
+prose in STEPS.
 """
 import difflib
 import glob
@@ -24,18 +28,20 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = "docs/SIDE-BY-SIDE.md"
 TRACES = "docs/strace"
-PROGRAMS = ["server", "server_single", "client"]
+PROGRAMS = ["server", "server_single", "server_fork", "server_poll", "client"]
 LANGS = ["c", "rust"]
 CLIENT_INPUT = b"hello\nworld\nquit\n"
-TRACE_SET = "%network,poll,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait"
+TRACE_SET = "%network,poll,fcntl,clone,clone3,close,rt_sigprocmask,rt_sigtimedwait,wait4,kill,prctl,getppid"
 
 # ---------------------------------------------------------------- the steps
 # For each program, its steps in the order they run. Each step: the marker
@@ -220,6 +226,109 @@ CLIENT_STEPS = [
      "`drop(fd)`. A failed send is `client: send: STRERROR`, exit 1."),
 ]
 
+# server_poll: the same steps up to getsockname, then its own. Its main
+# thread never blocks in recv, send or accept: it blocks in poll alone.
+POLL_STEPS = [s for s in SERVER_STEPS if s[0] in
+              ("signals", "shutdown thread", "socket", "setsockopt", "bind", "listen", "getsockname")] + [
+    ("non-blocking", "fcntl O_NONBLOCK: a call that would wait fails with EAGAIN instead",
+     [(r"^fcntl\(\d+<TCP:\[[^\]>-]*\]>", None)],
+     "`fcntl(F_GETFL)` reads the descriptor's status flags and `fcntl(F_SETFL)` writes them back with "
+     "O_NONBLOCK added: from now on `accept` on this socket returns at once, with EAGAIN when no "
+     "connection is waiting, instead of blocking. That is what lets one thread serve everyone: it never "
+     "waits in a call that concerns one client, only in `poll`, which concerns them all. Linux does not "
+     "pass O_NONBLOCK on from the listener to accepted sockets, so each client gets its own `fcntl` "
+     "pair (the configure step). A failure (EBADF only) exits 1 with "
+     "`server_poll: fcntl O_NONBLOCK: STRERROR`."),
+    ("timeout", "the poll timeout: until the nearest deadline",
+     [],
+     "No system call: each client has a deadline on the monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`, "
+     "in the vDSO, so strace does not show it; the wall clock could jump when the date is set). It is "
+     "set to now + the idle timeout when the client connects and each time a `recv` or a `send` makes "
+     "progress; after `quit` it is the end of the drain. poll waits at most until the nearest deadline "
+     "(`nearest - now`, in milliseconds, 0 if it has passed), or forever (-1) with no client at all. "
+     "The trace writes that timeout as MS, since it is 5000 or a millisecond or two less from run to "
+     "run. Rounding down `now` to whole milliseconds cannot wake poll early: poll sleeps at least its "
+     "timeout, so a deadline that poll waited for has passed when it returns."),
+    ("poll", "poll: wait for every socket at once",
+     [(r"^poll\(", None)],
+     "The array is built again before each call, from what each client waits for: POLLIN while it "
+     "reads, POLLOUT while an echo is still unsent (and then no POLLIN: the server stops reading a "
+     "client that does not read its echoes, so it keeps at most one 1024-byte buffer for it whatever it "
+     "sends; the kernel's buffers fill and TCP's flow control stops the client). The listener is "
+     "entry 0, with fd -1 (which poll skips) for 100 ms after accept failed with EMFILE or ENFILE. "
+     "poll returns how many entries have events, 0 when the timeout passed (`= 0 (Timeout)`), or -1: "
+     "EINTR is retried (the signals are blocked in this thread anyway), anything else (ENOMEM) exits 1 "
+     "with `server_poll: poll: STRERROR`."),
+    ("revents", "revents: who can go on",
+     [],
+     "No system call: poll wrote `revents` in each entry (strace shows them after the `=`). A client "
+     "with events gets the call it waits for; one without, whose deadline has passed, is expired; a "
+     "client that ends is replaced by the last one (C assigns the struct, Rust's `Vec::swap_remove`), "
+     "which is why the loop runs from the last client down. `revents` may hold POLLHUP or POLLERR that "
+     "were not asked for (the client reset the connection, say): the `recv` or `send` then fails and "
+     "says why, so the server needs no case of its own for them. The listener is seen to last: "
+     "a client accepted now has no revents yet."),
+    ("accept", "accept until EAGAIN",
+     [(r"^accept4?\(", None)],
+     "A readable listener means one connection or more is waiting, so `accept` runs until it fails "
+     "with EAGAIN: the queue is empty, \"not now\" (the last `accept` line of each wake-up). EINTR is "
+     "retried. EMFILE or ENFILE (out of descriptors) prints `server_poll: accept: Too many open files` "
+     "on stderr and stops watching the listener for 100 ms: the connection stays queued and the "
+     "listener stays readable, so watching it would wake poll at once, again and again, while the "
+     "clients already connected still need serving."),
+    ("configure", "the new client: non-blocking, TCP_NODELAY, a struct",
+     [(r"^fcntl\(.*->", None), (r"^setsockopt\(.*TCP_NODELAY", None)],
+     "No SO_RCVTIMEO or SO_SNDTIMEO here: the idle timeout is the client's deadline. The client gets "
+     "O_NONBLOCK (two `fcntl` calls) and TCP_NODELAY, then its place in the arrays, which double when "
+     "full (`realloc` in C, the Vec in Rust). If a call fails, or there is no memory for a bigger array "
+     "(ENOMEM; Rust asks with `try_reserve` rather than abort), that one connection gets "
+     "`[PEER] error: STRERROR` and is closed."),
+    ("recv", "recv: what has arrived, without waiting",
+     [(r"^recvfrom\(", None)],
+     "One `recv` per wake-up, into the free end of the client's buffer (the unframed bytes are at its "
+     "front): at most 1024 bytes, and poll comes back to the client while more is waiting "
+     "(level-triggered), so a client that sends a lot cannot keep the others waiting."),
+    ("recv result", "what recv returned: data, end of stream, not now, error",
+     [],
+     "EAGAIN is \"not now\" (poll said readable, but the bytes are gone: it can happen) and the client "
+     "waits for the next poll; EINTR likewise. 0 is the client's end of stream: the pending bytes are "
+     "echoed, then `disconnected`. Any other error (ECONNRESET) is `error: STRERROR` and the client is "
+     "closed. Data moves the deadline: the client is not idle."),
+    ("framing", "framing: the same rules, one piece at a time",
+     [],
+     "No system call. The C keeps its own copy of the rules; the Rust twin uses the library's "
+     "`Framing`, the same code as the blocking servers' `serve_client`: `next_piece` hands out each "
+     "whole line, a full 1024-byte buffer without `\\n` as a piece, or `Quit`. Each piece is logged "
+     "(`recv:`) and becomes the echo to send, straight from the buffer, before the next is framed."),
+    ("send", "send: as much as the socket takes; the rest on POLLOUT",
+     [(r"^sendto\(", None)],
+     "A non-blocking `send` takes what fits in the socket's buffer and returns how much; the rest stays "
+     "unsent and the loop tries again. EAGAIN means the buffer is full, \"not now\": the client "
+     "waits for POLLOUT, and gets no POLLIN meanwhile. Progress moves the deadline; a client whose echo "
+     "makes no progress for the idle timeout gets `error: Resource temporarily unavailable`, the line "
+     "the blocking servers print when SO_SNDTIMEO expires. EPIPE or ECONNRESET is `error: STRERROR`."),
+    ("shutdown", "shutdown after quit: the FIN first, then a lingering read",
+     [(r"^shutdown\(", None)],
+     "What `lingering_close` does in the blocking servers, as a state of the client: `shutdown(SHUT_WR)` "
+     "sends a FIN after the last echo, and the deadline becomes the end of the drain (2 s, at most the "
+     "idle timeout). The client then waits for POLLIN like any other. An error (the client already "
+     "reset the connection) shows in the next `recv`."),
+    ("drain", "drain: read and drop until the client's end of stream",
+     [(r"^recvfrom\(", -1)],
+     "Each wake-up reads and drops up to 1024 bytes; the client's FIN (`recv` returns 0) or an error "
+     "ends the drain and the client is closed, and so does its deadline. Nothing is logged: `quit` was."),
+    ("deadline", "a deadline that has passed",
+     [],
+     "No system call of its own: after poll, a client without events whose deadline has passed is "
+     "closed, with the line its state calls for: `idle for N s, closing` while it reads (the blocking "
+     "servers' recv fails with EAGAIN after SO_RCVTIMEO), `error: Resource temporarily unavailable` "
+     "while its echo waits for POLLOUT, nothing at the end of a drain."),
+    ("close", "close: the end of the connection",
+     [(r"^close\(.*TCP", None)],
+     "As in the other servers: C calls `close(fd)` and moves the last client into the slot; in Rust "
+     "`swap_remove` hands the client back and dropping it drops its `OwnedFd`, which is `close`."),
+]
+
 # Steps shown failing, from docs/strace/LANG-failures.txt: the scenario and
 # which of its trace lines to show (the program's output is always shown).
 FAILURES = {
@@ -227,11 +336,102 @@ FAILURES = {
     ("server", "recv result"): ("idle-timeout", r"^recvfrom\(.*= -1|^close\("),
     ("client", "connect"): ("connect-refused", r"^connect\(|^\+\+\+"),
     ("client", "poll"): ("server-closed", r"^poll\(|^recvfrom\(|^\+\+\+"),
+    ("server_poll", "deadline"): ("poll-idle-timeout", r"^poll\(|^close\("),
 }
+
+# server_fork: the server's steps, with a process per client instead of a
+# thread, and a signal thread that also reaps the children.
+FORK_STEPS = {
+    "signals": ("signals", "block SIGINT, SIGTERM and SIGCHLD",
+     [(r"^rt_sigprocmask\(SIG_BLOCK, \[INT TERM CHLD\]", None)],
+     "As in `server`, the signals are blocked before any other thread exists and taken by one thread "
+     "with `sigwait`; SIGCHLD, which the kernel sends the parent when a child exits, joins SIGINT and "
+     "SIGTERM, so the reaping needs no handler either. First both twins set SIGCHLD back to its "
+     "default (`signal(SIGCHLD, SIG_DFL)`): a program started with SIGCHLD ignored (that survives "
+     "exec) would have its children reaped by the kernel, and `waitpid` would find none. "
+     "`pthread_sigmask` fails only for an invalid argument: `server_fork: pthread_sigmask: STRERROR`, "
+     "exit 1."),
+    "signal thread": ("signal thread", "one thread takes the signals: reaping and shutdown",
+     [(r"^clone3\(", 0), (r"^rt_sigtimedwait\(", None)],
+     "The thread sleeps in `sigwait` (`rt_sigtimedwait`). SIGCHLD: it reaps (below) and waits again. "
+     "SIGINT or SIGTERM: it ends the children, prints `shutting down` and exits 0. It does all of "
+     "this with the lock of the children list held, and that is what makes the fork safe: while "
+     "`main` forks (with the same lock), this thread is in `sigwait` or waiting for the lock, so it "
+     "holds no other lock (stdio's, malloc's, Rust's stdout lock) that the child would find locked "
+     "forever. If it cannot be started, `server_fork: pthread_create: STRERROR`, exit 1."),
+    "accept": ("accept", "accept: the next connection",
+     [(r"^accept4?\(", None)],
+     "As in `server`: EINTR is retried, other errors (EMFILE) are printed and paused on for 100 ms. "
+     "The parent holds no client socket once it has forked (it closes its copy), so descriptors run "
+     "out only with the listen queue's connections, not with the clients being served. The last "
+     "`accept` line is the one the main thread was blocked in when SIGTERM came (`= ?`)."),
+    "fork": ("fork", "fork: a process per client",
+     [(r"^clone\(child_stack=NULL", None)],
+     "glibc's `fork` is the `clone` system call with SIGCHLD as the exit signal and no new stack: the "
+     "child is a copy of the whole process (its memory copy-on-write, its descriptors, the connection "
+     "included), with one thread, the caller; the signal thread is not copied. `fork` returns twice: "
+     "the child's PID in the parent, 0 in the child. Both twins fork with the children list's lock "
+     "held and, first, room reserved for one more PID (C: `realloc`, Rust: `try_reserve`), so the PID "
+     "is stored before the signal thread can reap it and nothing can fail after the fork. When "
+     "processes run out (EAGAIN, also from a pids cgroup), or the room cannot be reserved (ENOMEM), "
+     "both twins log `[PEER] error: STRERROR` and close that one connection; the server goes on."),
+    "parent close": ("parent close", "the parent closes its copy of the connection",
+     [(r"^close\(.*->", 0)],
+     "The child has its own descriptor for the connection. The parent's `close` does not end the "
+     "connection (the kernel sends FIN when the last descriptor of a socket is closed, here the "
+     "child's); it keeps the parent from holding one descriptor per client it ever served, and the "
+     "next child from inheriting it. C: `close(fd)`; Rust: `drop(fd)`, the `OwnedFd` the child's "
+     "branch did not take. Its errors are not checked: the descriptor is gone whatever it returns."),
+    "child": ("child", "in the child: close the listening socket, die with the parent",
+     [(r"^close\([^>]*<TCP:\[[^>]*\]>\) = 0$", 0), (r"^prctl\(", 0), (r"^getppid\(", 0),
+      (r"^rt_sigprocmask\(SIG_UNBLOCK", 0)],
+     "The child closes its copy of the listening socket: accepting is the parent's business, and a "
+     "child that kept it would hold the port open after the server is gone. `prctl(PR_SET_PDEATHSIG, "
+     "SIGKILL)` asks the kernel for SIGKILL when the server dies, even by SIGKILL; if the server died "
+     "before that call, the child's parent is already another process (init, or a subreaper), so "
+     "`getppid` is compared with the server's PID, taken before the fork, and the child exits at once "
+     "if they differ (`prctl` itself fails only for a bad signal number: then too). Then it unblocks the signals it inherited blocked, so Ctrl-C (sent to the whole "
+     "process group) or `kill` ends it as any program, and runs the same echo loop as every server. "
+     "Between `fork` and exit, POSIX allows the child of a process with threads only "
+     "async-signal-safe calls; the echo loop's `printf`/`println!` and allocations are safe here only "
+     "because no other thread held a lock at the fork (the signal thread step)."),
+    "close": ("close", "close and exit: the end of the connection and of the child",
+     [(r"^close\(.*->", 2), (r"^\+\+\+ exited with", 2)],
+     "The child's `close` is the last descriptor of the connection: the kernel sends FIN. Then "
+     "`_exit(0)`: stdout holds nothing (every log line went out in one write), and `_exit` runs none "
+     "of the parent's atexit handlers in the child. The exit makes the kernel send SIGCHLD to the "
+     "server; the child stays a zombie, its PID and exit status kept, until the server reaps it. "
+     "Neither can fail in a way the child could act on: `close` frees the descriptor whatever it "
+     "returns, and `_exit` does not return."),
+    "reap": ("reap", "reap: waitpid until no child is left to reap",
+     [(r"^wait4\(-1, NULL, WNOHANG", None)],
+     "glibc's `waitpid` is the `wait4` system call. One SIGCHLD may stand for several exits (a pending "
+     "signal is not counted), so the signal thread calls `waitpid(-1, NULL, WNOHANG)` until it returns "
+     "0 (the other children still run) or fails with ECHILD (no child at all), and takes each reaped "
+     "PID out of the list. No zombie outlives its client by more than the time this takes. ECHILD is "
+     "the only failure here, and it is the loop's normal end; EINTR cannot happen, since the thread "
+     "has every signal it takes blocked and no handler exists."),
+    "kill": ("kill", "shutdown: end every child, wait for each, then exit",
+     [(r"^kill\(", None), (r"^wait4\(-1, NULL, 0", None), (r"^\+\+\+ killed by", None)],
+     "On SIGINT or SIGTERM the signal thread sends SIGKILL to every PID in the list (a child has "
+     "nothing to clean up, and no child can block, ignore or, stopped, hold off SIGKILL), then "
+     "`waitpid(-1, NULL, 0)` until ECHILD: no process of the server is left when it prints `shutting "
+     "down` and exits 0. The list holds only children not yet reaped, and the kernel keeps a PID for "
+     "its process until it is reaped, so `kill` never reaches a stranger that got the PID later (and "
+     "cannot fail with ESRCH: a zombie still has its PID). The "
+     "lock stays held: `main` cannot fork again. The client of the killed child sees end of stream "
+     "(or a reset, if it had sent bytes the child never read)."),
+}
+FORK_ORDER = ["signals", "signal thread", "socket", "setsockopt", "bind", "listen", "getsockname", "accept",
+              "configure", "fork", "parent close", "child", "recv", "recv result", "framing", "send",
+              "shutdown", "close", "reap", "kill"]
 
 STEPS = {
     "server": SERVER_STEPS,
     "server_single": [s for s in SERVER_STEPS if s[0] != "thread"],
+    "server_fork": [FORK_STEPS.get(name) or next(s for s in SERVER_STEPS if s[0] == name)
+                    for name in FORK_ORDER],
+    "server_poll": POLL_STEPS,
     "client": CLIENT_STEPS,
 }
 
@@ -242,6 +442,19 @@ INTRO = {
     "server_single": "The same server without threads: each client is served to the end in the main "
                      "thread, the next ones wait in the listen backlog. `c-reference/server_single.c` "
                      "and `src/bin/server_single.rs`.",
+    "server_fork": "The same server with a process per client: after `accept` it forks, the child "
+                   "serves the client and exits, the parent closes its copy of the connection and "
+                   "accepts again; the signal thread reaps the children and, at shutdown, ends them "
+                   "first. `c-reference/server_fork.c` and `src/bin/server_fork.rs` (its own `main`, "
+                   "the C `main` translated: the child must close the listening socket). The trace "
+                   "has a section per process: the session's child, then a second client's child, "
+                   "still connected when SIGTERM came.",
+    "server_poll": "Every client in one thread: non-blocking sockets and one poll(2) for all of them "
+                   "(Stevens, UNP chapter 6). `c-reference/server_poll.c` and `src/bin/server_poll.rs`; "
+                   "the steps up to `getsockname` are the other servers' (the Rust ones from "
+                   "`src/server.rs`), then the loop: build the poll array, wait, serve who is ready. "
+                   "What a thread keeps on its stack is a `struct client` here (C) or a `Client` "
+                   "(Rust): the buffer, the echo not yet sent, the state, the deadline.",
     "client": "The line client: `c-reference/client.c` and `src/bin/client.rs`.",
 }
 
@@ -316,7 +529,10 @@ def rust_markers(program):
     bin_path = f"src/bin/{program}.rs"
     bin_text = "\n".join(read(bin_path))
     lib = {name: body for path in LIB_FILES for name, body in rust_functions(path).items()}
-    reached = {name for name in lib if re.search(rf"\b{name}\b", bin_text)}
+    # A function the binary defines itself (server_poll's configure_client)
+    # is its own, not the library's of the same name.
+    own = set(rust_functions(bin_path))
+    reached = {name for name in lib if name not in own and re.search(rf"\b{name}\b", bin_text)}
     while True:
         more = {name for name in lib for r in reached if name not in reached
                 and re.search(rf"\b{name}\s*[(:]", lib[r].split("\n", 1)[1])}
@@ -381,7 +597,70 @@ def check_steps():
             rust = [step for step in rust if step in c]
             if c != rust:
                 problems.append(f"{program}: the steps of {function}() differ: C {c}, Rust {rust}")
+    # The steps the ladder diagrams name are steps of the guide.
+    for (side, name), seen in sorted(wire_arrows().items()):
+        if name not in [s[0] for s in STEPS[side]]:
+            where = ", ".join(f"docs/{picture} arrow {n}" for picture, sent, read in seen for n in sent + read)
+            problems.append(f"{side}: the diagrams name a step '{name}' ({where}), which the guide does not "
+                            f"have (scripts/ladder.py names the steps)")
     return problems
+
+
+# ---------------------------------------------------------------- the diagrams
+
+# The ladder diagrams of docs/ and whose steps they show: the reset's client
+# is scripts/reset-client.py, not the project's client.
+DIAGRAMS = [("session.svg", ("client", "server")), ("netns.svg", ("client", "server")),
+            ("reset.svg", ("server",))]
+ARROW_LINE = re.compile(r"^(\d+)\. (client|server) -> (client|server)  ")
+ARROW_STEP = re.compile(r"^(client|server): ([a-z][a-z ]*?)(?: \(.*\))?$")
+
+
+def wire_arrows():
+    """(side, step) -> [(diagram, arrows it sends, arrows it reads)], from the
+    packet list each diagram holds in its <desc> (scripts/ladder.py --list)."""
+    found = {}
+    for picture, sides in DIAGRAMS:
+        path = os.path.join(ROOT, "docs", picture)
+        if not os.path.exists(path):
+            continue
+        desc = ElementTree.parse(path).getroot().find("{http://www.w3.org/2000/svg}desc")
+        for line in (desc.text or "").split("\n"):
+            arrow = ARROW_LINE.match(line)
+            if not arrow:
+                continue
+            number, sender = int(arrow.group(1)), arrow.group(2)
+            for part in line.split(" | ")[1:3]:
+                step = ARROW_STEP.match(part)
+                if not step or step.group(2) == "kernel" or step.group(1) not in sides:
+                    continue
+                entry = found.setdefault((step.group(1), step.group(2)), {})
+                sent, read = entry.setdefault(picture, ([], []))
+                (sent if step.group(1) == sender else read).append(number)
+    return {key: [(picture, sent, read) for picture, (sent, read) in entry.items()]
+            for key, entry in found.items()}
+
+
+def numbers_text(numbers):
+    text = [str(n) for n in numbers]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+def on_the_wire(program, name):
+    """The guide's line that links a step to its arrows, or None."""
+    side = "client" if program == "client" else "server"
+    seen = wire_arrows().get((side, name))
+    if not seen:
+        return None
+    parts = []
+    for picture, sent, read in seen:
+        what = []
+        if sent:
+            what.append(f"sends arrow{'s' if len(sent) > 1 else ''} {numbers_text(sent)}")
+        if read:
+            what.append(f"reads arrow{'s' if len(read) > 1 else ''} {numbers_text(read)}")
+        parts.append(f"[{picture}]({picture}) {' and '.join(what)}")
+    return f"**On the wire:** {'; '.join(parts)}."
 
 
 # ---------------------------------------------------------------- strace runs
@@ -403,17 +682,37 @@ def wait_until(what, predicate, deadline):
         time.sleep(0.01)
 
 
-def server_idle(pid):
+def server_idle(pid, program="server"):
     """True when the server's main thread is blocked in accept (x86_64: 43)
-    and no client thread is left: the session is over in every thread."""
+    and no client thread or child process is left: the session is over in
+    every thread and process. For server_poll: blocked in poll with no socket
+    open but the listener."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
         with open(f"/proc/{pid}/syscall") as f:
             number = f.read().split()[0]
+        sockets = [fd for fd in os.listdir(f"/proc/{pid}/fd")
+                   if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
     except OSError:
         return False
+    if program == "server_poll":
+        # poll and ppoll: 7 and 271 on x86_64; aarch64 has ppoll only, 73
+        return len(tasks) == 2 and number in ("7", "271", "73") and len(sockets) == 1
     # accept and accept4: 43 and 288 on x86_64, 202 and 242 on aarch64
-    return len(tasks) == 2 and number in ("43", "288", "202", "242")
+    return len(tasks) == 2 and number in ("43", "288", "202", "242") and not children(pid)
+
+
+def child_in_recv(pid):
+    """True when the server has a child process and it is blocked in recv
+    (recvfrom: 45 on x86_64, 207 on aarch64)."""
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/syscall") as f:
+                if f.read().split()[0] in ("45", "207"):
+                    return True
+        except OSError:
+            pass
+    return False
 
 
 def strace_command(prefix, argv):
@@ -430,26 +729,43 @@ def normalise(line, port):
     line = re.sub(r"htons\([1-9]\d*\)", "htons(CPORT)", line)
     line = re.sub(r"\b(child_tid|parent_tid|stack|tls)=0x[0-9a-f]+", r"\1=0x...", line)
     line = re.sub(r"parent_tid=\[\d+\]", "parent_tid=[TID]", line)
+    line = re.sub(r"^(clone\(child_stack=NULL.*) = \d+$", r"\1 = PID", line)  # fork: a process
     line = re.sub(r"^(clone3?\(.*) = \d+$", r"\1 = TID", line)
+    line = re.sub(r"\bchild_tidptr=0x[0-9a-f]+", "child_tidptr=0x...", line)
+    line = re.sub(r"^(wait4\(.*|getppid\(\)) = \d+$", r"\1 = PID", line)
+    line = re.sub(r"^kill\(\d+,", "kill(PID,", line)
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
     line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
+    line = re.sub(r"^(poll\(.*\], \d+, )[1-9]\d*\)", r"\1MS)", line)  # ms to the nearest deadline
+    line = re.sub(r"^(accept4?\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # no address: EAGAIN
     return line
 
 
 def keep(line):
     """Lines about sockets, the threads and the shutdown signals; not the
     loader's close calls or Rust's startup poll of fds 0-2."""
-    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait)\(", line) is not None
-            or line.startswith("rt_sigprocmask(SIG_BLOCK, [INT TERM]") or line.startswith("+++"))
+    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait|wait4|kill|prctl|getppid)\(", line) is not None
+            or re.match(r"rt_sigprocmask\(SIG_(UN)?BLOCK, \[INT TERM( CHLD)?\]", line) is not None
+            or line.startswith("+++"))
 
 
 def read_trace(prefix, main_pid, port):
     directory, base = os.path.split(prefix)
     pids = sorted(int(name.split(".")[-1]) for name in os.listdir(directory) if name.startswith(base + "."))
     pids.remove(main_pid)
-    out = []
-    for n, pid in enumerate([main_pid] + pids):
-        out.append("# main thread" if n == 0 else f"# thread {n + 1}")
+    # strace -ff writes a file per thread and per process: the processes are
+    # the PIDs the main thread's forks returned (clone without a new stack).
+    with open(f"{prefix}.{main_pid}") as f:
+        forked = {int(pid) for pid in re.findall(r"^clone\(child_stack=NULL.* = (\d+)$", f.read(), re.M)}
+    out = ["# main thread"]
+    threads = processes = 0
+    for pid in [main_pid] + pids:
+        if pid in forked:
+            processes += 1
+            out.append(f"# child process {processes}")
+        elif pid != main_pid:
+            threads += 1
+            out.append(f"# thread {threads + 1}")
         with open(f"{prefix}.{pid}") as f:
             out += [normalise(line.rstrip("\n"), port) for line in f if keep(normalise(line, port))]
     return out
@@ -467,6 +783,7 @@ def run_session(lang, program, workdir):
     server_prefix = os.path.join(workdir, f"{lang}-{program}")
     tracer = subprocess.Popen(strace_command(server_prefix, server_argv), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    held = None
     try:
         listening = tracer.stdout.readline().decode()
         m = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening)
@@ -483,10 +800,16 @@ def run_session(lang, program, workdir):
             client = subprocess.run(command, stdin=stdin, capture_output=True, timeout=10)
         if client.returncode != 0:
             raise SystemExit(f"gen-side-by-side: {lang} client failed: {client.stderr.decode()}")
-        wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid), 10)
+        wait_until(f"{lang} {program} back in accept", lambda: server_idle(server_pid, program), 10)
+        if program == "server_fork":
+            # A second client that stays connected: SIGTERM finds a child to end.
+            held = socket.create_connection(("127.0.0.1", int(port)))
+            wait_until(f"{lang} {program}: a child waits in recv", lambda: child_in_recv(server_pid), 10)
         os.kill(server_pid, signal.SIGTERM)
         tracer.wait(timeout=10)
     finally:
+        if held:
+            held.close()
         if tracer.poll() is None:
             for pid in children(tracer.pid):
                 os.kill(pid, signal.SIGKILL)
@@ -590,6 +913,33 @@ def run_failures(lang, workdir):
     found["server-closed"] = (outcome(client_argv, "stdin open, nothing typed; the server has -t 1",
                                       client.returncode, client_out, client_err, port)
                               + main_only(client_prefix, port))
+
+    # server_poll's idle timeout: a raw socket that connects, says nothing,
+    # and reads until the server closes (the deadline, not SO_RCVTIMEO).
+    server_argv = ["server_poll", "-b", "127.0.0.1", "-p", "0", "-t", "1"]
+    server_prefix = os.path.join(workdir, f"{lang}-poll-idle")
+    tracer = subprocess.Popen(strace_command(server_prefix, [os.path.join(build, "server_poll")] + server_argv[1:]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        listening = tracer.stdout.readline().decode()
+        port = re.match(r"listening on 127\.0\.0\.1:(\d+) ", listening).group(1)
+        wait_until("the traced server's pid", lambda: children(tracer.pid), 10)
+        server_pid = children(tracer.pid)[0]
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as silent:
+            while silent.recv(1024):
+                pass
+        wait_until(f"{lang} server_poll back in poll", lambda: server_idle(server_pid, "server_poll"), 10)
+        os.kill(server_pid, signal.SIGTERM)
+        server_out, server_err = tracer.communicate(timeout=10)
+    finally:
+        if tracer.poll() is None:
+            for pid in children(tracer.pid):
+                os.kill(pid, signal.SIGKILL)
+            tracer.kill()
+            tracer.wait()
+    found["poll-idle-timeout"] = (outcome(server_argv, "a client connects and sends nothing", 0,
+                                          listening.encode() + server_out, server_err, port)
+                                  + main_only(server_prefix, port))
     return found
 
 
@@ -607,9 +957,13 @@ def transcript_header(lang, program):
     lines = [
         f"# {lang}-{program}: build/{lang}/{program} under strace, written by scripts/gen-side-by-side.py --strace",
         f"# session: build/{lang}/{server} -b 127.0.0.1 -p 0; build/{lang}/client 127.0.0.1 PORT < input",
-        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in accept",
-        f"# strace -ff -yy -e trace={TRACE_SET} (one file per thread, shown one after the other)",
-        "# kept: lines about TCP sockets, clone/clone3, the INT TERM mask, rt_sigtimedwait, exits;",
+        "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in "
+        + ("poll" if program == "server_poll" else "accept")
+        + ("; a second client connects first and stays silent, its child waiting in recv"
+           if program == "server_fork" else ""),
+        f"# strace -ff -yy -e trace={TRACE_SET}",
+        "# (one file per thread and per process, shown one after the other); kept: lines about TCP",
+        "# sockets, clone/clone3, the INT TERM (CHLD) mask, rt_sigtimedwait, wait4, kill, prctl, getppid, exits;",
         "# normalised: PORT = server port, CPORT = client port, inode, TID, PID and pointers",
     ]
     return lines
@@ -619,7 +973,7 @@ def run_all_sessions(outdir):
     workdir = tempfile.mkdtemp(prefix="side-by-side-")
     try:
         for lang in LANGS:
-            for program in ["server", "server_single"]:
+            for program in ["server", "server_single", "server_fork", "server_poll"]:
                 for name, lines in run_session(lang, program, workdir).items():
                     with open(os.path.join(outdir, f"{lang}-{name}.txt"), "w") as f:
                         f.write("\n".join(transcript_header(lang, name) + lines) + "\n")
@@ -639,7 +993,10 @@ def run_all_sessions(outdir):
 def load_failures(lang):
     """docs/strace/LANG-failures.txt: scenario -> its lines."""
     scenarios, current = {}, None
-    with open(os.path.join(ROOT, TRACES, f"{lang}-failures.txt")) as f:
+    path = os.path.join(ROOT, TRACES, f"{lang}-failures.txt")
+    if not os.path.exists(path):
+        return scenarios
+    with open(path) as f:
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("## "):
@@ -651,9 +1008,11 @@ def load_failures(lang):
 
 def load_trace(lang, program):
     path = os.path.join(ROOT, TRACES, f"{lang}-{program}.txt")
+    if not os.path.exists(path):  # a new program before its first `make docs`: the guide is stale
+        return []
     with open(path) as f:
         return [line.rstrip("\n") for line in f if not line.startswith("# ") or line.startswith("# main")
-                or line.startswith("# thread")]
+                or line.startswith("# thread") or line.startswith("# child")]
 
 
 def pick(trace, filters):
@@ -663,7 +1022,7 @@ def pick(trace, filters):
         hits = [i for i, line in enumerate(trace) if re.search(pattern, line)]
         if which is None:
             chosen.update(hits)
-        elif which < len(hits):
+        elif -len(hits) <= which < len(hits):  # -1: the last one
             chosen.add(hits[which])
     return [trace[i] for i in sorted(chosen)]
 
@@ -711,6 +1070,11 @@ def generate():
         "- Some steps are also shown failing on purpose (a port in use, a refused connection, an idle "
         "client): `make docs` runs those too, under strace, into `docs/strace/LANG-failures.txt`, with "
         "the command, its exit status and what it printed.",
+        "- The ladder diagrams [session.svg](session.svg) (`make capture`: connect, two lines, `quit`), "
+        "[netns.svg](netns.svg) (`make demo-netns`: the same between two network namespaces) and "
+        "[reset.svg](reset.svg) (`make capture`: a client that ends with RST) draw each packet of a real "
+        "capture as an arrow, with the step that sent it and the step that reads it. Under each step, "
+        "**On the wire** names its arrows.",
         "",
         "## Contents",
         "",
@@ -758,6 +1122,9 @@ def generate():
                             f"<code>src/sys.rs</code></summary>", ""]
                     out += code_block("rust", text.split("\n"))
                     out += ["", "</details>", ""]
+            wire = on_the_wire(program, name)
+            if wire:
+                out += [wire, ""]
             if filters:
                 out.append(f"strace shows (C, `{TRACES}/c-{program}.txt`):")
                 out.append("")
@@ -772,12 +1139,13 @@ def generate():
                     out += code_block("", seen["rust"] or ["(no such line in this run)"])
                 out.append("")
             out += [f"**What can fail:** {fails}", ""]
-            failure = FAILURES.get(("client" if program == "client" else "server", name))
+            kind = program if program in ("client", "server_poll") else "server"
+            failure = FAILURES.get((kind, name))
             if failure:
                 scenario, pattern = failure
                 failed = {}
                 for lang in LANGS:
-                    lines = load_failures(lang)[scenario]
+                    lines = load_failures(lang).get(scenario, ["# main thread", "(not in this run)"])
                     cut = lines.index("# main thread")
                     failed[lang] = lines[:cut] + [l for l in lines[cut:] if re.search(pattern, l)]
                 out.append(f"Seen failing (`{TRACES}/c-failures.txt`, `## {scenario}`): the command, "

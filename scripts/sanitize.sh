@@ -3,8 +3,9 @@
 #
 # `make sanitize` builds build/asan/ (gcc -fsanitize=address,undefined) and
 # build/tsan/ (gcc -fsanitize=thread), then runs this script, which runs the
-# conformance sessions (tests/behaviour.rs, tests/conformance.rs) and the load
-# test with 200 clients (tests/load.rs) against each build: SOCKETS_C_DIR
+# conformance sessions (tests/behaviour.rs, tests/conformance.rs), the load
+# test with 200 clients (tests/load.rs) and server_fork's own tests
+# (tests/fork.rs) against each build: SOCKETS_C_DIR
 # points the tests' C side at it. Every sanitizer writes its reports to a
 # file of its own (log_path) instead of the programs' stderr, which the tests
 # read; any report file at the end fails the run, and is shown.
@@ -16,7 +17,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 
 for build in asan tsan; do
-    for program in server server_single client; do
+    for program in server server_single server_fork server_poll client; do
         [ -x "build/$build/$program" ] || { echo "sanitize: build/$build/$program is missing: run make sanitize" >&2; exit 1; }
     done
 done
@@ -24,9 +25,9 @@ done
 failed=()
 run() {
     local build=$1
-    echo "sanitize: $build: conformance sessions and the load test with 200 clients"
+    echo "sanitize: $build: conformance sessions, the load test with 200 clients, server_fork's tests"
     SOCKETS_C_DIR="build/$build" SOCKETS_LOAD_CLIENTS=200 \
-        cargo test --release --quiet --test behaviour --test conformance --test load -- \
+        cargo test --release --quiet --test behaviour --test conformance --test load --test fork -- \
         --skip memory_per_idle_client --skip load_rust || failed+=("$build")
 }
 

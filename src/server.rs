@@ -48,7 +48,12 @@ pub fn lingering_close(fd: BorrowedFd, idle_timeout: u32) {
 pub fn log_recv(peer: &str, data: &[u8], opt: &ServerOptions) {
     if !opt.quiet {
         let text = data.strip_suffix(b"\n").unwrap_or(data);
-        println!("[{peer}] recv: {}", escape(text));
+        // The whole line first, then one print: println! would hand stdout's
+        // buffer (1024 bytes) the escaped text, up to 4096 bytes, as a piece
+        // of its own, written by a write(2) of its own, and in server_fork
+        // another process's line could come in between.
+        let line = format!("[{peer}] recv: {}\n", escape(text));
+        print!("{line}");
     }
 }
 

@@ -413,3 +413,109 @@ pub fn restore_default_sigpipe() {
     // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
+
+// ---------------------------------------------------------------------------
+// Processes: what server_fork adds (fork, the reaping, the shutdown).
+
+/// fork(2): 0 in the child, the child's PID in the parent.
+///
+/// The child is a copy of the calling process with one thread, the caller.
+/// If the process has other threads, POSIX allows the child only
+/// async-signal-safe calls until it exits or execs: a lock another thread
+/// held at the fork stays locked in the child (`println!`'s stdout lock,
+/// malloc's locks). The caller must make sure no other thread holds a lock
+/// the child needs (see `src/bin/server_fork.rs`).
+pub fn fork() -> Result<libc::pid_t, Errno> {
+    // SAFETY: fork takes no pointers. What the child may then do is the
+    // caller's contract, stated above.
+    let res = unsafe { libc::fork() };
+    Errno::result(res)
+}
+
+/// waitpid(2) without the exit status: the PID of a child that has ended
+/// (and is now reaped), or 0 with WNOHANG when none has.
+pub fn waitpid(pid: libc::pid_t, options: i32) -> Result<libc::pid_t, Errno> {
+    // SAFETY: a NULL status pointer is allowed: the status is not stored.
+    let res = unsafe { libc::waitpid(pid, std::ptr::null_mut(), options) };
+    Errno::result(res)
+}
+
+/// kill(2)
+pub fn kill(pid: libc::pid_t, signal: i32) -> Result<(), Errno> {
+    // SAFETY: kill takes no pointers.
+    let res = unsafe { libc::kill(pid, signal) };
+    Errno::result(res).map(drop)
+}
+
+/// prctl(2) with PR_SET_PDEATHSIG: the signal this process gets when the
+/// thread that created it ends (for the servers: when the server ends).
+pub fn prctl_set_pdeathsig(signal: i32) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number, no pointer.
+    let res = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) };
+    Errno::result(res).map(drop)
+}
+
+/// getpid(2)
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// getppid(2)
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: getppid takes no arguments and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// pthread_sigmask(3) with SIG_UNBLOCK: unblock `set` in this thread.
+pub fn unblock_signals(set: &sigset_t) -> Result<(), Errno> {
+    // SAFETY: set is an initialised sigset_t; the old mask is not asked for.
+    let err = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
+    match err {
+        0 => Ok(()),
+        err => Err(Errno::from_raw(err)),
+    }
+}
+
+/// signal(2) with SIG_DFL for SIGCHLD. A parent may start a program with
+/// SIGCHLD ignored (that survives exec), and then the kernel reaps its
+/// children itself: waitpid finds none.
+pub fn restore_default_sigchld() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGCHLD; no handler runs.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+}
+
+/// _exit(2): end the process at once, without atexit handlers or flushing
+/// stdio (async-signal-safe, unlike `std::process::exit`).
+pub fn _exit(status: i32) -> ! {
+    // SAFETY: _exit takes no pointers and does not return.
+    unsafe { libc::_exit(status) }
+}
+
+// ---------------------------------------------------------------------------
+// server_poll: non-blocking sockets and a monotonic clock.
+
+pub use libc::timespec;
+
+/// fcntl(2) with F_GETFL: the file status flags (O_NONBLOCK among them).
+pub fn fcntl_getfl(fd: BorrowedFd) -> Result<i32, Errno> {
+    // SAFETY: F_GETFL takes no argument and no pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    Errno::result(res)
+}
+
+/// fcntl(2) with F_SETFL: set the file status flags.
+pub fn fcntl_setfl(fd: BorrowedFd, flags: i32) -> Result<(), Errno> {
+    // SAFETY: F_SETFL takes an int, not a pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) };
+    Errno::result(res).map(drop)
+}
+
+/// clock_gettime(2): the time on `clock` (CLOCK_MONOTONIC never jumps when
+/// the date is set).
+pub fn clock_gettime(clock: libc::clockid_t) -> Result<timespec, Errno> {
+    let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: now is a writable timespec.
+    let res = unsafe { libc::clock_gettime(clock, &mut now) };
+    Errno::result(res).map(|_| now)
+}

@@ -1,8 +1,8 @@
 //! The twins side by side (SPEC "Parity"): every client (C, Rust) against
-//! every server (C and Rust, `server` and `server_single`), 8 pairings, runs
-//! the same scripted sessions, and what each pairing shows is compared byte
-//! for byte with the C client against the C server, after replacing
-//! ephemeral port numbers.
+//! every server (C and Rust, `server`, `server_single` and `server_fork`),
+//! 12 pairings, runs the same scripted sessions, and what each pairing shows
+//! is compared byte for byte with the C client against the C server, after
+//! replacing ephemeral port numbers.
 //!
 //! - `matrix_*`: client stdout, stderr and exit status, and server stdout.
 //! - `wire_*`: the same session through a recording relay (client -> relay
@@ -28,11 +28,34 @@ struct Session {
     /// Keep the client's stdin open and silent after `input`: the session
     /// then ends when the server closes it (idle timeout).
     hold_stdin: bool,
+    /// The server's `-b` address, and the HOST the client connects to.
+    bind: &'static str,
+    host: &'static str,
+    /// Lines the transcript of every pairing must contain (ports and the
+    /// server's mode replaced): what the session is about, beyond parity.
+    expect: &'static [&'static str],
 }
 
 impl Session {
     fn lines(input: &[u8]) -> Session {
-        Session { input: input.to_vec(), server_args: &[], hold_stdin: false }
+        Session {
+            input: input.to_vec(),
+            server_args: &[],
+            hold_stdin: false,
+            bind: "127.0.0.1",
+            host: "127.0.0.1",
+            expect: &[],
+        }
+    }
+
+    /// `input` with the server bound to `bind` and the client at `host`.
+    fn addresses(
+        input: &[u8],
+        bind: &'static str,
+        host: &'static str,
+        expect: &'static [&'static str],
+    ) -> Session {
+        Session { bind, host, expect, ..Session::lines(input) }
     }
 }
 
@@ -50,7 +73,7 @@ impl Pairing {
     }
 }
 
-/// The 8 pairings; the first (C client, C server) is the reference.
+/// The 12 pairings; the first (C client, C server) is the reference.
 fn pairings() -> Vec<Pairing> {
     let mut all = Vec::new();
     for program in SERVERS {
@@ -63,19 +86,22 @@ fn pairings() -> Vec<Pairing> {
     all
 }
 
-/// The one place the two server programs may differ in their output.
+/// The one place the server programs may differ in their output.
 fn normalise_mode(text: &str) -> String {
-    text.replace("(thread per client,", "(MODE,").replace("(one client at a time,", "(MODE,")
+    text.replace("(thread per client,", "(MODE,")
+        .replace("(one client at a time,", "(MODE,")
+        .replace("(process per client,", "(MODE,")
+        .replace("(poll loop,", "(MODE,")
 }
 
 /// Runs the client of `pairing` on `session` against `port`.
 fn run_session_client(pairing: Pairing, session: &Session, port: u16) -> Output {
     if session.hold_stdin {
-        let mut client = RunningClient::start(pairing.client, &[], port);
+        let mut client = RunningClient::start_at(pairing.client, &[], session.host, port);
         client.send(&session.input);
         client.wait_exit() // stdin still open: the server must end it
     } else {
-        run_client(pairing.client, &[], port, &session.input)
+        run_client_at(pairing.client, &[], session.host, port, &session.input)
     }
 }
 
@@ -92,7 +118,7 @@ fn finish_server(mut server: Server) -> String {
 
 /// What one pairing showed for a session, as comparable text.
 fn matrix_transcript(pairing: Pairing, session: &Session) -> String {
-    let server = Server::start(pairing.server, pairing.program, session.server_args);
+    let server = Server::start_bound(pairing.server, pairing.program, session.bind, session.server_args);
     let out = run_session_client(pairing, session, server.port);
     let server_stdout = finish_server(server);
     format!(
@@ -104,7 +130,7 @@ fn matrix_transcript(pairing: Pairing, session: &Session) -> String {
     )
 }
 
-/// Runs `transcript` for all 8 pairings at once (the idle session waits out a
+/// Runs `transcript` for all 12 pairings at once (the idle session waits out a
 /// timeout in each) and asserts they all equal the reference pairing's.
 fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String + Sync) {
     let pairings = pairings();
@@ -136,7 +162,16 @@ fn assert_all_pairings_agree(rule: &str, transcript: impl Fn(Pairing) -> String 
 }
 
 fn check_matrix(rule: &str, session: Session) {
-    assert_all_pairings_agree(rule.trim(), |pairing| matrix_transcript(pairing, &session));
+    let rule = rule.trim();
+    assert_all_pairings_agree(rule, |pairing| {
+        let transcript = matrix_transcript(pairing, &session);
+        let shown = normalise_mode(&transcript);
+        for line in session.expect {
+            let name = pairing.name();
+            assert!(shown.lines().any(|l| l == *line), "{rule}, {name}: no line {line:?} in:\n{shown}");
+        }
+        transcript
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -199,13 +234,14 @@ fn accept_within(listener: &TcpListener) -> TcpStream {
 
 /// What went over the wire for one pairing, as comparable text.
 fn wire_transcript(pairing: Pairing, session: &Session) -> String {
-    let server = Server::start(pairing.server, pairing.program, session.server_args);
-    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = Server::start_bound(pairing.server, pairing.program, session.bind, session.server_args);
+    // The relay takes the server's place at the address the client uses.
+    let relay = TcpListener::bind((session.host, 0)).unwrap();
     let relay_port = relay.local_addr().unwrap().port();
-    let server_port = server.port;
+    let server_at = (session.host, server.port);
     let recorder = thread::spawn(move || {
         let client_side = accept_within(&relay);
-        let server_side = TcpStream::connect(("127.0.0.1", server_port)).expect("relay connects to server");
+        let server_side = TcpStream::connect(server_at).expect("relay connects to server");
         for stream in [&client_side, &server_side] {
             stream.set_read_timeout(Some(DEADLINE)).unwrap();
             stream.set_nodelay(true).unwrap();
@@ -296,8 +332,26 @@ sessions! {
     /// SPEC "Client behaviour": a last line without `\n` gets one.
     last_line_without_newline: Session::lines(b"x\nlast line");
     /// SPEC "Command line" `-q`: no `recv:` lines, connection events still logged.
-    quiet_server: Session { input: b"a\nb\n".to_vec(), server_args: &["-q"], hold_stdin: false };
+    quiet_server: Session { server_args: &["-q"], ..Session::lines(b"a\nb\n") };
     /// SPEC "The protocol" 6 and "Client behaviour": the idle timeout closes the
     /// connection; a client waiting for input notices at once.
-    idle_timeout: Session { input: b"a\n".to_vec(), server_args: &["-t", "1"], hold_stdin: true };
+    idle_timeout: Session { input: b"a\n".to_vec(), server_args: &["-t", "1"], hold_stdin: true, ..Session::lines(b"") };
+    /// SPEC "Addresses": a server on `-b ::1`, the client at `::1`: IPv6
+    /// addresses written `[::1]:PORT` in every line.
+    ipv6_loopback: Session::addresses(b"hello\ncaf\xc3\xa9\nquit\n", "::1", "::1", &[
+        "connected to [::1]:PORT",
+        "listening on [::1]:PORT (MODE, idle timeout 5 s)",
+        "[[::1]:PORT] connected",
+        "[[::1]:PORT] recv: caf\u{e9}",
+        "[[::1]:PORT] quit",
+    ]);
+    /// SPEC "Addresses": a server on `-b ::` (IPV6_V6ONLY 0) takes a client
+    /// at 127.0.0.1, whose IPv4-mapped address is written in IPv4 form.
+    dual_stack_ipv4_client: Session::addresses(b"hello\nquit\n", "::", "127.0.0.1", &[
+        "connected to 127.0.0.1:PORT",
+        "listening on [::]:PORT (MODE, idle timeout 5 s)",
+        "[127.0.0.1:PORT] connected",
+        "[127.0.0.1:PORT] recv: hello",
+        "[127.0.0.1:PORT] quit",
+    ]);
 }

@@ -3,8 +3,8 @@
 //! programs do now, `make capture` records the echo in both directions, and
 //! `make demo-netns` runs between two namespaces and removes them, also when
 //! interrupted. Tools (python3, strace, tcpdump, ip) come from `.ci/run`; a
-//! test whose tool is missing, or that needs root where it is not, says so
-//! and passes.
+//! test whose tool is missing, or that needs root where it is not, is
+//! recorded as skipped (`make test` lists it at the end; under CI it fails).
 
 mod common;
 
@@ -25,7 +25,7 @@ fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("id -u");
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
     if !root {
-        eprintln!("SKIPPED: needs root (packet capture, network namespaces)");
+        skip("needs root (packet capture, network namespaces)", "run make test as root (.ci/run does)");
     }
     root
 }
@@ -73,22 +73,25 @@ fn spec_parity_side_by_side_check_catches_a_missing_and_a_moved_step() {
     for dir in ["scripts", "c-reference", "src/bin", "docs/strace"] {
         fs::create_dir_all(copy.join(dir)).unwrap();
     }
-    let files = ["scripts/gen-side-by-side.py", "src/lib.rs", "src/sys.rs", "docs/SIDE-BY-SIDE.md"];
-    let sources = ["server", "server_single", "client"];
-    let mut paths: Vec<String> = files.iter().map(|f| f.to_string()).collect();
-    for p in sources {
-        paths.push(format!("c-reference/{p}.c"));
-        paths.push(format!("src/bin/{p}.rs"));
-    }
-    for name in fs::read_dir(root().join("docs/strace")).unwrap() {
-        paths.push(format!("docs/strace/{}", name.unwrap().file_name().to_string_lossy()));
+    // Everything the generator reads: the sources of every program, the
+    // library's modules, the traces and the diagrams.
+    let mut paths: Vec<String> = vec!["scripts/gen-side-by-side.py".into(), "docs/SIDE-BY-SIDE.md".into()];
+    for (dir, ending) in
+        [("src", ".rs"), ("src/bin", ".rs"), ("c-reference", ".c"), ("docs/strace", ""), ("docs", ".svg")]
+    {
+        for entry in fs::read_dir(root().join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(ending) && root().join(dir).join(&name).is_file() {
+                paths.push(format!("{dir}/{name}"));
+            }
+        }
     }
     for path in &paths {
         fs::copy(root().join(path), copy.join(path)).unwrap_or_else(|e| panic!("copy {path}: {e}"));
     }
-    let lib = fs::read_to_string(copy.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("// step: listen\n"), "src/lib.rs has no listen marker");
-    fs::write(copy.join("src/lib.rs"), lib.replacen("// step: listen\n", "\n", 1)).unwrap();
+    let server = fs::read_to_string(copy.join("src/server.rs")).unwrap();
+    assert!(server.contains("// step: listen\n"), "src/server.rs has no listen marker");
+    fs::write(copy.join("src/server.rs"), server.replacen("// step: listen\n", "\n", 1)).unwrap();
     let c = fs::read_to_string(copy.join("c-reference/client.c")).unwrap();
     let swapped = c.replacen("/* step: connect */", "/* step: TMP */", 1).replacen(
         "/* step: socket */",
@@ -226,9 +229,15 @@ fn spec_protocol_capture_holds_the_echoed_payloads_both_ways() {
         "FIN from the client",
         "FIN from the server",
         "ACK of the last FIN",
+        "RST from the client",
     ] {
         assert!(decode.contains(line), "the decode has no {line:?}:\n{decode}");
     }
+    let reset = read_pcap(&dir.join("reset.pcap"));
+    assert!(reset.iter().any(|s| s.flags & RST != 0), "no RST in reset.pcap");
+    assert!(reset.iter().all(|s| s.flags & FIN == 0), "a FIN in reset.pcap");
+    assert_picture_fresh("session", &pcap, &dir);
+    assert_picture_fresh("reset", &dir.join("reset.pcap"), &dir);
     let _ = fs::remove_dir_all(&dir);
 }
 
@@ -241,7 +250,8 @@ fn netns_allowed() -> bool {
     let probe = format!("sbs-probe-{}", std::process::id());
     let added = Command::new("ip").args(["netns", "add", &probe]).output().expect("ip netns add");
     if !added.status.success() {
-        eprintln!("SKIPPED: ip netns add fails here: {}", String::from_utf8_lossy(&added.stderr).trim());
+        let why = format!("ip netns add fails here: {}", String::from_utf8_lossy(&added.stderr).trim());
+        skip(&why, "run make test where network namespaces are allowed (not in a restricted container)");
         return false;
     }
     let deleted = Command::new("ip").args(["netns", "del", &probe]).status().expect("ip netns del");
@@ -301,6 +311,7 @@ fn spec_protocol_demo_netns_runs_between_two_namespaces_and_cleans_up() {
             b"hello from 10.77.0.2\nsecond line\nquit\n",
             b"hello from 10.77.0.2\nsecond line\n",
         );
+        assert_picture_fresh("netns", &pcap, &dir);
     } else {
         eprintln!("(no capture: tcpdump is not installed)");
     }
@@ -342,4 +353,356 @@ fn demo_netns_removes_the_namespaces_when_interrupted() {
     assert!(stdout.contains("demo-netns: removed the namespaces"), "{stdout}");
     assert_eq!(leftover_namespaces(child.id()), Vec::<String>::new(), "namespaces left behind");
     let _ = fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------- the ladder diagrams
+
+/// The ladder diagrams in docs/: `make capture` draws session and reset,
+/// `make demo-netns` draws netns (scripts/ladder.py --picture NAME).
+const PICTURES: [&str; 3] = ["session", "reset", "netns"];
+
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+
+/// `python3 scripts/ladder.py ARGS`.
+fn ladder(args: &[&std::ffi::OsStr]) -> Output {
+    let mut command = Command::new("python3");
+    command.arg(root().join("scripts/ladder.py")).args(args);
+    run(command, b"", SCRIPT_DEADLINE)
+}
+
+/// The packet list a diagram holds in its `<desc>` (what `ladder.py --list`
+/// prints), with the XML escapes undone.
+fn packet_list(svg: &str) -> String {
+    let open = "<desc id=\"desc\">";
+    let start = svg.find(open).expect("the diagram has no <desc>") + open.len();
+    let end = start + svg[start..].find("</desc>").expect("the <desc> is not closed");
+    svg[start..end].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// Issue 13: the committed docs/PICTURE.svg is what scripts/ladder.py draws
+/// from a fresh capture: the same packets (direction, flags, relative
+/// numbers, length, payload, the steps and states beside them), and then
+/// the same file byte for byte, so a rerun of `make capture` changes nothing.
+fn assert_picture_fresh(picture: &str, pcap: &Path, dir: &Path) {
+    let fresh_path = dir.join(format!("{picture}.svg"));
+    let out = ladder(&["--picture".as_ref(), picture.as_ref(), pcap.as_os_str(), fresh_path.as_os_str()]);
+    assert_eq!(out.code(), Some(0), "ladder.py --picture {picture}: {}{}", out.stdout(), out.stderr());
+    let committed_path = root().join("docs").join(format!("{picture}.svg"));
+    let committed =
+        fs::read_to_string(&committed_path).unwrap_or_else(|e| panic!("read docs/{picture}.svg: {e}"));
+    let fresh = fs::read_to_string(&fresh_path).unwrap();
+    let remedy = if picture == "netns" { "make demo-netns" } else { "make capture" };
+    let diff = unified_diff(
+        &format!("docs/{picture}.svg (committed)"),
+        &packet_list(&committed),
+        "a fresh capture",
+        &packet_list(&fresh),
+    );
+    assert!(
+        diff.is_empty(),
+        "docs/{picture}.svg no longer shows the packets of a fresh capture: run `{remedy}` (as root) and commit \
+         docs/{picture}.svg\n{diff}"
+    );
+    assert!(
+        committed == fresh,
+        "docs/{picture}.svg has the packets of a fresh capture but is drawn differently (scripts/ladder.py \
+         changed?): run `{remedy}` (as root) and commit docs/{picture}.svg"
+    );
+}
+
+/// Each diagram is well-formed XML (Python's parser rejects anything else),
+/// an SVG with an opaque white background of its full size (readable on
+/// GitHub's dark theme too), and rsvg-convert renders it to a PNG of that
+/// size without a warning.
+#[test]
+fn ladder_diagrams_are_well_formed_svg_and_render() {
+    if !have("python3", "--version") || !have("rsvg-convert", "--version") {
+        return;
+    }
+    let dir = scratch("render");
+    for picture in PICTURES {
+        let path = root().join("docs").join(format!("{picture}.svg"));
+        let mut command = Command::new("python3");
+        command
+            .arg("-c")
+            .arg("import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(r.tag, r.get('width'), r.get('height'))")
+            .arg(&path);
+        let out = run(command, b"", SCRIPT_DEADLINE);
+        assert_eq!(out.code(), Some(0), "docs/{picture}.svg is not well-formed XML: {}", out.stderr());
+        let parsed = out.stdout();
+        let fields: Vec<&str> = parsed.split_whitespace().collect();
+        assert_eq!(fields.first(), Some(&"{http://www.w3.org/2000/svg}svg"), "docs/{picture}.svg: {parsed}");
+        let (width, height): (u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+        let svg = fs::read_to_string(&path).unwrap();
+        let background = format!("<rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>");
+        assert!(svg.contains(&background), "docs/{picture}.svg has no opaque white background {background}");
+
+        let png = dir.join(format!("{picture}.png"));
+        let mut command = Command::new("rsvg-convert");
+        command.arg("--output").arg(&png).arg(&path);
+        let out = run(command, b"", SCRIPT_DEADLINE);
+        assert_eq!(out.code(), Some(0), "rsvg-convert docs/{picture}.svg: {}", out.stderr());
+        assert_eq!(out.stderr(), "", "rsvg-convert warned about docs/{picture}.svg");
+        let bytes = fs::read(&png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "rsvg-convert made no PNG of docs/{picture}.svg");
+        let be32 = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!((be32(16), be32(20)), (width, height), "the PNG of docs/{picture}.svg (IHDR)");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A pcap file of `frames` as tcpdump writes it: little-endian with
+/// microseconds, or big-endian with nanoseconds; Ethernet link type. The
+/// times differ from frame to frame: the diagram must not show them.
+fn pcap_file(frames: &[Vec<u8>], big_endian_nanoseconds: bool) -> Vec<u8> {
+    let word = |n: u32| if big_endian_nanoseconds { n.to_be_bytes() } else { n.to_le_bytes() };
+    let half = |n: u16| if big_endian_nanoseconds { n.to_be_bytes() } else { n.to_le_bytes() };
+    let mut out = Vec::new();
+    out.extend(word(if big_endian_nanoseconds { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
+    out.extend(half(2));
+    out.extend(half(4));
+    for field in [0, 0, 65535, 1] {
+        out.extend(word(field)); // time zone, accuracy, snapshot length, Ethernet
+    }
+    for (i, frame) in frames.iter().enumerate() {
+        let i = i as u32;
+        for field in [1_700_000_000 + i, 123_457 * i, frame.len() as u32, frame.len() as u32] {
+            out.extend(word(field));
+        }
+        out.extend(frame);
+    }
+    out
+}
+
+/// An Ethernet frame, padded to the 60-byte minimum as a real link pads it
+/// (the padding is not payload: the IP length says where the packet ends).
+fn ethernet(ethertype: u16, body: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    frame.extend(ethertype.to_be_bytes());
+    frame.extend(body);
+    frame.resize(frame.len().max(60), 0);
+    frame
+}
+
+fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut body = vec![0, 1, 8, 0, 6, 4];
+    body.extend(op.to_be_bytes());
+    body.extend([0x02, 0, 0, 0, 0, 7]);
+    body.extend(sender);
+    body.extend([0; 6]);
+    body.extend(target);
+    ethernet(0x0806, &body)
+}
+
+/// A TCP header of 20 bytes and the payload.
+fn tcp(from: u16, to: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut segment = Vec::new();
+    for half in [from, to] {
+        segment.extend(half.to_be_bytes());
+    }
+    segment.extend(seq.to_be_bytes());
+    segment.extend(ack.to_be_bytes());
+    segment.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    segment.extend(payload);
+    segment
+}
+
+fn ipv4(from: ([u8; 4], u16), to: ([u8; 4], u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let segment = tcp(from.1, to.1, seq, ack, flags, payload);
+    let mut packet = vec![0x45, 0];
+    packet.extend((20 + segment.len() as u16).to_be_bytes());
+    packet.extend([0, 0, 0x40, 0, 64, 6, 0, 0]);
+    packet.extend(from.0);
+    packet.extend(to.0);
+    packet.extend(segment);
+    ethernet(0x0800, &packet)
+}
+
+fn ipv6(
+    from: ([u8; 16], u16),
+    to: ([u8; 16], u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let segment = tcp(from.1, to.1, seq, ack, flags, payload);
+    let mut packet = vec![0x60, 0, 0, 0];
+    packet.extend((segment.len() as u16).to_be_bytes());
+    packet.extend([6, 64]);
+    packet.extend(from.0);
+    packet.extend(to.0);
+    packet.extend(segment);
+    ethernet(0x86dd, &packet)
+}
+
+/// Draws `frames` with scripts/ladder.py and checks the picture against
+/// `expected`, one line per arrow (ladder.py --list): the list, the arrows
+/// in the SVG (one group each, its tooltip the line, its label and payload
+/// shown, pointing from the sender to the receiver), no time or port in the
+/// file, and the same file from a second run.
+fn assert_draws(
+    name: &str,
+    frames: &[Vec<u8>],
+    big_endian_nanoseconds: bool,
+    expected: &[&str],
+    hidden: &[&str],
+) {
+    let dir = scratch(name);
+    let pcap = dir.join("made.pcap");
+    fs::write(&pcap, pcap_file(frames, big_endian_nanoseconds)).unwrap();
+    let out = ladder(&["--list".as_ref(), pcap.as_os_str()]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr());
+    let wanted = expected.join("\n") + "\n";
+    let diff = unified_diff("expected", &wanted, "ladder.py --list", &out.stdout());
+    assert!(diff.is_empty(), "{diff}");
+
+    let (svg_path, again_path) = (dir.join("made.svg"), dir.join("again.svg"));
+    for path in [&svg_path, &again_path] {
+        let out = ladder(&[pcap.as_os_str(), path.as_os_str(), "--client".as_ref(), "the client".as_ref()]);
+        assert_eq!(out.code(), Some(0), "{}", out.stderr());
+    }
+    let svg = fs::read_to_string(&svg_path).unwrap();
+    assert_eq!(
+        svg,
+        fs::read_to_string(&again_path).unwrap(),
+        "two runs on the same packets drew different files"
+    );
+    assert_eq!(packet_list(&svg), expected.join("\n"), "the <desc> of the SVG");
+    let groups: Vec<&str> =
+        svg.split("<g id=\"arrow-").skip(1).map(|g| &g[..g.find("</g>").unwrap()]).collect();
+    assert_eq!(groups.len(), expected.len(), "one arrow per packet");
+    let number = |text: &str, attribute: &str| -> f64 {
+        let at = text.find(&format!(" {attribute}=\"")).unwrap() + attribute.len() + 3;
+        text[at..at + text[at..].find('"').unwrap()].parse().unwrap()
+    };
+    for (i, (group, line)) in groups.iter().zip(expected).enumerate() {
+        let xml_line = line.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(
+            group.starts_with(&format!("{}\"><title>{xml_line}</title>", i + 1)),
+            "arrow {}: {group}",
+            i + 1
+        );
+        let label = &line[line.find("  ").unwrap() + 2..line.find("  |").unwrap()];
+        assert!(group.contains(&format!(">{}</text>", label)), "arrow {} shows no {label:?}: {group}", i + 1);
+        if let Some((_, payload)) = line.split_once(" | \"") {
+            assert!(
+                group.contains(&format!(">\"{payload}</text>")),
+                "arrow {} shows no payload: {group}",
+                i + 1
+            );
+        }
+        let rightwards = number(group, "x1") < number(group, "x2");
+        assert_eq!(rightwards, line.contains(" client -> server "), "arrow {} points the wrong way", i + 1);
+    }
+    // The text of the file, its tags left out (colours such as #555555 are not ports).
+    let mut shown = String::new();
+    let mut in_tag = false;
+    for c in svg.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => shown.push(c),
+            _ => {}
+        }
+    }
+    for text in hidden {
+        assert!(!shown.contains(text), "the picture shows {text:?}, which changes from run to run");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: the generator reads a pcap made here, byte by byte, and draws
+/// the expected arrows: ARP first, the handshake, a line with UTF-8, a
+/// control byte and a backslash (escaped as the server logs it), its echo,
+/// quit without an echo, the FIN exchange with the TCP states, and the
+/// server's sequence numbers running past 2^32. A packet of another
+/// connection and an ARP of another host are left out.
+#[test]
+fn ladder_draws_a_known_pcap_into_the_expected_arrows() {
+    if !have("python3", "--version") {
+        return;
+    }
+    let (client, server, other) = (([10, 0, 0, 2], 40000), ([10, 0, 0, 1], 7), ([10, 0, 0, 9], 5555));
+    let line: &[u8] = b"caf\xc3\xa9 \x01\\\n";
+    let server_isn = 0xffff_fffa_u32;
+    let frames = vec![
+        arp(2, other.0, server.0),
+        arp(1, client.0, server.0),
+        arp(2, server.0, client.0),
+        ipv4(other, server, 1, 1, ACK, b"not this one\n"),
+        ipv4(client, server, 1000, 0, SYN, b""),
+        ipv4(server, client, server_isn, 1001, SYN | ACK, b""),
+        ipv4(client, server, 1001, server_isn.wrapping_add(1), ACK, b""),
+        ipv4(client, server, 1001, server_isn.wrapping_add(1), PSH | ACK, line),
+        ipv4(server, client, server_isn.wrapping_add(1), 1010, PSH | ACK, line),
+        ipv4(client, server, 1010, server_isn.wrapping_add(10), PSH | ACK, b"quit\n"),
+        ipv4(client, server, 1015, server_isn.wrapping_add(10), FIN | ACK, b""),
+        ipv4(server, client, server_isn.wrapping_add(10), 1016, FIN | ACK, b""),
+        ipv4(client, server, 1016, server_isn.wrapping_add(11), ACK, b""),
+    ];
+    assert_draws(
+        "ladder-known",
+        &frames,
+        false,
+        &[
+            "1. client -> server  ARP request: who has 10.0.0.1?  | client: connect (its kernel asks first)",
+            "2. server -> client  ARP reply: 10.0.0.1 is at (its MAC address)  | server: kernel",
+            "3. client -> server  SYN  seq 0  len 0  | client: connect | server: listen (queued for accept) \
+             | now: client SYN_SENT",
+            "4. server -> client  SYN, ACK  seq 0  ack 1  len 0  | server: kernel (answers for listen) \
+             | client: connect | now: client ESTABLISHED, server SYN_RECEIVED",
+            "5. client -> server  ACK  seq 1  ack 1  len 0  | client: connect (returns) \
+             | server: accept (can return) | now: server ESTABLISHED",
+            "6. client -> server  PSH, ACK  seq 1  ack 1  len 9  | client: send | server: recv | \"café \\x01\\\\\\n\"",
+            "7. server -> client  PSH, ACK  seq 1  ack 10  len 9  | server: send (the echo) | client: recv \
+             | \"café \\x01\\\\\\n\"",
+            "8. client -> server  PSH, ACK  seq 10  ack 10  len 5  | client: close (sends quit) \
+             | server: recv (quit: no echo) | \"quit\\n\"",
+            "9. client -> server  FIN, ACK  seq 15  ack 10  len 0  | client: close \
+             | server: shutdown (its recv returns 0) | now: client FIN_WAIT_1, server CLOSE_WAIT",
+            "10. server -> client  FIN, ACK  seq 10  ack 16  len 0  | server: shutdown (SHUT_WR after quit) \
+             | now: client TIME_WAIT, server LAST_ACK",
+            "11. client -> server  ACK  seq 16  ack 11  len 0  | client: kernel | now: server CLOSED",
+        ],
+        &["40000", "5555", "1700000", "not this one", "10.0.0.9"],
+    );
+}
+
+/// The same over IPv6 (and the other pcap byte order), for a connection
+/// that ends with RST: both sides go straight to CLOSED, no FIN, no TIME_WAIT.
+#[test]
+fn ladder_draws_an_ipv6_connection_that_ends_with_rst() {
+    if !have("python3", "--version") {
+        return;
+    }
+    let mut address = [0u8; 16];
+    address[..2].copy_from_slice(&[0xfd, 0]);
+    address[15] = 2;
+    let client = (address, 40001);
+    address[15] = 1;
+    let server = (address, 8080);
+    let frames = vec![
+        ipv6(client, server, 7, 0, SYN, b""),
+        ipv6(server, client, 70, 8, SYN | ACK, b""),
+        ipv6(client, server, 8, 71, ACK, b""),
+        ipv6(client, server, 8, 71, RST | ACK, b""),
+    ];
+    assert_draws(
+        "ladder-rst",
+        &frames,
+        true,
+        &[
+            "1. client -> server  SYN  seq 0  len 0  | client: connect | server: listen (queued for accept) \
+             | now: client SYN_SENT",
+            "2. server -> client  SYN, ACK  seq 0  ack 1  len 0  | server: kernel (answers for listen) \
+             | client: connect | now: client ESTABLISHED, server SYN_RECEIVED",
+            "3. client -> server  ACK  seq 1  ack 1  len 0  | client: connect (returns) \
+             | server: accept (can return) | now: server ESTABLISHED",
+            "4. client -> server  RST, ACK  seq 1  ack 1  len 0  | client: close (SO_LINGER 0) \
+             | server: recv (ECONNRESET) | now: client CLOSED, server CLOSED",
+        ],
+        &["40001", "8080"],
+    );
 }

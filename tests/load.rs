@@ -1,14 +1,16 @@
-//! The threaded server under load (issue 4), C and Rust: SPEC "The six
-//! programs" (one thread per client) and "The protocol" 8 (one client's end
-//! never affects another) with 2,000 clients connected at once, and what an
-//! idle client costs.
+//! The threaded and the forking server under load (issues 4 and 9), C and
+//! Rust: SPEC "The four servers" (one thread, or one process, per client)
+//! and "The protocol" 10 (one client's end never affects another) with 2,000
+//! clients connected at once, and what an idle client costs. `server_poll`
+//! (issue 10) takes the same load in one thread; its ten thousand clients
+//! are in tests/poll.rs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
 //! lock, so they run one at a time. `SOCKETS_LOAD_CLIENTS=200` makes the load
 //! smaller (`make sanitize` runs it so under the sanitizers).
 //!
-//! The per-client memory figure in README.md comes from
+//! The per-client memory figures in README.md come from
 //! `cargo test --release --test load memory -- --nocapture`.
 
 mod common;
@@ -160,15 +162,18 @@ fn drive(server: &mut Server, count: usize, at_peak: impl FnOnce(&mut Server)) -
 }
 
 /// Issue 4 "Load": `count` clients connected at once, each doing 50 verified
-/// 64-byte round trips, with zero errors; then the server's descriptors and
-/// threads go back to where they were.
-fn load(lang: Lang) {
+/// 64-byte round trips, with zero errors; then the server's descriptors,
+/// threads and child processes go back to where they were. `server` has a
+/// thread and a socket per client at the peak; `server_fork` a child process
+/// (the parent keeps no client socket: it closes its copy after the fork);
+/// `server_poll` a socket, and not one thread more.
+fn load(lang: Lang, program: &str) {
     let _serial = heavy();
     let count = load_clients();
     raise_nofile(count as u64 + 1024);
     // -q: 100,000 `recv:` lines are not the point; -t 60: no client is idle
     // that long, however slowly a loaded machine connects them all.
-    let mut server = Server::start(lang, "server", &["-q", "-t", "60"]);
+    let mut server = Server::start(lang, program, &["-q", "-t", "60"]);
     let pid = server.pid();
     let baseline = Usage::of(pid);
     let start = Instant::now();
@@ -177,30 +182,37 @@ fn load(lang: Lang) {
         for _ in 0..count {
             server.wait_for("] connected");
         }
-        // Every client has its own thread and socket in the server at once.
-        let peak = Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64 };
+        // Every client has its own thread and socket, or its own process, or
+        // (server_poll) only its socket, at once.
+        let peak = match program {
+            "server_fork" => Usage { children: baseline.children + count, ..baseline },
+            "server_poll" => Usage { fds: baseline.fds + count, ..baseline },
+            _ => Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64, ..baseline },
+        };
         peak.wait_back(pid, DEADLINE);
     });
     let took = start.elapsed();
 
     assert!(
         errors.is_empty(),
-        "{lang:?} server: {} errors, first: {:#?}",
+        "{lang:?} {program}: {} errors, first: {:#?}",
         errors.len(),
         &errors[..errors.len().min(6)]
     );
     for _ in 0..count {
         let end = wait_for_session_end(&mut server, "] ", DEADLINE);
-        let end = end.unwrap_or_else(|| panic!("{lang:?}: not every session ended: {:?}", server.log));
-        assert!(end.ends_with("] disconnected"), "{lang:?}: every client's end is its EOF: {end}");
+        let end =
+            end.unwrap_or_else(|| panic!("{lang:?} {program}: not every session ended: {:?}", server.log));
+        assert!(end.ends_with("] disconnected"), "{lang:?} {program}: every client's end is its EOF: {end}");
     }
     baseline.wait_back(pid, DEADLINE);
     println!(
-        "{lang:?} server: {count} clients x {ROUNDS} round trips of {MESSAGE} bytes in {:.2} s, 0 errors; \
-         back to {} fds, {} threads",
+        "{lang:?} {program}: {count} clients x {ROUNDS} round trips of {MESSAGE} bytes in {:.2} s, 0 errors; \
+         back to {} fds, {} threads, {} child processes",
         took.as_secs_f64(),
         baseline.fds,
-        baseline.threads
+        baseline.threads,
+        baseline.children
     );
     let (status, _) = server.stop();
     assert!(status.success(), "{lang:?}: {status}");
@@ -208,12 +220,32 @@ fn load(lang: Lang) {
 
 #[test]
 fn load_c_server_2000_clients_50_round_trips_each() {
-    load(Lang::C);
+    load(Lang::C, "server");
 }
 
 #[test]
 fn load_rust_server_2000_clients_50_round_trips_each() {
-    load(Lang::Rust);
+    load(Lang::Rust, "server");
+}
+
+#[test]
+fn load_c_server_fork_2000_clients_50_round_trips_each() {
+    load(Lang::C, "server_fork");
+}
+
+#[test]
+fn load_rust_server_fork_2000_clients_50_round_trips_each() {
+    load(Lang::Rust, "server_fork");
+}
+
+#[test]
+fn load_c_server_poll_2000_clients_50_round_trips_each() {
+    load(Lang::C, "server_poll");
+}
+
+#[test]
+fn load_rust_server_poll_2000_clients_50_round_trips_each() {
+    load(Lang::Rust, "server_poll");
 }
 
 /// Issue 4 "Load": the memory a connected idle client costs the threaded
@@ -258,8 +290,12 @@ fn memory_per_idle_client() {
         for _ in 0..IDLE_CLIENTS {
             server.wait_for("] recv: hello");
         }
-        Usage { fds: baseline.fds + IDLE_CLIENTS, threads: baseline.threads + IDLE_CLIENTS as u64 }
-            .wait_back(pid, DEADLINE);
+        Usage {
+            fds: baseline.fds + IDLE_CLIENTS,
+            threads: baseline.threads + IDLE_CLIENTS as u64,
+            ..baseline
+        }
+        .wait_back(pid, DEADLINE);
         let rss_per_client = (proc_status(pid, "VmRSS") - rss) as f64 / IDLE_CLIENTS as f64;
         let size_per_client = (proc_status(pid, "VmSize") - size) as f64 / IDLE_CLIENTS as f64;
         println!(
@@ -271,6 +307,78 @@ fn memory_per_idle_client() {
             "{lang:?}: {size_per_client:.0} KiB mapped per client: stack size?"
         );
         assert!(rss_per_client < 64.0, "{lang:?}: {rss_per_client:.0} KiB resident per idle client");
+
+        drop(clients);
+        baseline.wait_back(pid, DEADLINE);
+    }
+}
+
+/// A field of `/proc/PID/smaps_rollup` (kB): `Rss`, `Pss`, `Private_Dirty`...
+fn smaps_rollup(pid: u32, field: &str) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("read smaps_rollup");
+    let prefix = format!("{field}:");
+    let line = rollup.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {field}"));
+    line[prefix.len()..].split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+}
+
+/// Issue 9 "Memory": what an idle client costs `server_fork`, as processes,
+/// with `IDLE_CLIENTS` silent connections. A child is a copy of the server
+/// that shares every page neither has written since the fork (the code, the
+/// libraries, most of the heap): its RSS counts those pages as its own, so
+/// the children's RSS summed counts them once per child. PSS divides each
+/// page among the processes that map it, so the sum of the children's PSS
+/// is what they cost together, and the server's total PSS (parent and
+/// children) before and after is the whole cost. What neither shows is the
+/// kernel's part: the page tables (VmPTE, printed) and each process's
+/// kernel stack and task structures.
+#[test]
+fn memory_per_idle_client_server_fork() {
+    let _serial = heavy();
+    raise_nofile(IDLE_CLIENTS as u64 + 1024);
+    for lang in LANGS {
+        let mut server = Server::start(lang, "server_fork", &["-t", "600"]);
+        let pid = server.pid();
+        let baseline = Usage::of(pid);
+        // One session first, as for the threaded server.
+        assert_eq!(exchange(&server, b"warm up\n"), b"warm up\n");
+        server.wait_for("] disconnected");
+        baseline.wait_back(pid, DEADLINE);
+        let pss_before = smaps_rollup(pid, "Pss");
+
+        let clients: Vec<TcpStream> = (0..IDLE_CLIENTS)
+            .map(|_| {
+                let mut stream = server.connect();
+                stream.write_all(b"hello\n").unwrap();
+                let mut echo = [0u8; 6];
+                stream.read_exact(&mut echo).expect("echo");
+                assert_eq!(&echo, b"hello\n");
+                stream
+            })
+            .collect();
+        for _ in 0..IDLE_CLIENTS {
+            server.wait_for("] recv: hello");
+        }
+        // One child per client, and the parent keeps no client socket.
+        Usage { children: IDLE_CLIENTS, ..baseline }.wait_back(pid, DEADLINE);
+        let children = children_of(pid);
+        let sum = |field: &str| -> f64 {
+            children.iter().map(|&child| smaps_rollup(child, field)).sum::<u64>() as f64
+        };
+        let per_client = |kib: f64| kib / IDLE_CLIENTS as f64;
+        let pss = per_client(sum("Pss"));
+        let rss = per_client(sum("Rss"));
+        let private = per_client(sum("Private_Clean") + sum("Private_Dirty"));
+        let page_tables =
+            per_client(children.iter().map(|&child| proc_status(child, "VmPTE")).sum::<u64>() as f64);
+        let whole = per_client(sum("Pss") + smaps_rollup(pid, "Pss") as f64 - pss_before as f64);
+        println!(
+            "{lang:?} server_fork, {IDLE_CLIENTS} idle clients, per client: the child's PSS {pss:.1} KiB \
+             (RSS {rss:.1} KiB, private {private:.1} KiB, page tables {page_tables:.1} KiB); \
+             the whole server's PSS +{whole:.1} KiB"
+        );
+        // Copy-on-write at work: most of what a child maps is shared.
+        assert!(pss < rss / 2.0, "{lang:?}: PSS {pss:.0} KiB is not well under RSS {rss:.0} KiB");
+        assert!(pss < 512.0, "{lang:?}: {pss:.0} KiB PSS per idle client");
 
         drop(clients);
         baseline.wait_back(pid, DEADLINE);

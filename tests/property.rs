@@ -1,8 +1,9 @@
 //! SPEC "The protocol" 2-5, as a property: random byte streams (newlines,
-//! NULs, `quit` lines, runs longer than the 1024-byte buffer, at random
-//! places) cut at random points and sent with small random pauses to each
-//! server; what comes back, and what the server logs, is exactly what the
-//! framing rules predict (the model below, written from SPEC.md, plus the
+//! NULs, `quit` lines, UTF-8 text whole and cut, runs longer than the
+//! 1024-byte buffer, at random places) cut at random points and sent with
+//! small random pauses to each server; what comes back, and what the
+//! server logs, is exactly what the framing rules predict (the model below,
+//! written from SPEC.md, with `spec_escape` for the `recv:` text, plus the
 //! rule SPEC leaves implicit: after a 1024-byte piece the rest of that line
 //! is a continuation, so a `quit\n` right after a full piece is data).
 //!
@@ -50,13 +51,53 @@ impl Rng {
     }
 }
 
+/// Characters at the edges of SPEC "Escaping": C1 controls, the first shown
+/// code points of each length, the invisible ones, the last before and first
+/// after the surrogates, the last code point.
+const EDGE_CHARS: [char; 22] = [
+    '\u{7f}',
+    '\u{80}',
+    '\u{9f}',
+    '\u{a0}',
+    '\u{ad}',
+    '\u{e9}',
+    '\u{7ff}',
+    '\u{800}',
+    '\u{200b}',
+    '\u{200f}',
+    '\u{2028}',
+    '\u{202e}',
+    '\u{2060}',
+    '\u{206f}',
+    '\u{d7ff}',
+    '\u{e000}',
+    '\u{feff}',
+    '\u{ffff}',
+    '\u{10000}',
+    '\u{1f44b}',
+    '\u{10ffff}',
+    '\u{20ac}',
+];
+
+/// An edge character, or any code point of 2, 3 or 4 bytes in UTF-8.
+fn random_char(rng: &mut Rng) -> char {
+    if rng.percent(50) {
+        return EDGE_CHARS[rng.below(EDGE_CHARS.len())];
+    }
+    let ranges = [(0x80, 0x800), (0x800, 0xd800), (0xe000, 0x1_0000), (0x1_0000, 0x11_0000)];
+    let (low, high) = ranges[rng.below(ranges.len())];
+    char::from_u32(low + rng.below((high - low) as usize) as u32).expect("no surrogate in the ranges")
+}
+
 /// A random stream: short runs of any bytes, newlines, NULs, `quit` lines
-/// and near misses, and runs of 1023 to 2200 bytes without a newline (so
-/// pieces, and `quit\n` right after a piece, happen often).
+/// and near misses, runs of 1023 to 2200 bytes without a newline (so
+/// pieces, and `quit\n` right after a piece, happen often), and UTF-8 text,
+/// now and then a character cut short, sometimes long enough that a piece
+/// cuts a character in two.
 fn random_stream(rng: &mut Rng) -> Vec<u8> {
     let mut stream = Vec::new();
     for _ in 0..rng.below(14) {
-        match rng.below(13) {
+        match rng.below(15) {
             0..=3 => {
                 for _ in 0..rng.below(40) {
                     // Any byte, but mostly printable so lines stay readable.
@@ -71,6 +112,19 @@ fn random_stream(rng: &mut Rng) -> Vec<u8> {
             8 => {
                 let near: [&[u8]; 5] = [b"quit", b"quitx\n", b" quit\n", b"quit\r", b"\nquit\n"];
                 stream.extend_from_slice(near[rng.below(near.len())]);
+            }
+            13 | 14 => {
+                let count = if rng.percent(20) { 300 + rng.below(300) } else { 1 + rng.below(12) };
+                for _ in 0..count {
+                    let mut buf = [0u8; 4];
+                    let bytes = random_char(rng).encode_utf8(&mut buf).as_bytes();
+                    let keep = if bytes.len() > 1 && rng.percent(5) {
+                        1 + rng.below(bytes.len() - 1)
+                    } else {
+                        bytes.len()
+                    };
+                    stream.extend_from_slice(&bytes[..keep]);
+                }
             }
             9 => {
                 // A whole piece at the start of a line, then `quit\n`: data.
@@ -107,6 +161,32 @@ struct Seen {
     pieces: usize,
     quit_after_piece: usize,
     pending_at_eof: usize,
+    /// `recv:` lines that show UTF-8 text as text.
+    text: usize,
+    /// Pieces that end inside a well-formed UTF-8 character.
+    char_cut_by_piece: usize,
+}
+
+/// The `recv:` line for `bytes`, counting the lines that show text.
+fn recv_line(bytes: &[u8], seen: &mut Seen) -> String {
+    let text = spec_escape(bytes);
+    seen.text += usize::from(!text.is_ascii());
+    format!("recv: {text}")
+}
+
+/// Whether the first `at` bytes of `stream` end inside a well-formed UTF-8
+/// character that the bytes after `at` complete.
+fn cuts_a_char(stream: &[u8], at: usize) -> bool {
+    (1..=3.min(at)).any(|before| {
+        let start = at - before;
+        let len = match stream[start] {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return false,
+        };
+        len > before && stream.get(start..start + len).is_some_and(|c| std::str::from_utf8(c).is_ok())
+    })
 }
 
 /// What SPEC's framing predicts for a stream sent whole and then half-closed:
@@ -131,16 +211,17 @@ fn predict(stream: &[u8], seen: &mut Seen) -> (Vec<u8>, Vec<String>) {
                 }
                 seen.quit_after_piece += usize::from(is_quit);
                 echo.extend_from_slice(line);
-                log.push(format!("recv: {}", spec_escape(&line[..i])));
+                log.push(recv_line(&line[..i], seen));
                 mid_line = false;
                 rest = &rest[i + 1..];
             }
             None if window.len() == BUF_SIZE => {
                 // Rule 3: a full buffer without `\n` is echoed as a piece.
                 echo.extend_from_slice(window);
-                log.push(format!("recv: {}", spec_escape(window)));
+                log.push(recv_line(window, seen));
                 mid_line = true;
                 seen.pieces += 1;
+                seen.char_cut_by_piece += usize::from(cuts_a_char(rest, BUF_SIZE));
                 rest = &rest[BUF_SIZE..];
             }
             None => {
@@ -148,7 +229,7 @@ fn predict(stream: &[u8], seen: &mut Seen) -> (Vec<u8>, Vec<String>) {
                 if !rest.is_empty() {
                     seen.pending_at_eof += 1;
                     echo.extend_from_slice(rest);
-                    log.push(format!("recv: {}", spec_escape(rest)));
+                    log.push(recv_line(rest, seen));
                 }
                 seen.eof += 1;
                 log.push("disconnected".to_string());
@@ -266,9 +347,11 @@ fn check_server(lang: Lang, program: &str) {
     }
     eprintln!("{lang:?} {program}: {cases} cases of SOCKETS_SEED={seed}: {seen:?}");
     if cases >= 100 {
-        let Seen { quit, eof, pieces, quit_after_piece, pending_at_eof } = seen;
+        let Seen { quit, eof, pieces, quit_after_piece, pending_at_eof, text, char_cut_by_piece } = seen;
         assert!(
-            [quit, eof, pieces, quit_after_piece, pending_at_eof].iter().all(|&n| n > 0),
+            [quit, eof, pieces, quit_after_piece, pending_at_eof, text, char_cut_by_piece]
+                .iter()
+                .all(|&n| n > 0),
             "the generator missed a situation: {seen:?} (SOCKETS_SEED={seed})"
         );
     }
@@ -326,4 +409,28 @@ fn property_framing_c_server_single() {
 #[test]
 fn property_framing_rust_server_single() {
     check_server(Lang::Rust, "server_single");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_fork`.
+#[test]
+fn property_framing_c_server_fork() {
+    check_server(Lang::C, "server_fork");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_fork`.
+#[test]
+fn property_framing_rust_server_fork() {
+    check_server(Lang::Rust, "server_fork");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_poll`.
+#[test]
+fn property_framing_c_server_poll() {
+    check_server(Lang::C, "server_poll");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_poll`.
+#[test]
+fn property_framing_rust_server_poll() {
+    check_server(Lang::Rust, "server_poll");
 }

@@ -99,16 +99,21 @@ fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     );
 }
 
-/// Whether a thread of `pid` is in send(2) (glibc's send is the sendto
+/// Whether a thread of `pid` or of one of its child processes (server_fork
+/// serves each client in a child) is in send(2) (glibc's send is the sendto
 /// system call), which for the echo of a client that never reads means
 /// blocked on a full socket buffer. `/proc/PID/task/TID/syscall` starts with
 /// the number of the call a thread is blocked in.
 fn blocked_in_send(pid: u32) -> bool {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
     let sendto = libc::SYS_sendto.to_string();
-    tasks.flatten().any(|task| {
-        let syscall = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
-        syscall.split_whitespace().next() == Some(sendto.as_str())
+    std::iter::once(pid).chain(children_of(pid)).any(|pid| {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false; // a child that has just exited
+        };
+        tasks.flatten().any(|task| {
+            let syscall = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
+            syscall.split_whitespace().next() == Some(sendto.as_str())
+        })
     })
 }
 
@@ -145,13 +150,20 @@ fn all_threads_stopped(pid: u32) -> bool {
 /// Whether the server listening on `port` has unread bytes on an accepted
 /// connection (`/proc/net/tcp`: local port, state ESTABLISHED, rx_queue).
 fn server_has_unread_bytes(port: u16) -> bool {
+    unread_bytes(port) > 0
+}
+
+/// The bytes the server listening on `port` has left unread, over all its
+/// accepted connections.
+fn unread_bytes(port: u16) -> u64 {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    table.lines().skip(1).any(|line| {
+    let rx_queues = table.lines().skip(1).filter_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let local_port = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
         let rx_queue = fields[4].rsplit(':').next().and_then(|q| u64::from_str_radix(q, 16).ok());
-        local_port == Some(port) && fields[3] == "01" && rx_queue.is_some_and(|q| q > 0)
-    })
+        (local_port == Some(port) && fields[3] == "01").then_some(rx_queue).flatten()
+    });
+    rx_queues.sum()
 }
 
 /// Issue 4 "Faults": a client killed with SIGKILL mid-line. The kernel closes
@@ -234,8 +246,12 @@ fn fault_client_resets_right_after_sending() {
 /// Issue 4 "Faults" and SPEC "The protocol" 7: a client that sends 8 MiB and
 /// never reads. Its echo fills the socket buffers and the server's send
 /// blocks; SO_SNDTIMEO (`-t 1`) ends that after a second with an `error:`
-/// line and frees the thread. Meanwhile the threaded server serves a fresh
-/// client at once; `server_single` serves the waiting one right after.
+/// line and frees the thread (or ends the child). Meanwhile the threaded and
+/// the forking server serve a fresh client at once; `server_single` serves
+/// the waiting one right after. `server_poll` never blocks: its send fails
+/// with EAGAIN, it stops reading that client (the bytes pile up unread in the
+/// kernel), serves a fresh client at once, and its deadline ends the hog with
+/// the same line.
 #[test]
 fn fault_client_that_sends_8_mib_and_never_reads() {
     for lang in LANGS {
@@ -256,14 +272,38 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 let _ = (&hog).write_all(&vec![b'x'; 8 << 20]);
                 hog
             });
-            wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
             let timed_out = format!("{peer}error: Resource temporarily unavailable");
-            if program == "server" {
+            if program == "server_poll" {
+                // SPEC "server_poll": no POLLIN while an echo is unsent, so
+                // the client's bytes wait unread in the server's socket, and
+                // their count stops moving (it would move every millisecond
+                // while the server reads a client that sends 8 MiB).
+                let (mut unread, mut since) = (unread_bytes(server.port), Instant::now());
+                wait_until(&format!("{lang:?} {program} stops reading the hog"), || {
+                    let now = unread_bytes(server.port);
+                    if now != unread {
+                        (unread, since) = (now, Instant::now());
+                    }
+                    unread > 0 && since.elapsed() >= Duration::from_millis(200)
+                });
                 let took = assert_still_serves(&mut server, "a client that never reads");
                 assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
-                assert!(blocked_in_send(pid), "{lang:?}: served while the other thread is still blocked");
+                assert!(!blocked_in_send(pid), "{lang:?}: server_poll must never block in send");
+                server.wait_for(&timed_out);
+            } else if program != "server_single" {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
+                let took = assert_still_serves(&mut server, "a client that never reads");
+                assert!(
+                    took < Duration::from_secs(1),
+                    "{lang:?} {program}: the fresh client waited {took:?}"
+                );
+                assert!(
+                    blocked_in_send(pid),
+                    "{lang:?} {program}: served while the other one is still blocked"
+                );
                 server.wait_for(&timed_out);
             } else {
+                wait_until(&format!("{lang:?} {program} blocks in send"), || blocked_in_send(pid));
                 let mut next = server.connect();
                 let next_peer = peer_of(&next);
                 next.write_all(b"next\n").unwrap();
@@ -289,12 +329,12 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
 
 /// Issue 4 "Faults" and SPEC "The protocol" 6, 8: 500 silent clients, each
 /// closed by the idle timeout, while a fresh client is served at once; the
-/// server gives back every thread and descriptor.
+/// server gives back every thread, process and descriptor.
 #[test]
 fn fault_500_silent_clients_closed_by_the_idle_timeout() {
     let _serial = heavy();
-    for lang in LANGS {
-        let mut server = Server::start(lang, "server", &["-q", "-t", "2"]);
+    for (lang, program) in LANGS.into_iter().flat_map(|lang| [(lang, "server"), (lang, "server_fork")]) {
+        let mut server = Server::start(lang, program, &["-q", "-t", "2"]);
         let pid = server.pid();
         let baseline = Usage::of(pid);
         // One at a time, each seen accepted: a burst would overflow the
@@ -307,10 +347,10 @@ fn fault_500_silent_clients_closed_by_the_idle_timeout() {
             })
             .collect();
         let took = assert_still_serves(&mut server, "500 silent clients connected");
-        assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
+        assert!(took < Duration::from_secs(1), "{lang:?} {program}: the fresh client waited {took:?}");
         assert!(
             !server.log.iter().any(|l| l.contains("] idle for ")),
-            "{lang:?}: the fresh client was not served before the first idle timeout"
+            "{lang:?} {program}: the fresh client was not served before the first idle timeout"
         );
         for mut stream in silent {
             let mut rest = Vec::new();
@@ -319,7 +359,7 @@ fn fault_500_silent_clients_closed_by_the_idle_timeout() {
         }
         for _ in 0..500 {
             let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("an idle timeout");
-            assert!(end.ends_with("] idle for 2 s, closing"), "{lang:?}: {end}");
+            assert!(end.ends_with("] idle for 2 s, closing"), "{lang:?} {program}: {end}");
         }
         baseline.wait_back(pid, DEADLINE);
         assert_still_serves(&mut server, "500 idle timeouts");
@@ -366,8 +406,8 @@ fn fault_flood_of_connect_and_close() {
 
 /// Issue 4 "Faults" and SPEC "Server output": SIGINT and SIGTERM with ten
 /// clients connected (one of them mid-line; `server_single` serving one, the
-/// others in its backlog): `shutting down`, exit 0 in under a second, and
-/// every client sees its connection end.
+/// others in its backlog; `server_fork` a child for each): `shutting down`,
+/// exit 0 in under a second, and every client sees its connection end.
 #[test]
 fn fault_shutdown_signal_with_clients_connected() {
     for lang in LANGS {
@@ -377,7 +417,7 @@ fn fault_shutdown_signal_with_clients_connected() {
                 let mut server = Server::start(lang, program, &[]);
                 let mut clients: Vec<TcpStream> = (0..10).map(|_| server.connect()).collect();
                 clients[0].write_all(b"half a li").unwrap();
-                let accepted = if program == "server" { 10 } else { 1 };
+                let accepted = if program == "server_single" { 1 } else { 10 };
                 for _ in 0..accepted {
                     server.wait_for("] connected");
                 }
@@ -564,6 +604,10 @@ fn bad_command_lines_exit_2_with_the_same_usage() {
         ("server", &["-p", "abc", "-q"]),
         ("server_single", &["-t", "99999"]),
         ("server_single", &["-p", "-1"]),
+        ("server_fork", &["-b", "::1x"]),
+        ("server_fork", &["-q", "-t"]),
+        ("server_poll", &["-t", "0"]),
+        ("server_poll", &["-b", "::1::"]),
         ("client", &["-p", "abc"]),
         ("client", &["127.0.0.1", "abc"]),
         ("client", &["127.0.0.1", "-1"]),
@@ -633,7 +677,10 @@ fn client_errors_exit_1_with_one_clear_line() {
 
 /// Issue 4 "make sanitize": the C servers under `valgrind --track-fds=yes`
 /// through sessions that end each way (quit, EOF, reset, idle timeout), then
-/// SIGTERM: at exit the only socket left open is the listening one.
+/// SIGTERM: at exit the only socket left open is the listening one. Valgrind
+/// follows fork by itself: each `server_fork` child writes its own report
+/// (`%p` in the log name), and a child exits with no socket open, having
+/// closed the listening one and its connection.
 #[test]
 fn valgrind_c_servers_leak_no_descriptors() {
     if !have("valgrind", "--version") {
@@ -641,12 +688,14 @@ fn valgrind_c_servers_leak_no_descriptors() {
     }
     let reset = libc::linger { l_onoff: 1, l_linger: 0 };
     for program in SERVERS {
-        let log =
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("valgrind-{program}.log"));
+        let logs = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("valgrind-{program}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&logs);
+        std::fs::create_dir_all(&logs).unwrap();
         let mut command = Command::new("valgrind");
         command
             .arg("--track-fds=yes")
-            .arg(format!("--log-file={}", log.display()))
+            .arg(format!("--log-file={}/%p.log", logs.display()))
             .arg(root().join("build/c").join(program)) // not a sanitizer build
             .args(["-b", "127.0.0.1", "-p", "0", "-t", "1"]);
         let mut server = Server::start_command(Lang::C, program, command);
@@ -672,10 +721,29 @@ fn valgrind_c_servers_leak_no_descriptors() {
         let port = server.port;
         let (status, _) = server.stop();
         assert!(status.success(), "{program} under valgrind: {status}");
-        let report = std::fs::read_to_string(&log).expect("valgrind log");
-        assert!(report.contains("FILE DESCRIPTORS: "), "{program}: no descriptor report:\n{report}");
-        let sockets: Vec<&str> = report.lines().filter(|l| l.contains("Open AF_INET socket")).collect();
-        assert_eq!(sockets.len(), 1, "{program}: sockets open at exit:\n{report}");
-        assert!(sockets[0].ends_with(&format!("127.0.0.1:{port} <-> unbound")), "{program}: {report}");
+        let mut children = 0;
+        for entry in std::fs::read_dir(&logs).unwrap() {
+            let path = entry.unwrap().path();
+            let report = std::fs::read_to_string(&path).expect("valgrind log");
+            assert!(report.contains("FILE DESCRIPTORS: "), "{program}: no descriptor report:\n{report}");
+            let sockets: Vec<&str> = report.lines().filter(|l| l.contains("Open AF_INET socket")).collect();
+            if path.file_stem() == Some(pid.to_string().as_ref()) {
+                assert_eq!(sockets.len(), 1, "{program}: sockets open at exit:\n{report}");
+                assert!(
+                    sockets[0].ends_with(&format!("127.0.0.1:{port} <-> unbound")),
+                    "{program}: {report}"
+                );
+            } else {
+                children += 1;
+                assert_eq!(
+                    sockets,
+                    Vec::<&str>::new(),
+                    "{program}: a child's sockets open at exit:\n{report}"
+                );
+            }
+        }
+        let sessions = if program == "server_fork" { 4 } else { 0 };
+        assert_eq!(children, sessions, "{program}: a report from each child process, and only from those");
+        let _ = std::fs::remove_dir_all(&logs);
     }
 }

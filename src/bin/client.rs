@@ -282,6 +282,11 @@ fn main() {
             }
             continue;
         }
+        if prompt_showing {
+            // Ctrl-D after a partial line: the cursor is still on the prompt's line.
+            println!();
+            prompt_showing = false;
+        }
         if is_quit(&input.data[..len]) {
             break;
         }

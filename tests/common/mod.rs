@@ -1,14 +1,14 @@
 //! The shared test helper: starts and stops the real binaries (C and Rust),
 //! built by `make` into `build/c/` and `build/rust/`.
 //!
-//! Servers always run with `-b 127.0.0.1 -p 0`: the kernel picks a free port
-//! and the `listening` line says which, so tests never collide on a fixed
-//! port. Waiting is for a line of output, with a deadline, never a bare sleep.
+//! Servers always run with `-p 0` (on `-b 127.0.0.1` unless a test binds
+//! `::1` or `::`): the kernel picks a free port and the `listening` line says
+//! which, so tests never collide on a fixed port. Waiting is for a line of output, with a deadline, never a bare sleep.
 //! Every process is ended by its PID, and every wait is bounded.
 #![allow(dead_code)] // each test file uses its own part of this helper
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -26,7 +26,7 @@ pub enum Lang {
 }
 
 pub const LANGS: [Lang; 2] = [Lang::C, Lang::Rust];
-pub const SERVERS: [&str; 2] = ["server", "server_single"];
+pub const SERVERS: [&str; 4] = ["server", "server_single", "server_fork", "server_poll"];
 
 impl Lang {
     pub fn dir(self) -> &'static str {
@@ -155,9 +155,14 @@ pub fn run_program(lang: Lang, program: &str, args: &[&str], stdin: &[u8]) -> Ou
 
 /// The client against `port` on 127.0.0.1, with extra options before HOST.
 pub fn run_client(lang: Lang, options: &[&str], port: u16, stdin: &[u8]) -> Output {
+    run_client_at(lang, options, "127.0.0.1", port, stdin)
+}
+
+/// The client against `host` (`::1`, `localhost`...) and `port`.
+pub fn run_client_at(lang: Lang, options: &[&str], host: &str, port: u16, stdin: &[u8]) -> Output {
     let port = port.to_string();
     let mut args = options.to_vec();
-    args.extend(["127.0.0.1", &port]);
+    args.extend([host, &port]);
     run_program(lang, "client", &args, stdin)
 }
 
@@ -171,9 +176,14 @@ pub struct RunningClient {
 
 impl RunningClient {
     pub fn start(lang: Lang, options: &[&str], port: u16) -> RunningClient {
+        RunningClient::start_at(lang, options, "127.0.0.1", port)
+    }
+
+    /// As `start`, against `host`.
+    pub fn start_at(lang: Lang, options: &[&str], host: &str, port: u16) -> RunningClient {
         let mut child = Command::new(bin(lang, "client"))
             .args(options)
-            .args(["127.0.0.1", &port.to_string()])
+            .args([host, &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -232,14 +242,110 @@ impl Drop for RunningClient {
     }
 }
 
-/// Whether `tool` runs at all (`tool probe_arg`, e.g. `--version`); if not,
-/// says why the test is skipped. .ci/run installs every tool the tests use.
+/// Whether `tool` runs at all (`tool probe_arg`, e.g. `--version`). If not,
+/// the check cannot run here: see [`skip`], with the Debian package to
+/// install. .ci/run installs every tool the tests use.
 pub fn have(tool: &str, probe_arg: &str) -> bool {
     let found = Command::new(tool).arg(probe_arg).stdout(Stdio::null()).stderr(Stdio::null()).status();
     if found.is_err() {
-        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
+        skip(&format!("{tool} is not installed"), &format!("apt-get install {}", debian_package(tool)));
     }
     found.is_ok()
+}
+
+/// The Debian package that has `tool` (the names .ci/run installs).
+fn debian_package(tool: &str) -> &str {
+    match tool {
+        "nc" => "netcat-openbsd",
+        "ip" | "ss" => "iproute2",
+        "ps" => "procps",
+        "rsvg-convert" => "librsvg2-bin",
+        "unshare" => "util-linux",
+        other => other, // strace, socat, python3, tcpdump, valgrind
+    }
+}
+
+/// The file `make test` reads for its summary of skipped checks (it empties
+/// the file first): one line per skip, `CHECK<tab>WHY<tab>REMEDY`.
+/// `SOCKETS_SKIP_LOG` puts it elsewhere.
+pub fn skip_log() -> PathBuf {
+    std::env::var_os("SOCKETS_SKIP_LOG")
+        .map_or_else(|| root().join("build/skipped-checks.txt"), PathBuf::from)
+}
+
+/// A check that cannot run on this machine (a tool is missing, it needs
+/// root), and what would make it run (`apt-get install socat`). A skipped
+/// check must never look like a passing one: under CI (`CI=true`) it fails;
+/// otherwise it is written to [`skip_log`] for the summary that ends
+/// `make test`, and the caller returns.
+pub fn skip(why: &str, remedy: &str) {
+    // libtest runs each test on a thread named after it.
+    let test = thread::current().name().filter(|name| *name != "main").map(String::from);
+    let check = match test {
+        Some(test) => format!("{}::{test}", env!("CARGO_CRATE_NAME")),
+        None => env!("CARGO_CRATE_NAME").to_string(),
+    };
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{check} cannot run: {why}. Under CI every check must run: {remedy} (or run .ci/run)");
+    }
+    eprintln!("SKIPPED: {why} ({remedy})");
+    let log = skip_log();
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // One write of a short line with O_APPEND: lines from tests running at
+    // the same time never mix.
+    let line = format!("{check}\t{why}\t{remedy}\n");
+    let appended = std::fs::OpenOptions::new().create(true).append(true).open(&log);
+    appended.and_then(|mut file| file.write_all(line.as_bytes())).unwrap_or_else(|e| {
+        panic!("{check} skipped ({why}), and the skip cannot be recorded in {}: {e}", log.display())
+    });
+}
+
+/// A hosts file in which `sbs-dual` has both families, IPv6 first, seen by
+/// one command only: it runs in a mount namespace of its own (`unshare -m`,
+/// which needs root) with the file bound over /etc/hosts. Nothing else on
+/// the machine sees it.
+pub struct DualHost {
+    hosts: PathBuf,
+}
+
+impl DualHost {
+    pub const NAME: &'static str = "sbs-dual";
+
+    /// None (and the check recorded as skipped) where it cannot be had.
+    pub fn new() -> Option<DualHost> {
+        let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+        if !root {
+            skip(
+                "a private /etc/hosts for one command needs root (unshare -m)",
+                "run make test as root (.ci/run does)",
+            );
+            return None;
+        }
+        if !have("unshare", "--version") {
+            return None;
+        }
+        let name = format!("hosts-{}-{}", std::process::id(), thread::current().name().unwrap_or("main"));
+        let hosts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name.replace("::", "-"));
+        std::fs::write(&hosts, format!("::1 {0}\n127.0.0.1 {0}\n", DualHost::NAME))
+            .expect("write the hosts file");
+        Some(DualHost { hosts })
+    }
+
+    /// `program ARGS` with the hosts file over /etc/hosts.
+    pub fn command(&self, program: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> Command {
+        let mut command = Command::new("unshare");
+        command.args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""]).arg(&self.hosts);
+        command.arg(program).args(args);
+        command
+    }
+}
+
+impl Drop for DualHost {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.hosts);
+    }
 }
 
 /// A running server: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 ARGS`.
@@ -247,6 +353,9 @@ pub struct Server {
     pub lang: Lang,
     pub program: String,
     pub port: u16,
+    /// The address `connect` reaches it at: the `-b` address, or the
+    /// loopback address of its family for `0.0.0.0` and `::`.
+    pub host: IpAddr,
     child: Child,
     lines: Receiver<String>,
     /// Every stdout line read so far, in order.
@@ -267,6 +376,19 @@ impl Server {
         command.args(["-b", "127.0.0.1", "-p", "0"]).args(args);
         adjust(&mut command);
         Server::start_command(lang, program, command)
+    }
+
+    /// As `start`, bound to `bind` (`::1`, `::`, ...) instead of 127.0.0.1.
+    pub fn start_bound(lang: Lang, program: &str, bind: &str, args: &[&str]) -> Server {
+        let mut command = Command::new(bin(lang, program));
+        command.args(["-b", bind, "-p", "0"]).args(args);
+        let mut server = Server::start_command(lang, program, command);
+        server.host = match bind.parse().unwrap_or_else(|_| panic!("-b {bind} is not an address")) {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        server
     }
 
     /// Starts any command that ends in a server's command line (under strace,
@@ -292,11 +414,21 @@ impl Server {
                 line.clear();
             }
         });
-        let mut server =
-            Server { lang, program: program.to_string(), port: 0, child, lines, log: Vec::new(), stderr };
+        let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut server = Server {
+            lang,
+            program: program.to_string(),
+            port: 0,
+            host,
+            child,
+            lines,
+            log: Vec::new(),
+            stderr,
+        };
         let listening = server.wait_for("listening on ");
-        let port =
-            listening.split(':').nth(1).and_then(|rest| rest.split(' ').next()).and_then(|p| p.parse().ok());
+        // `listening on 127.0.0.1:PORT (...` or `listening on [::1]:PORT (...`
+        let address = listening.split(' ').nth(2).unwrap_or("");
+        let port = address.rsplit_once(':').and_then(|(_, port)| port.parse().ok());
         server.port = port.unwrap_or_else(|| panic!("no port in {listening:?}"));
         server
     }
@@ -306,7 +438,7 @@ impl Server {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.host, self.port)
     }
 
     /// A raw TCP connection to the server, for byte-level tests.
@@ -404,13 +536,15 @@ pub fn exchange(server: &Server, data: &[u8]) -> Vec<u8> {
     echoed
 }
 
-/// Replaces every `:PORT` of 127.0.0.1 and 0.0.0.0 addresses with `:PORT`,
-/// so logs of different runs compare byte for byte.
+/// Replaces every `:PORT` of 127.0.0.1 and 0.0.0.0 addresses, and of IPv6
+/// ones (`[::1]:PORT`), with `:PORT`, so logs of different runs compare byte
+/// for byte.
 pub fn normalise_ports(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find(".0.0.1:").or_else(|| rest.find(".0.0.0:")) {
-        let (head, tail) = rest.split_at(i + 7);
+    let markers = [".0.0.1:", ".0.0.0:", "]:"];
+    while let Some((i, marker)) = markers.iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min() {
+        let (head, tail) = rest.split_at(i + marker.len());
         out.push_str(head);
         let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
         out.push_str(if digits > 0 { "PORT" } else { "" });
@@ -538,17 +672,31 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
 }
 
-/// Descriptors and threads of a process, to see that it gives back what a
-/// burst of clients took.
+/// The child processes of `pid` (of each of its threads), by PID: a
+/// server_fork's clients, and its zombies until it reaps them.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new(); // the process is gone
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// Descriptors, threads and child processes of a process, to see that it
+/// gives back what a burst of clients took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
     pub fds: usize,
     pub threads: u64,
+    pub children: usize,
 }
 
 impl Usage {
     pub fn of(pid: u32) -> Usage {
-        Usage { fds: open_fds(pid), threads: proc_status(pid, "Threads") }
+        Usage { fds: open_fds(pid), threads: proc_status(pid, "Threads"), children: children_of(pid).len() }
     }
 
     /// Polls until the process is back at `self`, within `within`; panics
@@ -566,20 +714,67 @@ impl Usage {
     }
 }
 
-/// The SPEC's escaping ("Server output"), written here from the text of the
-/// rule rather than taken from the programs: printable ASCII as is, `\\`,
-/// `\t`, `\r`, `\n`, any other byte `\xHH`.
+/// The SPEC's escaping ("Server output", "Escaping"), written here from the
+/// text of the rule rather than taken from the programs: printable ASCII as
+/// is, `\\`, `\t`, `\r`, `\n`; a well-formed UTF-8 sequence of a printable
+/// code point from U+00A0 up as it is; every other byte `\xHH`.
 pub fn spec_escape(bytes: &[u8]) -> String {
     let mut out = String::new();
-    for &b in bytes {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
         match b {
             b'\\' => out.push_str("\\\\"),
             b'\t' => out.push_str("\\t"),
             b'\r' => out.push_str("\\r"),
             b'\n' => out.push_str("\\n"),
             0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+            _ => match utf8_char(&bytes[i..]) {
+                Some((c, len)) if shown_as_text(c) => {
+                    out.push(c);
+                    i += len;
+                    continue;
+                }
+                // One byte at a time: the rest of an invisible character's
+                // sequence is continuation bytes, escaped as well.
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            },
         }
+        i += 1;
     }
     out
+}
+
+/// The code point a well-formed UTF-8 sequence at the start of `bytes`
+/// encodes, and the sequence's length; None if it is not one. Written from
+/// the definition (RFC 3629): a lead byte 110xxxxx, 1110xxxx or 11110xxx,
+/// then 1, 2 or 3 bytes 10xxxxxx; the shortest form only (no overlongs), no
+/// surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
+fn utf8_char(bytes: &[u8]) -> Option<(char, usize)> {
+    let lead = *bytes.first()?;
+    let (len, bits, min) = match lead {
+        _ if lead & 0b1110_0000 == 0b1100_0000 => (2, lead & 0b0001_1111, 0x80),
+        _ if lead & 0b1111_0000 == 0b1110_0000 => (3, lead & 0b0000_1111, 0x800),
+        _ if lead & 0b1111_1000 == 0b1111_0000 => (4, lead & 0b0000_0111, 0x1_0000),
+        _ => return None,
+    };
+    let tail = bytes.get(1..len)?;
+    let mut code = u32::from(bits);
+    for &b in tail {
+        if b & 0b1100_0000 != 0b1000_0000 {
+            return None;
+        }
+        code = code << 6 | u32::from(b & 0b0011_1111);
+    }
+    if code < min || (0xd800..=0xdfff).contains(&code) || code > 0x10_ffff {
+        return None;
+    }
+    char::from_u32(code).map(|c| (c, len))
+}
+
+/// SPEC "Escaping": a code point from U+00A0 up shows as itself, except the
+/// invisible ones that hide or reorder text on a terminal.
+fn shown_as_text(c: char) -> bool {
+    let invisible = matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
+    c >= '\u{a0}' && !invisible
 }

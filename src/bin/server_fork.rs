@@ -1,0 +1,184 @@
+//! server_fork: TCP echo server, one process per client.
+//!
+//! The Rust twin of `c-reference/server_fork.c`. After accept the server
+//! forks: the child serves the client and exits, the parent goes back to
+//! accept. The listening socket, the accept and the echo loop come from the
+//! library, as in `server.rs`; the C calls are in `src/sys.rs`. What a
+//! process per client adds is this file: the fork, a close in each process,
+//! the reaping, and a shutdown that ends the children first. It has its own
+//! `main` (the C `main`, translated) because the child must close the
+//! listening socket and the signal thread does more than in `server.rs`.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+
+use libc::pid_t;
+use nix::errno::Errno;
+use sockets::sys::{self, strerror};
+use sockets::{
+    accept_client, args, configure_client, errno_of, format_addr, open_listener, parse_server_options,
+    serve_client, Failure, ServerOptions,
+};
+
+const PROG: &str = "server_fork";
+
+/// The server's children by PID, the ones not reaped yet: what it ends at
+/// shutdown. `main` adds a child (fork), the signal thread removes it
+/// (reap), both with the lock held. A PID stays in the list until waitpid
+/// has reaped it, and until then the kernel keeps it for the child (a zombie
+/// if it has exited): kill never reaches a stranger that got the PID later.
+static CHILDREN: Mutex<Vec<pid_t>> = Mutex::new(Vec::new());
+
+fn lock_children() -> MutexGuard<'static, Vec<pid_t>> {
+    // Poisoned only if a thread panicked with the lock held; the list is
+    // still whole (no step leaves it half-changed).
+    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// SIGINT, SIGTERM and SIGCHLD: blocked in the server, taken by the signal
+/// thread.
+fn server_signals() -> sys::sigset_t {
+    sys::sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD])
+}
+
+/// The child: a copy of the server made by fork, with one thread, the one
+/// that called fork (main); the signal thread is not copied. It serves its
+/// client and exits; it never goes back to accept.
+///
+/// In the child of a process with threads POSIX allows only
+/// async-signal-safe calls (recv, send, close, _exit, ...), because a lock
+/// that another thread held at the fork stays locked in the child, with no
+/// thread left to unlock it. `serve_client` also prints with `println!`
+/// (stdout's lock) and allocates (`escape`, `strerror`: malloc's locks);
+/// that is safe here because at the fork the only other thread holds no
+/// lock: main forks with the `CHILDREN` lock held, and the signal thread
+/// does all its work with that lock, so it is in sigwait or waiting for the
+/// lock. (Its start-up may still be allocating at the first fork: glibc's
+/// fork takes malloc's locks around the fork and resets them in the child.
+/// Nothing resets Rust's stdout lock.)
+fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOptions, server_pid: pid_t) -> ! {
+    // step: child
+    // The listening socket is the parent's business.
+    drop(listener);
+    // If the server dies, even by SIGKILL, the kernel sends this child SIGKILL.
+    // If it died before that was asked, this child's parent is already another.
+    if sys::prctl_set_pdeathsig(libc::SIGKILL).is_err() || sys::getppid() != server_pid {
+        sys::_exit(1);
+    }
+    // As any program: Ctrl-C (sent to the whole process group) or kill ends it.
+    let _ = sys::unblock_signals(&server_signals());
+
+    serve_client(fd.as_fd(), peer, opt);
+    // step: close
+    drop(fd);
+    // _exit: stdout holds nothing (every line went out whole), and nothing
+    // of the parent's that runs at exit has anything to do in the child.
+    sys::_exit(0);
+}
+
+/// Reaps every child that has exited. One SIGCHLD may stand for several
+/// exits (a pending signal is not counted), so waitpid until none is left to
+/// reap: 0 (the others still run) or ECHILD (no child at all).
+fn reap_children(children: &mut Vec<pid_t>) {
+    // step: reap
+    while let Ok(pid @ 1..) = sys::waitpid(-1, libc::WNOHANG) {
+        if let Some(i) = children.iter().position(|&child| child == pid) {
+            children.swap_remove(i);
+        }
+    }
+}
+
+/// Ends every child, waits for each, then the server. The `CHILDREN` lock
+/// stays held, for good: main cannot fork again. No signal can interrupt
+/// waitpid here (EINTR): every signal the server takes is blocked and has no
+/// handler.
+fn shut_down(children: &[pid_t]) -> ! {
+    // step: kill
+    // SIGKILL: a child has nothing to clean up (the kernel closes its socket
+    // either way), and no child can block, ignore or, stopped, hold it off.
+    for &pid in children {
+        let _ = sys::kill(pid, libc::SIGKILL);
+    }
+    while let Ok(1..) = sys::waitpid(-1, 0) {}
+    println!("shutting down");
+    std::process::exit(0);
+}
+
+fn wait_for_signals(signals: sys::sigset_t) -> ! {
+    loop {
+        let signal = sys::sigwait(&signals);
+        let mut children = lock_children();
+        // sigwait fails only for a bad set; either way the server stops.
+        if signal != Ok(libc::SIGCHLD) {
+            shut_down(&children);
+        }
+        reap_children(&mut children);
+    }
+}
+
+/// SIGINT, SIGTERM and SIGCHLD are blocked in every thread (new threads
+/// inherit the mask) and taken by one thread with sigwait: no handler, no
+/// flag, no race, and no recv or accept is ever interrupted by them.
+fn start_signal_thread() -> Result<(), Failure> {
+    // step: signals
+    // A parent may have started the server with SIGCHLD ignored (that is
+    // inherited across exec), and then the kernel reaps the children itself:
+    // waitpid would find none, and the list would keep their PIDs.
+    sys::restore_default_sigchld();
+    let signals = server_signals();
+    sys::block_signals(&signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
+
+    // step: signal thread
+    // std::thread::spawn is pthread_create underneath; the C names the call.
+    thread::Builder::new()
+        .spawn(move || wait_for_signals(signals))
+        .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
+    Ok(())
+}
+
+fn main() {
+    sys::restore_default_sigpipe();
+    let opt = parse_server_options(PROG, &args());
+    // Rust's stdout is line-buffered already, also into a pipe (the C's
+    // setvbuf); the library writes each log line with one write(2).
+
+    start_signal_thread().unwrap_or_else(|failure| failure.exit(PROG));
+
+    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
+    println!(
+        "listening on {} (process per client, idle timeout {} s)",
+        format_addr(&listen_addr),
+        opt.idle_timeout
+    );
+    let server_pid = sys::getpid();
+
+    loop {
+        let (fd, peer) = accept_client(PROG, listener.as_fd());
+        println!("[{peer}] connected");
+        if let Err(err) = configure_client(fd.as_fd(), opt.idle_timeout) {
+            println!("[{peer}] error: {}", strerror(err));
+            continue; // dropping fd closes it
+        }
+
+        // step: fork
+        // With the lock held: the child's PID is in the list before the
+        // signal thread can reap it, and that thread holds no other lock.
+        let mut children = lock_children();
+        let forked = children.try_reserve(1).map_err(|_| Errno::ENOMEM).and_then(|()| sys::fork());
+        if let Ok(pid @ 1..) = forked {
+            children.push(pid); // room reserved: no allocation after the fork
+        }
+        drop(children);
+        match forked {
+            Ok(0) => serve_in_child(listener, fd, &peer, &opt, server_pid),
+            Ok(_) => {}
+            // EAGAIN (too many processes): lose this one connection, not the server.
+            Err(err) => println!("[{peer}] error: {}", strerror(err)),
+        }
+        // step: parent close
+        // The child has its own descriptor for the connection: the parent's
+        // goes, and the connection stays open until the child closes its own.
+        drop(fd);
+    }
+}

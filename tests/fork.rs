@@ -1,0 +1,307 @@
+//! `server_fork`'s own rules (SPEC "The four servers", issue 9), C and Rust:
+//! every child is reaped, a shutdown leaves no process of the server behind,
+//! the children die with a server killed by SIGKILL, and the log lines of
+//! many processes never mix. Everything else server_fork must do, it does in
+//! every other suite (it is in `SERVERS`).
+//!
+//! The children are found through `/proc/PID/task/TID/children` and ended,
+//! when a test must, by their PIDs; no test signals a process group.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+
+/// The state letter and start time (in clock ticks since boot) of a process,
+/// from `/proc/PID/stat`; None once it is gone (reaped). The start time
+/// tells a process from a later one that got the same PID.
+fn state_and_start(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) STATE ppid ... field 22 is starttime; comm may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((fields[0].chars().next()?, fields[19].parse().ok()?))
+}
+
+/// Whether the process that had `pid` and started at `start` still runs
+/// (a zombie has ended: its code no longer runs, only its exit status waits).
+fn still_runs(pid: u32, start: u64) -> bool {
+    matches!(state_and_start(pid), Some((state, started)) if started == start && state != 'Z' && state != 'X')
+}
+
+/// Whether that process still exists in any form, a zombie included.
+fn still_exists(pid: u32, start: u64) -> bool {
+    matches!(state_and_start(pid), Some((_, started)) if started == start)
+}
+
+/// Polls `done` until it holds, within `within`; returns how long it took.
+fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "not within {within:?}: {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+    start.elapsed()
+}
+
+/// `n` clients, each served once (a line and its echo), kept connected; and
+/// the server's children, one per client, with their start times.
+fn connect_served(server: &mut Server, n: usize) -> (Vec<TcpStream>, Vec<(u32, u64)>) {
+    let clients: Vec<TcpStream> = (0..n)
+        .map(|i| {
+            let mut stream = server.connect();
+            let line = format!("client {i}\n");
+            stream.write_all(line.as_bytes()).unwrap();
+            let mut echo = vec![0; line.len()];
+            stream.read_exact(&mut echo).expect("echo");
+            assert_eq!(echo, line.as_bytes());
+            stream
+        })
+        .collect();
+    let pid = server.pid();
+    wait_until("one child per client", DEADLINE, || children_of(pid).len() == n);
+    let children =
+        children_of(pid).into_iter().map(|child| (child, state_and_start(child).unwrap().1)).collect();
+    (clients, children)
+}
+
+/// Every client sees its connection end: end of stream, or a reset.
+fn assert_closed(clients: Vec<TcpStream>, what: &str) {
+    for mut client in clients {
+        let mut rest = Vec::new();
+        match client.read_to_end(&mut rest) {
+            Ok(_) => assert!(rest.is_empty(), "{what}: {rest:?}"),
+            Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{what}"),
+        }
+    }
+}
+
+/// SPEC "The four servers": every child is reaped when it exits, no zombie
+/// outliving its client by more than a second. 200 clients come and go, 4
+/// at a time; a second after the last session's end the server has no child
+/// left, not even a zombie.
+#[test]
+fn fork_no_zombie_after_200_clients() {
+    for lang in LANGS {
+        let mut server = Server::start(lang, "server_fork", &["-q"]);
+        let pid = server.pid();
+        let addr = server.addr();
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let mut stream = TcpStream::connect(addr).expect("connect");
+                        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+                        let line = format!("round {i}\n");
+                        stream.write_all(line.as_bytes()).unwrap();
+                        let mut echo = vec![0; line.len()];
+                        stream.read_exact(&mut echo).expect("echo");
+                    }
+                });
+            }
+        });
+        for _ in 0..200 {
+            let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("every session ends");
+            assert!(end.ends_with("] disconnected"), "{lang:?}: {end}");
+        }
+        let took = wait_until(&format!("{lang:?}: no child left"), Duration::from_secs(1), || {
+            children_of(pid).is_empty()
+        });
+        println!("{lang:?} server_fork: 200 clients, the last child reaped {took:?} after its session ended");
+        let (status, _) = server.stop();
+        assert!(status.success(), "{lang:?}: {status}");
+    }
+}
+
+/// SPEC "The four servers": SIGINT or SIGTERM ends every child (their
+/// clients see the connection close), then `shutting down`, exit 0, and no
+/// process of the server is left: not a child, not a zombie.
+#[test]
+fn fork_shutdown_ends_every_child_first() {
+    for lang in LANGS {
+        for signal in [Signal::SIGINT, Signal::SIGTERM] {
+            let what = format!("{lang:?} server_fork {signal}");
+            let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
+            let (clients, children) = connect_served(&mut server, 10);
+            server.signal(signal);
+            let (status, log) = server.wait_exit();
+            assert_eq!(status.code(), Some(0), "{what}");
+            assert_eq!(log.last().map(String::as_str), Some("shutting down"), "{what}: {log:?}");
+            for &(child, start) in &children {
+                assert!(
+                    !still_exists(child, start),
+                    "{what}: child {child} is left: {:?}",
+                    state_and_start(child)
+                );
+            }
+            assert_closed(clients, &what);
+        }
+    }
+}
+
+/// SPEC "The four servers": a child whose parent was killed with SIGKILL
+/// ends as well (PR_SET_PDEATHSIG), and its client sees the close.
+#[test]
+fn fork_children_end_when_the_server_is_killed() {
+    for lang in LANGS {
+        let what = format!("{lang:?} server_fork, SIGKILL");
+        // -t 60: only the parent's death, not an idle timeout, can end them.
+        let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
+        let (clients, children) = connect_served(&mut server, 5);
+        server.signal(Signal::SIGKILL);
+        let _ = server.wait_exit();
+        for &(child, start) in &children {
+            // Reparented to init (or a subreaper), which reaps it when it can.
+            wait_until(&format!("{what}: child {child} ends"), DEADLINE, || !still_runs(child, start));
+        }
+        assert_closed(clients, &what);
+    }
+}
+
+/// One `write(1, ...)` of a trace by `strace -xx` (every byte as `\xHH`):
+/// the bytes written, or None for another call.
+fn stdout_write(line: &str) -> Option<Vec<u8>> {
+    let data = line.strip_prefix("write(1, \"")?.split('"').next()?;
+    let bytes = data.split("\\x").skip(1).map(|hex| u8::from_str_radix(hex, 16).expect("hex byte")).collect();
+    Some(bytes)
+}
+
+/// SPEC "The four servers" and "Server output": the children's log lines
+/// share one stdout, so each is one write(2). Under `strace -ff` (a trace
+/// file per process), every write to stdout of the server and its children
+/// is exactly one whole line, also the longest one the server writes: a
+/// 1024-byte piece of bytes shown as `\xHH`, 4,096 bytes of text (longer
+/// than Rust's stdout buffer and than glibc's for a pipe).
+#[test]
+fn fork_each_log_line_is_one_write() {
+    if !have("strace", "-V") {
+        return;
+    }
+    let mut input = b"short\n".to_vec();
+    input.extend([1u8; 1023]);
+    input.push(b'\n');
+    input.extend([0xffu8; 1024]); // a full piece, then its line's end
+    input.extend_from_slice(b"end\n");
+    for lang in LANGS {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fork-writes-{}-{}",
+            std::process::id(),
+            lang.dir()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new("strace");
+        command
+            .args(["-ff", "-xx", "-s", "65536", "-e", "trace=write", "-o"])
+            .arg(dir.join("t"))
+            // The plain build, also under `make sanitize`: LeakSanitizer
+            // cannot run under ptrace, and the writes are what is checked.
+            .arg(root().join("build").join(lang.dir()).join("server_fork"))
+            .args(["-b", "127.0.0.1", "-p", "0"]);
+        let server = Server::start_command(lang, "server_fork", command);
+        for _ in 0..2 {
+            assert_eq!(exchange(&server, &input), input, "{lang:?}");
+        }
+        let tracee = children_of(server.pid())[0];
+        wait_until("the children are reaped", DEADLINE, || children_of(tracee).is_empty());
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracee as i32), Signal::SIGTERM).unwrap();
+        let (status, log) = server.wait_exit();
+        assert!(status.success(), "{lang:?}: {status}");
+
+        let mut writes = Vec::new();
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            files += 1;
+            let trace = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            writes.extend(trace.lines().filter_map(stdout_write));
+        }
+        assert_eq!(files, 4, "{lang:?}: the server, its signal thread and two children each have a trace");
+        for bytes in &writes {
+            let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+            assert!(
+                newlines == 1 && bytes.ends_with(b"\n"),
+                "{lang:?}: a write that is not one whole line: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(writes.len(), log.len(), "{lang:?}: one write per log line: {log:#?}");
+        let longest = writes.iter().map(Vec::len).max().unwrap();
+        assert!(longest > 4096, "{lang:?}: the longest line was {longest} bytes");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Line `n` of client `id`: 700 to 1,000 bytes, a quarter of them control
+/// bytes the log shows as `\xHH` (or `\t`, `\r`), so that each log line is
+/// 1.2 to 1.8 KB, within PIPE_BUF (4,096 bytes: a pipe write up to that size
+/// is atomic).
+fn mixed_line(id: usize, n: usize) -> Vec<u8> {
+    const CONTROL: [u8; 6] = [0x01, 0x02, b'\t', b'\r', 0x1b, 0x7f]; // no '\n'
+    let len = 700 + (id * 37 + n * 101) % 300;
+    let mut line = format!("client {id:02} line {n:02} ").into_bytes();
+    line.extend(
+        (line.len()..len).map(|i| if i % 4 == 0 { CONTROL[i / 4 % 6] } else { b'a' + (i % 26) as u8 }),
+    );
+    line.push(b'\n');
+    line
+}
+
+/// SPEC "The four servers" and "Server output": 50 clients at once, each
+/// sending 20 long lines full of escaped bytes, each line sent as soon as
+/// the previous echo is back: 50 processes write to the one stdout pipe at
+/// the same time. Every line of the log is whole: each `recv:` line is one
+/// of the lines sent, escaped, and each comes exactly once.
+#[test]
+fn fork_log_lines_of_50_clients_never_mix() {
+    const CLIENTS: usize = 50;
+    const LINES: usize = 20;
+    for lang in LANGS {
+        let mut server = Server::start(lang, "server_fork", &[]);
+        let addr = server.addr();
+        let peers: Vec<String> = thread::scope(|scope| {
+            let handles: Vec<_> = (0..CLIENTS)
+                .map(|id| {
+                    scope.spawn(move || {
+                        let mut stream = TcpStream::connect(addr).expect("connect");
+                        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+                        for n in 0..LINES {
+                            let line = mixed_line(id, n);
+                            stream.write_all(&line).unwrap();
+                            let mut echo = vec![0; line.len()];
+                            stream.read_exact(&mut echo).expect("echo");
+                            assert_eq!(echo, line);
+                        }
+                        format!("[{}] ", stream.local_addr().unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+        });
+        // Every child has exited: every line is in the pipe.
+        let pid = server.pid();
+        wait_until(&format!("{lang:?}: every child exits"), DEADLINE, || children_of(pid).is_empty());
+        server.drain(Duration::from_millis(300));
+        let mut want: HashSet<String> = HashSet::new();
+        for (id, peer) in peers.iter().enumerate() {
+            want.insert(format!("{peer}connected"));
+            want.insert(format!("{peer}disconnected"));
+            for n in 0..LINES {
+                let line = mixed_line(id, n);
+                want.insert(format!("{peer}recv: {}", spec_escape(&line[..line.len() - 1])));
+            }
+        }
+        let log = &server.log[1..]; // after the `listening` line
+        for line in log {
+            assert!(want.contains(line), "{lang:?}: a line that is not whole: {line:?}");
+        }
+        assert_eq!(log.len(), want.len(), "{lang:?}: each line once");
+        assert_eq!(log.iter().collect::<HashSet<_>>().len(), want.len(), "{lang:?}: each line once");
+    }
+}
