@@ -394,30 +394,41 @@ fn render(title: &str, subtitle: &str, panels: &[Panel]) -> String {
     svg + &body + "</svg>\n"
 }
 
-fn subtitle(results: &Results) -> String {
+/// The machine, the runs behind each bar of the rows drawn, and the load.
+fn subtitle(results: &Results, drawn: impl Fn(&RowResults) -> bool) -> String {
+    let rows = results.rows.iter().filter(|row| drawn(row));
+    let runs = rows.flat_map(|row| row.cells.iter().map(|c| c.runs.len())).max().unwrap_or(0);
+    let each = if runs == 1 {
+        "one run per bar".to_string()
+    } else {
+        format!("the median of up to {runs} runs per bar")
+    };
     format!(
-        "make bench on {}: the median of up to {} runs per bar (load average {} before it started)",
-        results.machine, results.reps, results.load_average_before
+        "make bench on {}: {each} (load average {} before it started)",
+        results.machine, results.load_average_before
     )
 }
 
 /// Draws bench-throughput.svg and bench-memory.svg into `out`.
 pub fn draw(results: &Results, out: &Path) -> Result<(), String> {
+    let idle = |row: &RowResults| matches!(row.kind, Kind::Idle { .. });
     let charts = [
         (
             "bench-throughput.svg",
             "Echo round trips per second, by server and workload (higher is better)",
             throughput_panels(results),
+            subtitle(results, |row| row.load_name().is_some()),
         ),
         (
             "bench-memory.svg",
             "Memory per idle client, by server model (lower is better)",
             memory_panels(results),
+            subtitle(results, idle),
         ),
     ];
-    for (file, title, panels) in charts {
+    for (file, title, panels, subtitle) in charts {
         let path = out.join(file);
-        std::fs::write(&path, render(title, &subtitle(results), &panels))
+        std::fs::write(&path, render(title, &subtitle, &panels))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
