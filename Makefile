@@ -14,7 +14,7 @@
 #   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against tokio, socat and the
 #                 floor, tables of medians and two charts in build/bench/
-#                 (under 10 minutes; docs/BENCHMARKS.md)
+#                 (about 7 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
 #                 then make sanitize; ends with the checks skipped here
 #   make sanitize the C programs built with -fsanitize=address,undefined

@@ -5,11 +5,12 @@
 # build/bench/bench-results.json and the charts build/bench/bench-*.svg.
 # See docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh [--reps N] [--out DIR]    (after make bench-build; make bench does both)
+#   scripts/bench.sh [--reps N] [--out DIR]    (after make and make bench-build; make bench does all)
 #   scripts/bench.sh --out docs                 (the run docs/BENCHMARKS.md shows)
 #
-# About 8 minutes on a 2-core machine. The load generator and the servers
-# share the machine's cores: run it when nothing else is running.
+# About 7 minutes on a 2-core machine (6 min 34 s for docs/BENCHMARKS.md).
+# The load generator and the servers share the machine's cores: run it when
+# nothing else is running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

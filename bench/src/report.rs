@@ -278,6 +278,38 @@ fn storm(row: &RowResults) {
     );
 }
 
+/// An idle run's figure, for `Cell::values`.
+fn idle(f: fn(&crate::idle::IdleReport) -> Option<f64>) -> impl Fn(&Sample) -> Option<f64> + Copy {
+    move |s: &Sample| if let Sample::Idle(r) = s { f(r) } else { None }
+}
+
+/// The memory targets: the thread server at most 64 KiB PSS per client,
+/// each Rust twin at most 1.03x its C twin, server_poll at most tokio.
+fn judge_memory(row: &RowResults, verdicts: &mut Verdicts) {
+    let pss = |target: &str| {
+        row.cell(target).map(|c| median(c.values(idle(|r| r.pss_per_client_kib())))).unwrap_or_default()
+    };
+    for cell in row.cells.iter().filter(|c| !c.missing) {
+        let target = &cell.target;
+        let Some(m) = pss(target) else { continue };
+        if target.ends_with(" server") && m > 64.0 {
+            verdicts.misses.push(format!("{}: {target} {m:.1} KiB > 64 KiB", row.name));
+        }
+        if let (Some(c), Some(program)) =
+            (pss(&target.replacen("Rust ", "C ", 1)), target.strip_prefix("Rust "))
+        {
+            if m > c / 0.97 {
+                verdicts.misses.push(format!("{}: {program} Rust/C memory {:.2} > 1.03", row.name, m / c));
+            }
+        }
+        if let (true, Some(t)) = (target.ends_with("server_poll"), pss("tokio")) {
+            if m > t {
+                verdicts.misses.push(format!("{}: {target} {m:.2} KiB > tokio's {t:.2} KiB", row.name));
+            }
+        }
+    }
+}
+
 fn memory(row: &RowResults, verdicts: &mut Verdicts) {
     println!();
     println!(
@@ -288,31 +320,7 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
         "a page shared by processes in each; PSS divides it among them. Targets: at most 64 KiB PSS for"
     );
     println!("the thread-per-client server, Rust/C at most 1.03, server_poll at most tokio's.");
-    let idle = |f: fn(&crate::idle::IdleReport) -> Option<f64>| {
-        move |s: &Sample| if let Sample::Idle(r) = s { f(r) } else { None }
-    };
-    let pss = |target: &str| {
-        row.cell(target).map(|c| c.values(idle(|r| r.pss_per_client_kib()))).unwrap_or_default()
-    };
-    for cell in row.cells.iter().filter(|c| !c.missing) {
-        let (target, ours) = (&cell.target, pss(&cell.target));
-        let Some(m) = median(ours.clone()) else { continue };
-        if target.ends_with(" server") && m > 64.0 {
-            verdicts.misses.push(format!("{}: {target} {m:.1} KiB > 64 KiB", row.name));
-        }
-        if let (Some(c), Some(program)) =
-            (median(pss(&target.replacen("Rust ", "C ", 1))), target.strip_prefix("Rust "))
-        {
-            if m > c / 0.97 {
-                verdicts.misses.push(format!("{}: {program} Rust/C memory {:.2} > 1.03", row.name, m / c));
-            }
-        }
-        if let (true, Some(t)) = (target.ends_with("server_poll"), median(pss("tokio"))) {
-            if m > t {
-                verdicts.misses.push(format!("{}: {target} {m:.2} KiB > tokio's {t:.2} KiB", row.name));
-            }
-        }
-    }
+    judge_memory(row, verdicts);
     per_target(
         row,
         &[
