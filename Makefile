@@ -12,8 +12,9 @@
 #                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
 #                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
-#   make bench    measure it: C against Rust against socat and the floor,
-#                 one table of medians (under 5 minutes; docs/BENCHMARKS.md)
+#   make bench    measure it: C against Rust against tokio, socat and the
+#                 floor, tables of medians and two charts in build/bench/
+#                 (about 7 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
 #                 then make sanitize; ends with the checks skipped here
 #   make sanitize the C programs built with -fsanitize=address,undefined
@@ -51,7 +52,7 @@ rust:
 # test failed) by scripts/skipped.sh, with what to install.
 SKIP_LOG := build/skipped-checks.txt
 
-test: all
+test: all bench-build
 	@rm -f $(SKIP_LOG)
 	@status=0; { cargo test --release && $(MAKE) --no-print-directory sanitize; } || status=$$?; \
 	scripts/skipped.sh $(SKIP_LOG); exit $$status
@@ -89,9 +90,18 @@ demo-netns: all
 	@scripts/demo-netns.sh
 	@scripts/ladder.py --picture netns build/netns.pcap docs/netns.svg
 
+# The bench crate (bench/: echo-bench and tokio-echo, with their crates), a
+# package of its own so that `make` never builds it; make test runs its
+# smoke test, make bench the suite.
+.PHONY: bench-build
+bench-build:
+	cargo build --release -p bench --quiet
+	@mkdir -p build/bench
+	@for p in echo-bench tokio-echo; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
+
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench
-bench: all
+bench: all bench-build
 	@scripts/bench.sh
 
 clean:

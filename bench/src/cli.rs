@@ -1,0 +1,173 @@
+//! The command line (lexopt: options in any order, `-c 16` or `-c16`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+
+use crate::line::MAX_SIZE;
+use crate::load::Workload;
+
+pub const USAGE: &str = "\
+usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--json] [HOST] PORT
+       echo-bench --floor [-c CLIENTS] [-n ROUNDS] [-s SIZE] [--json]
+       echo-bench --idle N [--active CLIENTS -n ROUNDS -s SIZE] [--pid PID] [--hold SECONDS] [--json] [HOST] PORT
+       echo-bench --storm N [--json] [HOST] PORT
+       echo-bench --churn N [--pid PID] [--json] [HOST] PORT
+       echo-bench suite [--build DIR] [--reps N] [--out DIR] [--quick]
+       echo-bench report RESULTS.json     (the suite's tables again, from its saved results)
+       echo-bench chart RESULTS.json [--out DIR]   (its two SVG charts again)
+       echo-bench --echo-loop       (the floor's echo peer: prints its port, runs until killed)
+";
+
+/// What one run against one peer does.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Load,
+    Idle { connections: usize, active: Option<usize> },
+    Storm { clients: usize },
+    Churn { connections: usize },
+}
+
+/// The options of a run against one peer.
+#[derive(Debug)]
+pub struct RunOptions {
+    pub mode: Mode,
+    pub workload: Workload,
+    pub timeout: Duration,
+    pub json: bool,
+    pub floor: bool,
+    pub pid: Option<u32>,
+    pub hold: Duration,
+    /// `[HOST] PORT`
+    pub operands: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct SuiteOptions {
+    pub build: PathBuf,
+    pub reps: usize,
+    pub out: PathBuf,
+    /// Every row, a hundredth of the work, one run: a check that the suite
+    /// works (the smoke test), not a measurement.
+    pub quick: bool,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Run(RunOptions),
+    Suite(SuiteOptions),
+    Report { results: PathBuf },
+    Chart { results: PathBuf, out: PathBuf },
+    EchoLoop,
+    Help,
+}
+
+/// The command line, or a message for a usage error.
+pub fn parse() -> Result<Command, String> {
+    let mut parser = lexopt::Parser::from_env();
+    parse_from(&mut parser).map_err(|e| e.to_string())
+}
+
+fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut run = RunOptions {
+        mode: Mode::Load,
+        workload: Workload { clients: 1, rounds: 1000, size: 64 },
+        timeout: Duration::from_secs(60),
+        json: false,
+        floor: false,
+        pid: None,
+        hold: Duration::ZERO,
+        operands: Vec::new(),
+    };
+    let mut active = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(word) if run.operands.is_empty() && word == "suite" => return parse_suite(parser),
+            Value(word) if run.operands.is_empty() && word == "report" => {
+                return Ok(Command::Report { results: parse_results(parser)?.0 })
+            }
+            Value(word) if run.operands.is_empty() && word == "chart" => {
+                let (results, out) = parse_results(parser)?;
+                return Ok(Command::Chart { results, out });
+            }
+            Short('c') | Long("clients") => run.workload.clients = at_least(parser, 1)?,
+            Short('n') | Long("rounds") => run.workload.rounds = at_least(parser, 1)?,
+            Short('s') | Long("size") => run.workload.size = at_least(parser, 1)?,
+            Short('t') | Long("timeout") => run.timeout = Duration::from_secs(at_least(parser, 1)?),
+            Long("json") => run.json = true,
+            Long("floor") => run.floor = true,
+            Long("echo-loop") => return Ok(Command::EchoLoop),
+            Long("idle") => run.mode = Mode::Idle { connections: at_least(parser, 1)?, active: None },
+            Long("active") => active = Some(at_least(parser, 1)?),
+            Long("storm") => run.mode = Mode::Storm { clients: at_least(parser, 1)? },
+            Long("churn") => run.mode = Mode::Churn { connections: at_least(parser, 1)? },
+            Long("pid") => run.pid = Some(at_least(parser, 1)?),
+            Long("hold") => run.hold = Duration::from_secs(at_least(parser, 0)?),
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Value(word) => run.operands.push(word.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    check(run, active).map(Command::Run)
+}
+
+/// The checks that span options.
+fn check(mut run: RunOptions, active: Option<usize>) -> Result<RunOptions, lexopt::Error> {
+    if run.workload.size > MAX_SIZE {
+        return Err(format!("a line is at most {MAX_SIZE} bytes").into());
+    }
+    match (&mut run.mode, active) {
+        (Mode::Idle { active: slot, .. }, Some(clients)) => *slot = Some(clients),
+        (_, Some(_)) => return Err("--active goes with --idle".into()),
+        _ => {}
+    }
+    let operands = run.operands.len();
+    if run.floor && (operands > 0 || !matches!(run.mode, Mode::Load)) {
+        return Err("--floor takes no HOST or PORT, and no other mode".into());
+    }
+    if !run.floor && !(1..=2).contains(&operands) {
+        return Err("expected [HOST] PORT".into());
+    }
+    Ok(run)
+}
+
+/// The value of the option just read, a number at least `min`.
+fn at_least<T>(parser: &mut lexopt::Parser, min: T) -> Result<T, lexopt::Error>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let value: T = parser.value()?.parse()?;
+    if value < min {
+        return Err(format!("a value of at least {min} is needed, not {value}").into());
+    }
+    Ok(value)
+}
+
+fn parse_suite(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut suite = SuiteOptions { build: "build".into(), reps: 5, out: "build/bench".into(), quick: false };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("build") => suite.build = parser.value()?.into(),
+            Long("reps") => suite.reps = at_least(parser, 1)?,
+            Long("out") => suite.out = parser.value()?.into(),
+            Long("quick") => suite.quick = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Suite(suite))
+}
+
+/// `RESULTS.json [--out DIR]` (DIR: where the charts go, default `.`).
+fn parse_results(parser: &mut lexopt::Parser) -> Result<(PathBuf, PathBuf), lexopt::Error> {
+    let (mut results, mut out) = (None, PathBuf::from("."));
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("out") => out = parser.value()?.into(),
+            Value(path) if results.is_none() => results = Some(path.into()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok((results.ok_or("expected RESULTS.json")?, out))
+}

@@ -1,0 +1,126 @@
+//! What the bench reads from /proc: a server's CPU time and memory (over
+//! the server and its child processes, for the servers that fork), the
+//! kernel's TCP counters, and what the machine is.
+
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+/// The numbers of /proc/PID/stat after the command name: field 3 (state)
+/// is index 0, field 14 (utime) index 11.
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    Some(after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect())
+}
+
+/// Clock ticks of /proc/PID/stat (USER_HZ, 1/100 s) in µs.
+const TICK_US: f64 = 10_000.0;
+
+/// The process and every living descendant, from
+/// /proc/PID/task/TID/children (a child is listed under the thread that
+/// forked it).
+pub fn tree(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    let mut next = 0;
+    while next < pids.len() {
+        let parent = pids[next];
+        next += 1;
+        let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else { continue };
+        for task in tasks.flatten() {
+            let children = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pids.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    pids
+}
+
+/// CPU time (user + system) of a server so far, in µs: its own, its reaped
+/// children's (a forking server's finished clients, socat's), and its
+/// living descendants'.
+pub fn tree_cpu_us(pid: u32) -> Option<f64> {
+    let own = stat_fields(pid)?;
+    let mut ticks: u64 = own.get(11..15)?.iter().sum();
+    for child in tree(pid).into_iter().skip(1) {
+        ticks += stat_fields(child).and_then(|f| f.get(11..13).map(|t| t.iter().sum())).unwrap_or(0);
+    }
+    Some(ticks as f64 * TICK_US)
+}
+
+/// A `Name: N kB` (or `Name: N`) line of a /proc file.
+fn field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The memory of a server and its descendants, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    pub processes: u64,
+    pub threads: u64,
+    /// Resident pages, counted in full in every process that maps them.
+    pub rss_kib: u64,
+    /// Proportional set size: each resident page divided among the
+    /// processes that share it (/proc/PID/smaps_rollup), so that a forking
+    /// server's sum is the memory it really holds.
+    pub pss_kib: u64,
+}
+
+pub fn tree_memory(pid: u32) -> Option<Memory> {
+    let mut memory = Memory::default();
+    for (i, p) in tree(pid).into_iter().enumerate() {
+        let status = fs::read_to_string(format!("/proc/{p}/status"));
+        let rollup = fs::read_to_string(format!("/proc/{p}/smaps_rollup"));
+        let (Ok(status), Ok(rollup)) = (status, rollup) else {
+            if i == 0 {
+                return None; // the server itself is gone
+            }
+            continue; // a child that just ended
+        };
+        memory.processes += 1;
+        memory.threads += field(&status, "Threads").unwrap_or(0);
+        memory.rss_kib += field(&status, "VmRSS").unwrap_or(0);
+        memory.pss_kib += field(&rollup, "Pss").unwrap_or(0);
+    }
+    Some(memory)
+}
+
+/// Two TcpExt counters of /proc/net/netstat (for the whole machine):
+/// ListenOverflows (a SYN or a handshake's last ACK dropped because a
+/// listen queue was full) and TCPSynRetrans (SYNs sent again).
+pub fn listen_counters() -> (u64, u64) {
+    let text = fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return (0, 0) };
+    let get = |name: &str| {
+        let at = names.split_whitespace().position(|n| n == name)?;
+        values.split_whitespace().nth(at)?.parse().ok()
+    };
+    (get("ListenOverflows").unwrap_or(0), get("TCPSynRetrans").unwrap_or(0))
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().next().unwrap_or("?").to_string()
+}
+
+/// `2 x AMD EPYC`: the number of CPUs and their model.
+pub fn cpu_name() -> String {
+    let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|r| r.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{} x {}", cores, model.unwrap_or("unknown CPU"))
+}
+
+/// This process's soft limit on open descriptors (`Max open files`).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+}

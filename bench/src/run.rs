@@ -1,0 +1,81 @@
+//! A run against one peer, from the command line: a load, idle clients, a
+//! storm or churn; the report as text or as one line of JSON.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use serde::Serialize;
+
+use crate::cli::{Mode, RunOptions};
+use crate::{churn, idle, load, peers, storm};
+
+/// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
+fn resolve(operands: &[String]) -> Result<SocketAddr, String> {
+    let (host, port) = match operands {
+        [port] => ("127.0.0.1", port),
+        [host, port] => (host.as_str(), port),
+        _ => return Err("expected [HOST] PORT".into()),
+    };
+    let port: u16 = port.parse().ok().filter(|&p| p > 0).ok_or(format!("bad port: {port}"))?;
+    match (host, port).to_socket_addrs().map(|mut a| a.find(SocketAddr::is_ipv4)) {
+        Ok(Some(addr)) => Ok(addr),
+        _ => Err(format!("resolve {host}: no IPv4 address")),
+    }
+}
+
+/// The report, as JSON on one line or as text.
+fn show(report: &impl Serialize, text: String, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(report).expect("a report serializes"));
+    } else {
+        print!("{text}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Runs the mode; returns the exit status: 0, or 1 on any error or mismatch.
+pub fn run(o: RunOptions) -> i32 {
+    let floor = match o.floor.then(|| peers::start_floor(None)).transpose() {
+        Ok(floor) => floor,
+        Err(e) => return fail(&e),
+    };
+    let addr = match &floor {
+        Some(peer) => peer.addr,
+        None => match resolve(&o.operands) {
+            Ok(addr) => addr,
+            Err(e) => return fail(&e),
+        },
+    };
+    let target = if o.floor { "floor".to_string() } else { addr.to_string() };
+    let ok = match o.mode {
+        Mode::Load => {
+            let report = load::run_load(addr, &target, o.workload, o.timeout, true);
+            show(&report, report.text(), o.json);
+            report.tally.ok()
+        }
+        Mode::Idle { connections, active } => {
+            let active = active.map(|clients| load::Workload { clients, ..o.workload });
+            let (report, streams) = idle::run_idle(addr, &target, connections, o.pid, active, o.timeout);
+            show(&report, report.text(), o.json);
+            std::thread::sleep(o.hold);
+            drop(streams);
+            report.ok()
+        }
+        Mode::Storm { clients } => {
+            let report = storm::run_storm(addr, &target, clients, o.timeout);
+            show(&report, report.text(), o.json);
+            report.tally.ok()
+        }
+        Mode::Churn { connections } => {
+            let report = churn::run_churn(addr, &target, connections, o.pid, o.timeout);
+            show(&report, report.text(), o.json);
+            report.tally.ok()
+        }
+    };
+    i32::from(!ok)
+}
+
+fn fail(message: &str) -> i32 {
+    eprintln!("echo-bench: {message}");
+    1
+}

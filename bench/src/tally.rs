@@ -1,0 +1,59 @@
+//! What went wrong in a run: the counts every report carries, and the first
+//! problem in words.
+
+use serde::{Deserialize, Serialize};
+
+/// Errors (a connection that failed: refused, reset, timed out, closed
+/// early) and mismatches (an echo that differs from what was sent).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Fields left out of a JSON file read back are zero or empty.
+#[serde(default)]
+pub struct Tally {
+    pub errors: u64,
+    pub mismatches: u64,
+    pub first_problem: Option<String>,
+}
+
+/// One thing that went wrong, and which kind it is.
+#[derive(Debug)]
+pub enum Problem {
+    Error(String),
+    Mismatch(String),
+}
+
+impl Tally {
+    pub fn ok(&self) -> bool {
+        self.errors == 0 && self.mismatches == 0
+    }
+
+    pub fn count(&mut self, problem: Problem) {
+        let text = match problem {
+            Problem::Error(text) => {
+                self.errors += 1;
+                text
+            }
+            Problem::Mismatch(text) => {
+                self.mismatches += 1;
+                text
+            }
+        };
+        self.first_problem.get_or_insert(text);
+    }
+
+    pub fn add(&mut self, other: Tally) {
+        self.errors += other.errors;
+        self.mismatches += other.mismatches;
+        if self.first_problem.is_none() {
+            self.first_problem = other.first_problem;
+        }
+    }
+
+    /// The closing lines of a text report.
+    pub fn text(&self) -> String {
+        let mut out = format!("errors {}, mismatches {}\n", self.errors, self.mismatches);
+        if let Some(problem) = &self.first_problem {
+            out += &format!("first problem: {problem}\n");
+        }
+        out
+    }
+}
