@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::thread;
-
 use common::*;
 
 /// (what it is, the line's bytes, how SPEC says it is shown). Raw strings
@@ -162,20 +160,6 @@ fn check_session(
     let diff = unified_diff("SPEC", &show(&logged.join("\n")), &who, &show(&got));
     assert!(diff.is_empty(), "{who}: the server's recv lines differ:\n{diff}");
     assert!(!log.iter().any(|line| line.contains('\u{1b}')), "{who}: an ESC reached the server's log");
-}
-
-/// Runs `check` for every client against every server, all at once.
-fn every_pairing(check: impl Fn(Lang, Lang, &str) + Sync) {
-    thread::scope(|scope| {
-        let check = &check;
-        for program in SERVERS {
-            for server in LANGS {
-                for client in LANGS {
-                    scope.spawn(move || check(client, server, program));
-                }
-            }
-        }
-    });
 }
 
 /// SPEC "Escaping": every line of the table, through every client and

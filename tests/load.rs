@@ -274,22 +274,7 @@ fn memory_per_idle_client() {
         baseline.wait_back(pid, DEADLINE);
         let (rss, size) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmSize"));
 
-        // Each client says one line (logged: no -q here) and then stays
-        // silent, as a user who has typed once; waiting for each echo also
-        // paces the connects to the server's accepts.
-        let clients: Vec<TcpStream> = (0..IDLE_CLIENTS)
-            .map(|_| {
-                let mut stream = server.connect();
-                stream.write_all(b"hello\n").unwrap();
-                let mut echo = [0u8; 6];
-                stream.read_exact(&mut echo).expect("echo");
-                assert_eq!(&echo, b"hello\n");
-                stream
-            })
-            .collect();
-        for _ in 0..IDLE_CLIENTS {
-            server.wait_for("] recv: hello");
-        }
+        let clients = open_idle_clients(&mut server);
         Usage {
             fds: baseline.fds + IDLE_CLIENTS,
             threads: baseline.threads + IDLE_CLIENTS as u64,
@@ -345,19 +330,7 @@ fn memory_per_idle_client_server_fork() {
         baseline.wait_back(pid, DEADLINE);
         let pss_before = smaps_rollup(pid, "Pss");
 
-        let clients: Vec<TcpStream> = (0..IDLE_CLIENTS)
-            .map(|_| {
-                let mut stream = server.connect();
-                stream.write_all(b"hello\n").unwrap();
-                let mut echo = [0u8; 6];
-                stream.read_exact(&mut echo).expect("echo");
-                assert_eq!(&echo, b"hello\n");
-                stream
-            })
-            .collect();
-        for _ in 0..IDLE_CLIENTS {
-            server.wait_for("] recv: hello");
-        }
+        let clients = open_idle_clients(&mut server);
         // One child per client, and the parent keeps no client socket.
         Usage { children: IDLE_CLIENTS, ..baseline }.wait_back(pid, DEADLINE);
         let children = children_of(pid);
@@ -383,4 +356,24 @@ fn memory_per_idle_client_server_fork() {
         drop(clients);
         baseline.wait_back(pid, DEADLINE);
     }
+}
+
+/// `IDLE_CLIENTS` clients that each say one line (logged: no -q here) and
+/// then stay silent, as a user who has typed once; waiting for each echo
+/// also paces the connects to the server's accepts.
+fn open_idle_clients(server: &mut Server) -> Vec<TcpStream> {
+    let clients: Vec<TcpStream> = (0..IDLE_CLIENTS)
+        .map(|_| {
+            let mut stream = server.connect();
+            stream.write_all(b"hello\n").unwrap();
+            let mut echo = [0u8; 6];
+            stream.read_exact(&mut echo).expect("echo");
+            assert_eq!(&echo, b"hello\n");
+            stream
+        })
+        .collect();
+    for _ in 0..IDLE_CLIENTS {
+        server.wait_for("] recv: hello");
+    }
+    clients
 }

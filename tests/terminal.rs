@@ -98,20 +98,6 @@ impl Drop for Terminal {
     }
 }
 
-/// Runs `check` for every client against every server, all at once.
-fn every_pairing(check: impl Fn(Lang, Lang, &str) + Sync) {
-    thread::scope(|scope| {
-        let check = &check;
-        for program in SERVERS {
-            for server in LANGS {
-                for client in LANGS {
-                    scope.spawn(move || check(client, server, program));
-                }
-            }
-        }
-    });
-}
-
 /// SPEC "Client behaviour": the prompt is showing when the server closes
 /// the idle connection (`-t 1`): the message starts on a new line.
 #[test]

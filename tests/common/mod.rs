@@ -778,3 +778,17 @@ fn shown_as_text(c: char) -> bool {
     let invisible = matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
     c >= '\u{a0}' && !invisible
 }
+
+/// Runs `check` for every client against every server, all at once.
+pub fn every_pairing(check: impl Fn(Lang, Lang, &str) + Sync) {
+    thread::scope(|scope| {
+        let check = &check;
+        for program in SERVERS {
+            for server in LANGS {
+                for client in LANGS {
+                    scope.spawn(move || check(client, server, program));
+                }
+            }
+        }
+    });
+}
