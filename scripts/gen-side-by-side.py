@@ -84,7 +84,13 @@ SERVER_STEPS = [
      "`-p 0` lets the kernel pick a free port: `bind` shows `htons(0)`. In the failure below the Rust "
      "trace has a `close` after the failed `bind` and the C trace has none: `?` returns the error and "
      "drops the `OwnedFd` on the way out, while C's `die` exits with the descriptor open and the "
-     "kernel closes it at exit."),
+     "kernel closes it at exit. That failure asks for `-b ::`, so it also shows the IPv6 path: an "
+     "AF_INET6 socket, IPV6_V6ONLY set to 0 (IPv4 clients welcome, whatever the system's default), "
+     "and a 28-byte `sockaddr_in6` where IPv4's `sockaddr_in` is 16 bytes. The C keeps either in a "
+     "`struct sockaddr_storage` and passes the size of the family's struct (`addr_len`); the Rust "
+     "`sys::SockAddr` is an enum of the two structs, and its `as_ptr` gives the same pointer and "
+     "size. `[::]` conflicts with the other server's `127.0.0.1`: an IPv6 socket that takes IPv4 "
+     "clients takes their port too."),
     ("listen", "listen: accept connections, queue up to BACKLOG",
      [(r"^listen\(", None)],
      "`listen` fails only for a bad descriptor or an unsupported socket (EBADF, ENOTSOCK, EOPNOTSUPP) or "
@@ -334,7 +340,7 @@ POLL_STEPS = [s for s in SERVER_STEPS if s[0] in
 # Steps shown failing, from docs/strace/LANG-failures.txt: the scenario and
 # which of its trace lines to show (the program's output is always shown).
 FAILURES = {
-    ("server", "bind"): ("bind-in-use", r"^bind\(|^close\(|^\+\+\+"),
+    ("server", "bind"): ("bind-in-use", r"^socket\(|^setsockopt\(.*IPV6_V6ONLY|^bind\(|^close\(|^\+\+\+"),
     ("server", "recv result"): ("idle-timeout", r"^recvfrom\(.*= -1|^close\("),
     ("client", "connect"): ("connect-refused", r"^connect\(|^\+\+\+"),
     ("client", "poll"): ("server-closed", r"^poll\(|^recvfrom\(|^\+\+\+"),
@@ -723,7 +729,7 @@ def strace_command(prefix, argv):
 
 def normalise(line, port):
     line = re.sub(r"\)\s+= ", ") = ", line)  # strace pads short lines
-    line = re.sub(r"TCP:\[\d+\]", "TCP:[inode]", line)
+    line = re.sub(r"TCP(v6)?:\[\d+\]", r"TCP\1:[inode]", line)
     line = re.sub(r"pipe:\[\d+\]", "pipe:[inode]", line)
     line = re.sub(r"<[^<>]*/input>", "<input>", line)  # the client's stdin, a temporary file
     line = re.sub(rf"(:|htons\(){port}\b", r"\1PORT", line)
@@ -857,17 +863,20 @@ def run_failures(lang, workdir):
     build = os.path.join(ROOT, "build", lang)
     found = {}
 
-    # bind: a second server on the port the first one listens on.
+    # bind: a second server on the port the first one listens on, asking
+    # for every IPv6 and IPv4 address (-b ::): the trace shows the IPv6
+    # socket, IPV6_V6ONLY set to 0, and the sockaddr_in6 bind is given.
     first, port = start_server(build, "server", ["-p", "0"])
     try:
-        argv = ["server", "-b", "127.0.0.1", "-p", port]
+        argv = ["server", "-b", "::", "-p", port]
         prefix = os.path.join(workdir, f"{lang}-bind")
         run = subprocess.run(strace_command(prefix, [os.path.join(build, argv[0])] + argv[1:]),
                              stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
     finally:
         stop(first)
     argv[-1] = "PORT"
-    found["bind-in-use"] = (outcome(argv, "another server listens on 127.0.0.1:PORT", run.returncode,
+    found["bind-in-use"] = (outcome(argv, "another server listens on 127.0.0.1:PORT; this one asks for "
+                                    "every IPv6 and IPv4 address of the port", run.returncode,
                                     run.stdout, run.stderr, port)
                             + main_only(prefix, port))
 
