@@ -818,11 +818,7 @@ def run_session(lang, program, workdir):
     finally:
         if held:
             held.close()
-        if tracer.poll() is None:
-            for pid in children(tracer.pid):
-                os.kill(pid, signal.SIGKILL)
-            tracer.kill()
-            tracer.wait()
+        kill_leftovers(tracer)
     traces = {program: read_trace(server_prefix, server_pid, port)}
     if traced_client:
         client_pids = sorted(int(n.split(".")[-1]) for n in os.listdir(workdir)
@@ -847,6 +843,16 @@ def start_server(build, program, args):
 def stop(process):
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=10)
+
+
+def kill_leftovers(tracer):
+    """After a failed run: the traced server (our child's child) and strace
+    itself, by PID, if still running."""
+    if tracer.poll() is None:
+        for pid in children(tracer.pid):
+            os.kill(pid, signal.SIGKILL)
+        tracer.kill()
+        tracer.wait()
 
 
 def outcome(argv, note, returncode, stdout, stderr, port):
@@ -912,11 +918,7 @@ def run_failures(lang, workdir):
         os.kill(server_pid, signal.SIGTERM)
         server_out, server_err = tracer.communicate(timeout=10)
     finally:
-        if tracer.poll() is None:
-            for pid in children(tracer.pid):
-                os.kill(pid, signal.SIGKILL)
-            tracer.kill()
-            tracer.wait()
+        kill_leftovers(tracer)
     found["idle-timeout"] = (outcome(server_argv, "a client connects and sends nothing", 0,
                                      listening.encode() + server_out, server_err, port)
                              + read_trace(server_prefix, server_pid, port))
@@ -943,11 +945,7 @@ def run_failures(lang, workdir):
         os.kill(server_pid, signal.SIGTERM)
         server_out, server_err = tracer.communicate(timeout=10)
     finally:
-        if tracer.poll() is None:
-            for pid in children(tracer.pid):
-                os.kill(pid, signal.SIGKILL)
-            tracer.kill()
-            tracer.wait()
+        kill_leftovers(tracer)
     found["poll-idle-timeout"] = (outcome(server_argv, "a client connects and sends nothing", 0,
                                           listening.encode() + server_out, server_err, port)
                                   + main_only(server_prefix, port))

@@ -23,8 +23,8 @@ pub use cli::{args, parse_number, parse_server_options, usage_error, Getopt, Opt
 pub use framing::{escape, is_quit, Framing, Piece, BUF_SIZE};
 pub use net::{format_addr, recv_retry, send_all};
 pub use server::{
-    accept_client, configure_client, lingering_close, log_recv, open_listener, run_server, serve_client,
-    start_shutdown_thread, BACKLOG, DRAIN_SECONDS, THREAD_STACK_SIZE,
+    accept_client, configure_client, lingering_close, log_recv, next_client, open_listener, run_server,
+    serve_client, start_shutdown_thread, BACKLOG, DRAIN_SECONDS, THREAD_STACK_SIZE,
 };
 
 /// A failed call: what was being done, and the errno it failed with.

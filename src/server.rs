@@ -206,12 +206,22 @@ pub fn run_server(prog: &str, model: &str, mut serve: impl FnMut(OwnedFd, String
     println!("listening on {} ({model}, idle timeout {} s)", format_addr(&listen_addr), opt.idle_timeout);
 
     loop {
-        let (fd, peer) = accept_client(prog, listener.as_fd());
-        println!("[{peer}] connected");
-        if let Err(err) = configure_client(fd.as_fd(), opt.idle_timeout) {
-            println!("[{peer}] error: {}", strerror(err));
-            continue; // dropping fd closes it
-        }
+        let (fd, peer) = next_client(prog, listener.as_fd(), opt.idle_timeout);
         serve(fd, peer, &opt);
+    }
+}
+
+/// The top of the C `main` loop: accept, log `connected`, configure; a
+/// connection that cannot be configured is logged and closed, and the next
+/// one accepted. Returns the configured socket and its peer.
+pub fn next_client(prog: &str, listener: BorrowedFd, idle_timeout: u32) -> (OwnedFd, String) {
+    loop {
+        let (fd, peer) = accept_client(prog, listener);
+        println!("[{peer}] connected");
+        match configure_client(fd.as_fd(), idle_timeout) {
+            Ok(()) => return (fd, peer),
+            // Dropping fd closes it.
+            Err(err) => println!("[{peer}] error: {}", strerror(err)),
+        }
     }
 }

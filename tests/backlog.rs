@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::socket::{connect, getsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -58,16 +57,6 @@ fn listen_overflows() -> u64 {
     let column =
         names.split_whitespace().position(|name| name == "ListenOverflows").expect("ListenOverflows");
     values.split_whitespace().nth(column).and_then(|v| v.parse().ok()).expect("a ListenOverflows count")
-}
-
-/// Room for a thousand connections on both sides (the server inherits it).
-fn raise_nofile(need: u64) {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft < need {
-        setrlimit(Resource::RLIMIT_NOFILE, need, hard.max(need)).unwrap_or_else(|err| {
-            panic!("RLIMIT_NOFILE is {soft}/{hard} and cannot be raised to {need}: {err}")
-        });
-    }
 }
 
 /// What one burst of connects showed.

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use nix::sys::signal::Signal;
@@ -41,16 +41,6 @@ fn still_exists(pid: u32, start: u64) -> bool {
     matches!(state_and_start(pid), Some((_, started)) if started == start)
 }
 
-/// Polls `done` until it holds, within `within`; returns how long it took.
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < within, "not within {within:?}: {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
-    start.elapsed()
-}
-
 /// `n` clients, each served once (a line and its echo), kept connected; and
 /// the server's children, one per client, with their start times.
 fn connect_served(server: &mut Server, n: usize) -> (Vec<TcpStream>, Vec<(u32, u64)>) {
@@ -66,7 +56,7 @@ fn connect_served(server: &mut Server, n: usize) -> (Vec<TcpStream>, Vec<(u32, u
         })
         .collect();
     let pid = server.pid();
-    wait_until("one child per client", DEADLINE, || children_of(pid).len() == n);
+    wait_until_within("one child per client", DEADLINE, || children_of(pid).len() == n);
     let children =
         children_of(pid).into_iter().map(|child| (child, state_and_start(child).unwrap().1)).collect();
     (clients, children)
@@ -111,7 +101,7 @@ fn fork_no_zombie_after_200_clients() {
             let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("every session ends");
             assert!(end.ends_with("] disconnected"), "{lang:?}: {end}");
         }
-        let took = wait_until(&format!("{lang:?}: no child left"), Duration::from_secs(1), || {
+        let took = wait_until_within(&format!("{lang:?}: no child left"), Duration::from_secs(1), || {
             children_of(pid).is_empty()
         });
         println!("{lang:?} server_fork: 200 clients, the last child reaped {took:?} after its session ended");
@@ -159,7 +149,7 @@ fn fork_children_end_when_the_server_is_killed() {
         let _ = server.wait_exit();
         for &(child, start) in &children {
             // Reparented to init (or a subreaper), which reaps it when it can.
-            wait_until(&format!("{what}: child {child} ends"), DEADLINE, || !still_runs(child, start));
+            wait_until_within(&format!("{what}: child {child} ends"), DEADLINE, || !still_runs(child, start));
         }
         assert_closed(clients, &what);
     }
@@ -210,7 +200,7 @@ fn fork_each_log_line_is_one_write() {
             assert_eq!(exchange(&server, &input), input, "{lang:?}");
         }
         let tracee = children_of(server.pid())[0];
-        wait_until("the children are reaped", DEADLINE, || children_of(tracee).is_empty());
+        wait_until_within("the children are reaped", DEADLINE, || children_of(tracee).is_empty());
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracee as i32), Signal::SIGTERM).unwrap();
         let (status, log) = server.wait_exit();
         assert!(status.success(), "{lang:?}: {status}");
@@ -286,7 +276,7 @@ fn fork_log_lines_of_50_clients_never_mix() {
         });
         // Every child has exited: every line is in the pipe.
         let pid = server.pid();
-        wait_until(&format!("{lang:?}: every child exits"), DEADLINE, || children_of(pid).is_empty());
+        wait_until_within(&format!("{lang:?}: every child exits"), DEADLINE, || children_of(pid).is_empty());
         server.drain(Duration::from_millis(300));
         let mut want: HashSet<String> = HashSet::new();
         for (id, peer) in peers.iter().enumerate() {

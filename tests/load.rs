@@ -23,7 +23,6 @@ use std::thread;
 use std::time::Instant;
 
 use common::*;
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 /// One heavy test at a time (in this process; cargo runs test files one after
 /// another).
@@ -44,18 +43,6 @@ const IDLE_CLIENTS: usize = 1000;
 /// 2,000, or `SOCKETS_LOAD_CLIENTS`.
 fn load_clients() -> usize {
     std::env::var("SOCKETS_LOAD_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(2000)
-}
-
-/// Raises this process's RLIMIT_NOFILE to at least `need` before a server is
-/// started, so that the server (which inherits it) and the clients here both
-/// have room: one descriptor per client on each side.
-fn raise_nofile(need: u64) {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft >= need {
-        return;
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard.max(need))
-        .unwrap_or_else(|err| panic!("RLIMIT_NOFILE is {soft}/{hard} and cannot be raised to {need}: {err}"));
 }
 
 /// xorshift64: payloads that differ per client and per round, without a crate.

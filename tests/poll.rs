@@ -20,29 +20,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 static HEAVY: Mutex<()> = Mutex::new(());
 
 fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Raises this process's RLIMIT_NOFILE to at least `need` before a server is
-/// started, so that the server (which inherits it) and the clients here both
-/// have room: one descriptor per client on each side.
-fn raise_nofile(need: u64) {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft >= need {
-        return;
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard.max(need))
-        .unwrap_or_else(|err| panic!("RLIMIT_NOFILE is {soft}/{hard} and cannot be raised to {need}: {err}"));
-}
-
-/// `[127.0.0.1:PORT] `, the prefix of the server's log lines about `stream`.
-fn peer_of(stream: &TcpStream) -> String {
-    format!("[{}] ", stream.local_addr().unwrap())
 }
 
 /// One verified round trip of `line` on `stream`; how long it took.
@@ -63,40 +45,6 @@ fn fresh_client(server: &Server, line: &[u8]) -> Duration {
     start.elapsed()
 }
 
-/// The bytes the server listening on `port` has left unread, over all its
-/// connections (`/proc/net/tcp`: local port, ESTABLISHED, rx_queue).
-fn unread_bytes(port: u16) -> u64 {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
-            let rx_queue = fields[4].rsplit(':').next().and_then(|q| u64::from_str_radix(q, 16).ok());
-            (local_port == Some(port) && fields[3] == "01").then_some(rx_queue).flatten()
-        })
-        .sum()
-}
-
-/// Waits until the server on `port` has stopped reading: bytes wait unread
-/// and their count has not moved for 200 ms (a server that still reads a
-/// client that is still sending would move it every millisecond).
-fn wait_stopped_reading(what: &str, port: u16) {
-    let start = Instant::now();
-    let (mut unread, mut since) = (unread_bytes(port), Instant::now());
-    loop {
-        thread::sleep(Duration::from_millis(10));
-        let now = unread_bytes(port);
-        if now != unread {
-            (unread, since) = (now, Instant::now());
-        } else if unread > 0 && since.elapsed() >= Duration::from_millis(200) {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "not within {DEADLINE:?}: {what} (unread: {unread})");
-    }
-}
-
 /// The send and receive queues of the server's connection on `port`
 /// (`/proc/net/tcp`, ESTABLISHED), if there is one.
 fn queues_of(port: u16) -> Option<(u64, u64)> {
@@ -109,15 +57,6 @@ fn queues_of(port: u16) -> Option<(u64, u64)> {
             .then(|| Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?)))
             .flatten()
     })
-}
-
-/// Polls `done` until it holds, within the deadline.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < DEADLINE, "not within {DEADLINE:?}: {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// CPU time (user + system) the process has used, from /proc/PID/stat.

@@ -27,11 +27,6 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `[127.0.0.1:PORT] `, the prefix of the server's log lines about `stream`.
-fn peer_of(stream: &TcpStream) -> String {
-    format!("[{}] ", stream.local_addr().unwrap())
-}
-
 /// The `[PEER] ` prefix of a log line.
 fn peer_in(line: &str) -> String {
     let end = line.find("] ").unwrap_or_else(|| panic!("no peer in {line:?}"));
@@ -125,16 +120,6 @@ fn state_in(stat_path: &str) -> Option<char> {
     stat.rsplit(')').next()?.trim_start().chars().next()
 }
 
-/// Polls `done` until it holds, within the deadline; returns how long it took.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < DEADLINE, "not within {DEADLINE:?}: {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
-    start.elapsed()
-}
-
 /// Whether process `pid` has exited (a zombie, not yet reaped, or gone).
 fn exited(pid: u32) -> bool {
     matches!(state_in(&format!("/proc/{pid}/stat")), None | Some('Z') | Some('X'))
@@ -151,19 +136,6 @@ fn all_threads_stopped(pid: u32) -> bool {
 /// connection (`/proc/net/tcp`: local port, state ESTABLISHED, rx_queue).
 fn server_has_unread_bytes(port: u16) -> bool {
     unread_bytes(port) > 0
-}
-
-/// The bytes the server listening on `port` has left unread, over all its
-/// accepted connections.
-fn unread_bytes(port: u16) -> u64 {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    let rx_queues = table.lines().skip(1).filter_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = fields[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
-        let rx_queue = fields[4].rsplit(':').next().and_then(|q| u64::from_str_radix(q, 16).ok());
-        (local_port == Some(port) && fields[3] == "01").then_some(rx_queue).flatten()
-    });
-    rx_queues.sum()
 }
 
 /// Issue 4 "Faults": a client killed with SIGKILL mid-line. The kernel closes
@@ -278,14 +250,7 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
                 // the client's bytes wait unread in the server's socket, and
                 // their count stops moving (it would move every millisecond
                 // while the server reads a client that sends 8 MiB).
-                let (mut unread, mut since) = (unread_bytes(server.port), Instant::now());
-                wait_until(&format!("{lang:?} {program} stops reading the hog"), || {
-                    let now = unread_bytes(server.port);
-                    if now != unread {
-                        (unread, since) = (now, Instant::now());
-                    }
-                    unread > 0 && since.elapsed() >= Duration::from_millis(200)
-                });
+                wait_stopped_reading(&format!("{lang:?} {program} stops reading the hog"), server.port);
                 let took = assert_still_serves(&mut server, "a client that never reads");
                 assert!(took < Duration::from_secs(1), "{lang:?}: the fresh client waited {took:?}");
                 assert!(!blocked_in_send(pid), "{lang:?}: server_poll must never block in send");

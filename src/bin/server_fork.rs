@@ -17,8 +17,8 @@ use libc::pid_t;
 use nix::errno::Errno;
 use sockets::sys::{self, strerror};
 use sockets::{
-    accept_client, args, configure_client, errno_of, format_addr, open_listener, parse_server_options,
-    serve_client, Failure, ServerOptions,
+    args, errno_of, format_addr, next_client, open_listener, parse_server_options, serve_client, Failure,
+    ServerOptions,
 };
 
 const PROG: &str = "server_fork";
@@ -154,12 +154,7 @@ fn main() {
     let server_pid = sys::getpid();
 
     loop {
-        let (fd, peer) = accept_client(PROG, listener.as_fd());
-        println!("[{peer}] connected");
-        if let Err(err) = configure_client(fd.as_fd(), opt.idle_timeout) {
-            println!("[{peer}] error: {}", strerror(err));
-            continue; // dropping fd closes it
-        }
+        let (fd, peer) = next_client(PROG, listener.as_fd(), opt.idle_timeout);
 
         // step: fork
         // With the lock held: the child's PID is in the list before the

@@ -294,7 +294,8 @@ fn main() {
         }));
         let timeout = poll_timeout(&clients, listener_paused_until, now);
         match sys::poll(&mut fds, timeout) {
-            Ok(_) | Err(Errno::EINTR) => {}
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
             Err(err) => Failure::new("poll", err).exit(PROG),
         }
 
