@@ -39,6 +39,7 @@
 #define DRAIN_SECONDS 2                /* how long to read what a client sends after quit */
 #define PEER_SIZE sizeof "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"
 #define ESCAPED_SIZE (4 * BUF_SIZE + 1) /* every byte may become \xHH */
+#define STDOUT_SIZE 8192 /* stdout's buffer: more than the longest log line (a piece escaped, 4096 bytes) */
 #define ACCEPT_PAUSE_MS 100            /* out of descriptors: stop watching the listener this long */
 #define FIRST_CAPACITY 16              /* clients before the arrays first grow */
 
@@ -621,7 +622,10 @@ int main(int argc, char **argv)
 {
     struct options opt;
     parse_options(argc, argv, &opt);
-    setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
+    /* One whole line per write, also into a pipe: the buffer holds the
+       longest line, so no line is written in two. */
+    static char stdout_buffer[STDOUT_SIZE];
+    setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
 
     start_shutdown_thread();
 

@@ -34,6 +34,7 @@
 #define DRAIN_SECONDS 2                /* how long to read what a client sends after quit */
 #define PEER_SIZE sizeof "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"
 #define ESCAPED_SIZE (4 * BUF_SIZE + 1) /* every byte may become \xHH */
+#define STDOUT_SIZE 8192 /* stdout's buffer: more than the longest log line (a piece escaped, 4096 bytes) */
 
 static const char *const prog = "server_single";
 static const char usage[] = "usage: server_single [-b ADDR] [-p PORT] [-t SECONDS] [-q]\n";
@@ -490,7 +491,10 @@ int main(int argc, char **argv)
 {
     struct options opt;
     parse_options(argc, argv, &opt);
-    setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
+    /* One whole line per write, also into a pipe: the buffer holds the
+       longest line, so no line is written in two. */
+    static char stdout_buffer[STDOUT_SIZE];
+    setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
 
     start_shutdown_thread();
 
