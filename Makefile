@@ -1,8 +1,8 @@
 # sockets, side by side: build the C reference and the Rust port, test, demo.
 #
-#   make          build/c/{server,server_single,server_fork,server_poll,client}  (gcc, C11)
-#                 build/rust/{server,server_single,server_fork,server_poll,client} (cargo, release)
-#                 ./server ./server_single ./server_fork ./server_poll ./client (links to the Rust builds)
+#   make          every program of programs.txt in the sockets crate, twice:
+#                 build/c/NAME (gcc, C11), build/rust/NAME (cargo, release),
+#                 and ./NAME (a link to the Rust build)
 #   make demo     see it work (under 20 s)
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
@@ -24,7 +24,9 @@
 
 CC      ?= cc
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
-PROGRAMS := server server_single server_fork server_poll client
+# programs.txt is the one list of the programs (name, role, model, transport,
+# crate, label); the twins of the sockets crate are built here.
+PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "sockets" { print $$1 }' programs.txt)
 
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))

@@ -17,7 +17,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 
 for build in asan tsan; do
-    for program in server server_single server_fork server_poll client; do
+    for program in $(awk '!/^#/ && NF && $5 == "sockets" { print $1 }' programs.txt); do
         [ -x "build/$build/$program" ] || { echo "sanitize: build/$build/$program is missing: run make sanitize" >&2; exit 1; }
     done
 done

@@ -28,7 +28,7 @@ fn unused_port() -> u16 {
 /// (for `localhost`, the first address getaddrinfo gives).
 #[test]
 fn client_connects_to_localhost_ipv6_and_ipv4_hosts() {
-    for program in SERVERS {
+    for program in servers() {
         for server_lang in LANGS {
             let mut server = Server::start_bound(server_lang, program, "::", &[]);
             for client in LANGS {
@@ -116,7 +116,7 @@ fn client_tries_each_address_of_a_name_in_order() {
 /// nothing else: a name, or a malformed address, is `bad address`, exit 2.
 #[test]
 fn servers_take_numeric_ipv4_and_ipv6_bind_addresses_only() {
-    for program in SERVERS {
+    for program in servers() {
         for lang in LANGS {
             for bad in ["localhost", "::1::2", "127.0.0.256", "1.2.3", "[::1]", ""] {
                 let out = run_program(lang, program, &["-b", bad, "-p", "0"], b"");
@@ -198,7 +198,7 @@ fn ipv6_any_takes_ipv4_clients_where_the_default_is_ipv6_only() {
     let Some(namespace) = V6OnlyNamespace::new() else { return };
     let default = namespace.command("cat").arg("/proc/sys/net/ipv6/bindv6only").output().expect("cat");
     assert_eq!(default.stdout, b"1\n", "the namespace's default is not IPv6-only");
-    for program in SERVERS {
+    for program in servers() {
         for lang in LANGS {
             let mut command = namespace.command(bin(lang, program));
             command.args(["-b", "::", "-p", "0"]);

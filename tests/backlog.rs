@@ -166,7 +166,7 @@ fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
     raise_nofile(4 * CONCURRENT as u64);
     let mut shown = Vec::new();
     let mut ok = true;
-    for program in SERVERS {
+    for program in servers() {
         for lang in LANGS {
             let server = Server::start(lang, program, &["-q"]);
             let mut result = burst(&server);
@@ -213,7 +213,7 @@ fn backlog_is_somaxconn() {
     let sysctl = std::fs::read_to_string("/proc/sys/net/core/somaxconn").expect("read net.core.somaxconn");
     let cap: i32 = sysctl.trim().parse().expect("a number");
     let want = libc::SOMAXCONN.min(cap).to_string();
-    for program in SERVERS {
+    for program in servers() {
         for lang in LANGS {
             let server = Server::start(lang, program, &[]);
             let filter = format!("sport = :{}", server.port);

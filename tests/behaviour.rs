@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 #[test]
 fn spec_protocol_echo_round_trip_every_pairing() {
     for server_lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             for client_lang in LANGS {
                 let mut server = Server::start(server_lang, program, &[]);
                 let out = run_client(client_lang, &[], server.port, b"hello\nworld\n");
@@ -46,7 +46,7 @@ fn spec_protocol_echo_round_trip_every_pairing() {
 #[test]
 fn spec_protocol_quit_closes_without_echo() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &[]);
             assert_eq!(exchange(&server, b"quit\r\n"), b"", "{lang:?} {program}");
             server.wait_for("] quit");
@@ -58,7 +58,7 @@ fn spec_protocol_quit_closes_without_echo() {
 #[test]
 fn spec_protocol_batched_quit_echoes_lines_before_it() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &[]);
             let mut stream = server.connect();
             stream.write_all(b"a\nquit\n").unwrap();
@@ -79,7 +79,7 @@ fn spec_protocol_long_lines_and_pending_bytes_are_echoed_whole() {
     long.extend_from_slice(b"quit\n"); // "quit\n" right after a full piece: still data
     long.extend_from_slice(b"tail without newline");
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &[]);
             assert_eq!(exchange(&server, &long), long, "{lang:?} {program}");
             server.wait_for("] recv: tail without newline");
@@ -93,7 +93,7 @@ fn spec_protocol_long_lines_and_pending_bytes_are_echoed_whole() {
 #[test]
 fn spec_protocol_idle_timeout_closes_and_client_notices() {
     for server_lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(server_lang, program, &["-t", "1"]);
             let mut stream = server.connect();
             let start = Instant::now();
@@ -237,7 +237,7 @@ fn spec_errors_port_in_use_exits_1() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let out = run_program(lang, program, &["-b", "127.0.0.1", "-p", &port], b"");
             assert_eq!(out.code(), Some(1), "{lang:?} {program}");
             assert_eq!(out.stderr(), format!("{program}: bind 127.0.0.1:{port}: Address already in use\n"));
@@ -250,7 +250,7 @@ fn spec_errors_port_in_use_exits_1() {
 #[test]
 fn spec_server_output_signals_shut_down_with_exit_0() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             for signal in [Signal::SIGTERM, Signal::SIGINT] {
                 let mut server = Server::start(lang, program, &[]);
                 let mut client = server.connect();

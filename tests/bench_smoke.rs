@@ -80,7 +80,7 @@ fn assert_clean_load(port: &str, what: &str) {
 #[test]
 fn spec_protocol_bench_verifies_every_echo_from_each_server() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let server = Server::start(lang, program, &["-q"]);
             assert_clean_load(&server.port.to_string(), &format!("{lang:?} {program}"));
         }

@@ -42,7 +42,7 @@ fn kib_line() -> Vec<u8> {
 fn for_every_server(check: impl Fn(Lang, &str) + Sync) {
     thread::scope(|scope| {
         let check = &check;
-        let handles: Vec<_> = SERVERS
+        let handles: Vec<_> = servers()
             .iter()
             .flat_map(|&program| LANGS.map(|lang| (lang, program)))
             .map(|(lang, program)| (lang, program, scope.spawn(move || check(lang, program))))

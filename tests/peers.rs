@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use common::*;
 
-/// The six servers: C and Rust, `server`, `server_single` and `server_fork`.
-fn servers() -> impl Iterator<Item = (Lang, &'static str)> {
-    LANGS.into_iter().flat_map(|lang| SERVERS.map(move |program| (lang, program)))
+/// Every TCP server, C and Rust.
+fn every_server() -> impl Iterator<Item = (Lang, &'static str)> {
+    LANGS.into_iter().flat_map(|lang| servers().into_iter().map(move |program| (lang, program)))
 }
 
 /// 64 KiB of every byte value, with a `\n` now and then and never a `quit`
@@ -29,7 +29,7 @@ fn binary_file() -> Vec<u8> {
 /// and checks it comes back byte-exact and the server logs the EOF.
 fn check_binary_echo(tool: &str, client: impl Fn(u16) -> Command) {
     let data = binary_file();
-    for (lang, program) in servers() {
+    for (lang, program) in every_server() {
         let server = Server::start(lang, program, &["-q"]);
         let out = run(client(server.port), &data, DEADLINE);
         let what = format!("{tool} -> {lang:?} {program}");
@@ -88,7 +88,7 @@ fn peers_python_checks_framing() {
     }
     let script = root().join("tests/peers/framing.py");
     let mut logs = Vec::new();
-    for (lang, program) in servers() {
+    for (lang, program) in every_server() {
         let server = Server::start(lang, program, &[]);
         let mut python = Command::new("python3");
         python.arg(&script).args(["127.0.0.1", &server.port.to_string()]);

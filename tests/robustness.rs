@@ -147,7 +147,7 @@ fn server_has_unread_bytes(port: u16) -> bool {
 #[test]
 fn fault_client_killed_mid_line() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &[]);
             let script =
                 "exec 3<>/dev/tcp/127.0.0.1/$0 && printf 'half a li' >&3 && echo sent && exec sleep 60";
@@ -195,7 +195,7 @@ fn fault_client_killed_mid_line() {
 fn fault_client_resets_right_after_sending() {
     let reset = libc::linger { l_onoff: 1, l_linger: 0 };
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &["-q"]);
             for _ in 0..20 {
                 let mut stream = server.connect();
@@ -227,7 +227,7 @@ fn fault_client_resets_right_after_sending() {
 #[test]
 fn fault_client_that_sends_8_mib_and_never_reads() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &["-q", "-t", "1"]);
             let pid = server.pid();
             let baseline = Usage::of(pid);
@@ -339,7 +339,7 @@ fn fault_flood_of_connect_and_close() {
     const FLOOD: usize = 1000;
     let _serial = heavy();
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &["-q"]);
             let pid = server.pid();
             let baseline = Usage::of(pid);
@@ -376,7 +376,7 @@ fn fault_flood_of_connect_and_close() {
 #[test]
 fn fault_shutdown_signal_with_clients_connected() {
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             for signal in [Signal::SIGINT, Signal::SIGTERM] {
                 let what = format!("{lang:?} {program} {signal}");
                 let mut server = Server::start(lang, program, &[]);
@@ -466,7 +466,7 @@ fn bad_input_is_echoed_byte_exact() {
         ("lines of 1023, 1024 and 1025 bytes", [line_of(1023), line_of(1024), line_of(1025)].concat()),
     ];
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &["-q"]);
             for (name, data) in &cases {
                 let echoed = echo_concurrently(&server, data);
@@ -487,7 +487,7 @@ fn bad_input_lines_around_the_buffer_size_are_logged_as_pieces() {
     let want: Vec<String> =
         [1022, 1023, 1024, 0].iter().map(|&n| format!("recv: {}", "y".repeat(n))).collect();
     for lang in LANGS {
-        for program in SERVERS {
+        for program in servers() {
             let mut server = Server::start(lang, program, &[]);
             assert_same_bytes(&echo_concurrently(&server, &data), &data, &format!("{lang:?} {program}"));
             server.wait_for("] disconnected");
@@ -652,7 +652,7 @@ fn valgrind_c_servers_leak_no_descriptors() {
         return;
     }
     let reset = libc::linger { l_onoff: 1, l_linger: 0 };
-    for program in SERVERS {
+    for program in servers() {
         let logs = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("valgrind-{program}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&logs);

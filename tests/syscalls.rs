@@ -511,7 +511,7 @@ fn syscalls_ipv6_session() {
     if !have_strace() {
         return;
     }
-    for program in SERVERS {
+    for program in servers() {
         let trace = assert_same_syscalls(&format!("SPEC \"Parity\", {program} -b ::1"), |lang| {
             server_trace_ipv6(lang, program)
         });

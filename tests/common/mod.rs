@@ -26,7 +26,10 @@ pub enum Lang {
 }
 
 pub const LANGS: [Lang; 2] = [Lang::C, Lang::Rust];
-pub const SERVERS: [&str; 4] = ["server", "server_single", "server_fork", "server_poll"];
+/// Every server over plain TCP, from programs.txt: each TCP suite runs them all.
+pub fn servers() -> Vec<&'static str> {
+    programs::tcp_servers().into_iter().map(|p| p.name).collect()
+}
 
 impl Lang {
     pub fn dir(self) -> &'static str {
@@ -783,7 +786,7 @@ fn shown_as_text(c: char) -> bool {
 pub fn every_pairing(check: impl Fn(Lang, Lang, &str) + Sync) {
     thread::scope(|scope| {
         let check = &check;
-        for program in SERVERS {
+        for program in servers() {
             for server in LANGS {
                 for client in LANGS {
                     scope.spawn(move || check(client, server, program));
