@@ -28,30 +28,27 @@ fn unused_port() -> u16 {
 /// (for `localhost`, the first address getaddrinfo gives).
 #[test]
 fn client_connects_to_localhost_ipv6_and_ipv4_hosts() {
-    for program in servers() {
-        for server_lang in LANGS {
-            let mut server = Server::start_bound(server_lang, program, "::", &[]);
-            for client in LANGS {
-                for host in ["localhost", "::1", "127.0.0.1"] {
-                    let first = (host, server.port).to_socket_addrs().unwrap().next().expect("an address");
-                    let out = run_client_at(client, &[], host, server.port, b"hi\nquit\n");
-                    let who = format!("{client:?} client {host} -> {server_lang:?} {program} -b ::");
-                    assert_eq!(
-                        (out.stdout().as_str(), out.stderr().as_str(), out.code()),
-                        (
-                            format!("connected to {}\necho: hi\nclosing connection\n", written(first))
-                                .as_str(),
-                            "",
-                            Some(0)
-                        ),
-                        "{who}"
-                    );
-                    // The server writes the peer the same way (IPv4-mapped as IPv4).
-                    let peer = format!("[{}:", written(first).rsplit_once(':').unwrap().0);
-                    let connected = server.wait_for("] connected");
-                    assert!(connected.starts_with(&peer), "{who}: {connected:?} is not from {peer}PORT");
-                    server.wait_for("] quit");
-                }
+    for (server_lang, program) in every_server() {
+        let mut server = Server::start_bound(server_lang, program, "::", &[]);
+        for client in LANGS {
+            for host in ["localhost", "::1", "127.0.0.1"] {
+                let first = (host, server.port).to_socket_addrs().unwrap().next().expect("an address");
+                let out = run_client_at(client, &[], host, server.port, b"hi\nquit\n");
+                let who = format!("{client:?} client {host} -> {server_lang:?} {program} -b ::");
+                assert_eq!(
+                    (out.stdout().as_str(), out.stderr().as_str(), out.code()),
+                    (
+                        format!("connected to {}\necho: hi\nclosing connection\n", written(first)).as_str(),
+                        "",
+                        Some(0)
+                    ),
+                    "{who}"
+                );
+                // The server writes the peer the same way (IPv4-mapped as IPv4).
+                let peer = format!("[{}:", written(first).rsplit_once(':').unwrap().0);
+                let connected = server.wait_for("] connected");
+                assert!(connected.starts_with(&peer), "{who}: {connected:?} is not from {peer}PORT");
+                server.wait_for("] quit");
             }
         }
     }
@@ -116,27 +113,25 @@ fn client_tries_each_address_of_a_name_in_order() {
 /// nothing else: a name, or a malformed address, is `bad address`, exit 2.
 #[test]
 fn servers_take_numeric_ipv4_and_ipv6_bind_addresses_only() {
-    for program in servers() {
-        for lang in LANGS {
-            for bad in ["localhost", "::1::2", "127.0.0.256", "1.2.3", "[::1]", ""] {
-                let out = run_program(lang, program, &["-b", bad, "-p", "0"], b"");
-                assert_eq!(out.code(), Some(2), "{lang:?} {program} -b {bad:?}: {}", out.stderr());
-                let first = out.stderr().lines().next().unwrap_or("").to_string();
-                assert_eq!(first, format!("{program}: bad address: {bad}"), "{lang:?} {program} -b {bad:?}");
-                assert!(out.stderr().contains(&format!("usage: {program} ")), "{lang:?} {program}: no usage");
-                assert_eq!(out.stdout(), "", "{lang:?} {program} -b {bad:?}");
-            }
-            for (bind, listening) in [("::", "[::]"), ("::1", "[::1]"), ("0.0.0.0", "0.0.0.0")] {
-                let server = Server::start_bound(lang, program, bind, &[]);
-                let port = server.port;
-                let (status, log) = server.stop();
-                assert!(status.success(), "{lang:?} {program} -b {bind}: {status}");
-                assert!(
-                    log[0].starts_with(&format!("listening on {listening}:{port} (")),
-                    "{lang:?} {program} -b {bind}: {:?}",
-                    log[0]
-                );
-            }
+    for (lang, program) in every_server() {
+        for bad in ["localhost", "::1::2", "127.0.0.256", "1.2.3", "[::1]", ""] {
+            let out = run_program(lang, program, &["-b", bad, "-p", "0"], b"");
+            assert_eq!(out.code(), Some(2), "{lang:?} {program} -b {bad:?}: {}", out.stderr());
+            let first = out.stderr().lines().next().unwrap_or("").to_string();
+            assert_eq!(first, format!("{program}: bad address: {bad}"), "{lang:?} {program} -b {bad:?}");
+            assert!(out.stderr().contains(&format!("usage: {program} ")), "{lang:?} {program}: no usage");
+            assert_eq!(out.stdout(), "", "{lang:?} {program} -b {bad:?}");
+        }
+        for (bind, listening) in [("::", "[::]"), ("::1", "[::1]"), ("0.0.0.0", "0.0.0.0")] {
+            let server = Server::start_bound(lang, program, bind, &[]);
+            let port = server.port;
+            let (status, log) = server.stop();
+            assert!(status.success(), "{lang:?} {program} -b {bind}: {status}");
+            assert!(
+                log[0].starts_with(&format!("listening on {listening}:{port} (")),
+                "{lang:?} {program} -b {bind}: {:?}",
+                log[0]
+            );
         }
     }
 }
@@ -198,24 +193,22 @@ fn ipv6_any_takes_ipv4_clients_where_the_default_is_ipv6_only() {
     let Some(namespace) = V6OnlyNamespace::new() else { return };
     let default = namespace.command("cat").arg("/proc/sys/net/ipv6/bindv6only").output().expect("cat");
     assert_eq!(default.stdout, b"1\n", "the namespace's default is not IPv6-only");
-    for program in servers() {
-        for lang in LANGS {
-            let mut command = namespace.command(bin(lang, program));
-            command.args(["-b", "::", "-p", "0"]);
-            let mut server = Server::start_command(lang, program, command); // `ip netns exec` execs it
-            let mut client = namespace.command(bin(lang, "client"));
-            client.args(["127.0.0.1", &server.port.to_string()]);
-            let out = run(client, b"hi\nquit\n", DEADLINE);
-            let who = format!("{lang:?} {program} -b :: (bindv6only = 1)");
-            assert_eq!(
-                (out.stdout(), out.code()),
-                (format!("connected to 127.0.0.1:{}\necho: hi\nclosing connection\n", server.port), Some(0)),
-                "{who}: {}",
-                out.stderr()
-            );
-            server.wait_for("[127.0.0.1:");
-            let (status, _) = server.stop();
-            assert!(status.success(), "{who}: {status}");
-        }
+    for (lang, program) in every_server() {
+        let mut command = namespace.command(bin(lang, program));
+        command.args(["-b", "::", "-p", "0"]);
+        let mut server = Server::start_command(lang, program, command); // `ip netns exec` execs it
+        let mut client = namespace.command(bin(lang, "client"));
+        client.args(["127.0.0.1", &server.port.to_string()]);
+        let out = run(client, b"hi\nquit\n", DEADLINE);
+        let who = format!("{lang:?} {program} -b :: (bindv6only = 1)");
+        assert_eq!(
+            (out.stdout(), out.code()),
+            (format!("connected to 127.0.0.1:{}\necho: hi\nclosing connection\n", server.port), Some(0)),
+            "{who}: {}",
+            out.stderr()
+        );
+        server.wait_for("[127.0.0.1:");
+        let (status, _) = server.stop();
+        assert!(status.success(), "{who}: {status}");
     }
 }

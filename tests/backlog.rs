@@ -166,18 +166,16 @@ fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
     raise_nofile(4 * CONCURRENT as u64);
     let mut shown = Vec::new();
     let mut ok = true;
-    for program in servers() {
-        for lang in LANGS {
-            let server = Server::start(lang, program, &["-q"]);
-            let mut result = burst(&server);
-            if !result.ok() {
-                shown.push(format!("{} (measured again:)", result.show(what, &server)));
-                result = burst(&server);
-            }
-            ok &= result.ok();
-            shown.push(result.show(what, &server));
-            server.stop();
+    for (lang, program) in every_server() {
+        let server = Server::start(lang, program, &["-q"]);
+        let mut result = burst(&server);
+        if !result.ok() {
+            shown.push(format!("{} (measured again:)", result.show(what, &server)));
+            result = burst(&server);
         }
+        ok &= result.ok();
+        shown.push(result.show(what, &server));
+        server.stop();
     }
     let shown = shown.join("\n");
     println!("{shown}");
@@ -213,15 +211,13 @@ fn backlog_is_somaxconn() {
     let sysctl = std::fs::read_to_string("/proc/sys/net/core/somaxconn").expect("read net.core.somaxconn");
     let cap: i32 = sysctl.trim().parse().expect("a number");
     let want = libc::SOMAXCONN.min(cap).to_string();
-    for program in servers() {
-        for lang in LANGS {
-            let server = Server::start(lang, program, &[]);
-            let filter = format!("sport = :{}", server.port);
-            let out = std::process::Command::new("ss").args(["-Hltn", &filter]).output().expect("run ss");
-            let table = String::from_utf8_lossy(&out.stdout).into_owned();
-            // State, Recv-Q, Send-Q (the backlog), local address, peer.
-            let backlog = table.split_whitespace().nth(2).unwrap_or("none").to_string();
-            assert_eq!(backlog, want, "{lang:?} {program}: ss -ltn says\n{table}");
-        }
+    for (lang, program) in every_server() {
+        let server = Server::start(lang, program, &[]);
+        let filter = format!("sport = :{}", server.port);
+        let out = std::process::Command::new("ss").args(["-Hltn", &filter]).output().expect("run ss");
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        // State, Recv-Q, Send-Q (the backlog), local address, peer.
+        let backlog = table.split_whitespace().nth(2).unwrap_or("none").to_string();
+        assert_eq!(backlog, want, "{lang:?} {program}: ss -ltn says\n{table}");
     }
 }

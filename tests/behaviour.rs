@@ -14,30 +14,28 @@ use nix::sys::signal::Signal;
 /// server prints the same transcript and the server logs each line.
 #[test]
 fn spec_protocol_echo_round_trip_every_pairing() {
-    for server_lang in LANGS {
-        for program in servers() {
-            for client_lang in LANGS {
-                let mut server = Server::start(server_lang, program, &[]);
-                let out = run_client(client_lang, &[], server.port, b"hello\nworld\n");
-                let want = format!(
-                    "connected to 127.0.0.1:{}\necho: hello\necho: world\nclosing connection\n",
-                    server.port
-                );
-                let pairing = format!("{client_lang:?} client, {server_lang:?} {program}");
-                assert_eq!(out.stdout(), want, "{pairing}; stderr: {}", out.stderr());
-                assert_eq!(out.code(), Some(0), "{pairing}");
-                assert_eq!(out.stderr(), "", "{pairing}");
-                server.wait_for("] quit");
-                let (status, log) = server.stop();
-                assert!(status.success(), "{pairing}: {status}");
-                let events: Vec<_> =
-                    log.iter().skip(1).map(|l| l.split_once("] ").map_or(l.as_str(), |(_, e)| e)).collect();
-                assert_eq!(
-                    events,
-                    ["connected", "recv: hello", "recv: world", "quit", "shutting down"],
-                    "{pairing}"
-                );
-            }
+    for (server_lang, program) in every_server() {
+        for client_lang in LANGS {
+            let mut server = Server::start(server_lang, program, &[]);
+            let out = run_client(client_lang, &[], server.port, b"hello\nworld\n");
+            let want = format!(
+                "connected to 127.0.0.1:{}\necho: hello\necho: world\nclosing connection\n",
+                server.port
+            );
+            let pairing = format!("{client_lang:?} client, {server_lang:?} {program}");
+            assert_eq!(out.stdout(), want, "{pairing}; stderr: {}", out.stderr());
+            assert_eq!(out.code(), Some(0), "{pairing}");
+            assert_eq!(out.stderr(), "", "{pairing}");
+            server.wait_for("] quit");
+            let (status, log) = server.stop();
+            assert!(status.success(), "{pairing}: {status}");
+            let events: Vec<_> =
+                log.iter().skip(1).map(|l| l.split_once("] ").map_or(l.as_str(), |(_, e)| e)).collect();
+            assert_eq!(
+                events,
+                ["connected", "recv: hello", "recv: world", "quit", "shutting down"],
+                "{pairing}"
+            );
         }
     }
 }
@@ -45,29 +43,25 @@ fn spec_protocol_echo_round_trip_every_pairing() {
 /// SPEC "The protocol" 4: `quit` ends the session, unechoed.
 #[test]
 fn spec_protocol_quit_closes_without_echo() {
-    for lang in LANGS {
-        for program in servers() {
-            let mut server = Server::start(lang, program, &[]);
-            assert_eq!(exchange(&server, b"quit\r\n"), b"", "{lang:?} {program}");
-            server.wait_for("] quit");
-        }
+    for (lang, program) in every_server() {
+        let mut server = Server::start(lang, program, &[]);
+        assert_eq!(exchange(&server, b"quit\r\n"), b"", "{lang:?} {program}");
+        server.wait_for("] quit");
     }
 }
 
 /// SPEC "The protocol" 4: `a\nquit\n` in one segment echoes `a\n`, then closes.
 #[test]
 fn spec_protocol_batched_quit_echoes_lines_before_it() {
-    for lang in LANGS {
-        for program in servers() {
-            let mut server = Server::start(lang, program, &[]);
-            let mut stream = server.connect();
-            stream.write_all(b"a\nquit\n").unwrap();
-            let mut echoed = Vec::new();
-            stream.read_to_end(&mut echoed).expect("server closes after quit");
-            assert_eq!(echoed, b"a\n", "{lang:?} {program}");
-            server.wait_for("] recv: a");
-            server.wait_for("] quit");
-        }
+    for (lang, program) in every_server() {
+        let mut server = Server::start(lang, program, &[]);
+        let mut stream = server.connect();
+        stream.write_all(b"a\nquit\n").unwrap();
+        let mut echoed = Vec::new();
+        stream.read_to_end(&mut echoed).expect("server closes after quit");
+        assert_eq!(echoed, b"a\n", "{lang:?} {program}");
+        server.wait_for("] recv: a");
+        server.wait_for("] quit");
     }
 }
 
@@ -78,13 +72,11 @@ fn spec_protocol_long_lines_and_pending_bytes_are_echoed_whole() {
     let mut long = vec![b'x'; 1024];
     long.extend_from_slice(b"quit\n"); // "quit\n" right after a full piece: still data
     long.extend_from_slice(b"tail without newline");
-    for lang in LANGS {
-        for program in servers() {
-            let mut server = Server::start(lang, program, &[]);
-            assert_eq!(exchange(&server, &long), long, "{lang:?} {program}");
-            server.wait_for("] recv: tail without newline");
-            server.wait_for("] disconnected");
-        }
+    for (lang, program) in every_server() {
+        let mut server = Server::start(lang, program, &[]);
+        assert_eq!(exchange(&server, &long), long, "{lang:?} {program}");
+        server.wait_for("] recv: tail without newline");
+        server.wait_for("] disconnected");
     }
 }
 
@@ -92,34 +84,33 @@ fn spec_protocol_long_lines_and_pending_bytes_are_echoed_whole() {
 /// closed after `-t`, and an idle client notices at once.
 #[test]
 fn spec_protocol_idle_timeout_closes_and_client_notices() {
-    for server_lang in LANGS {
-        for program in servers() {
-            let mut server = Server::start(server_lang, program, &["-t", "1"]);
-            let mut stream = server.connect();
-            let start = Instant::now();
-            let mut rest = Vec::new();
-            stream.read_to_end(&mut rest).expect("closed by the server");
-            let waited = start.elapsed();
-            assert!(rest.is_empty());
-            assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "{waited:?}");
-            server.wait_for("] idle for 1 s, closing");
+    for (server_lang, program) in every_server() {
+        let mut server = Server::start(server_lang, program, &["-t", "1"]);
+        let mut stream = server.connect();
+        let start = Instant::now();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).expect("closed by the server");
+        let waited = start.elapsed();
+        assert!(rest.is_empty());
+        assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "{waited:?}");
+        server.wait_for("] idle for 1 s, closing");
 
-            for client_lang in LANGS {
-                let client = RunningClient::start(client_lang, &[], server.port);
-                client.wait_for_stdout("connected to");
-                // stdin stays open and silent: the client waits in poll(2).
-                let out = client.wait_exit();
-                assert_eq!(out.code(), Some(1), "{client_lang:?} client vs {server_lang:?} {program}");
-                assert!(out.stdout().ends_with("server closed the connection\n"), "{}", out.stdout());
-            }
+        for client_lang in LANGS {
+            let client = RunningClient::start(client_lang, &[], server.port);
+            client.wait_for_stdout("connected to");
+            // stdin stays open and silent: the client waits in poll(2).
+            let out = client.wait_exit();
+            assert_eq!(out.code(), Some(1), "{client_lang:?} client vs {server_lang:?} {program}");
+            assert!(out.stdout().ends_with("server closed the connection\n"), "{}", out.stdout());
         }
     }
 }
 
-/// SPEC "The six programs": `server` and `server_fork` serve two clients at once.
+/// SPEC "The five servers": every server but the one-at-a-time model
+/// serves two clients at once.
 #[test]
 fn spec_server_serves_two_clients_at_once() {
-    for (lang, program) in LANGS.into_iter().flat_map(|lang| [(lang, "server"), (lang, "server_fork")]) {
+    for (lang, program) in every_server_where(|p| p.model != Model::Single) {
         let server = Server::start(lang, program, &[]);
         let mut first = server.connect();
         let mut second = server.connect();
@@ -132,12 +123,12 @@ fn spec_server_serves_two_clients_at_once() {
     }
 }
 
-/// SPEC "The six programs": `server_single` serves one client at a time;
+/// SPEC "The five servers": `server_single` serves one client at a time;
 /// the next waits in the backlog until the first is done.
 #[test]
 fn spec_server_single_second_client_waits_for_the_first() {
-    for lang in LANGS {
-        let mut server = Server::start(lang, "server_single", &[]);
+    for (lang, program) in every_server_where(|p| p.model == Model::Single) {
+        let mut server = Server::start(lang, program, &[]);
         let mut first = server.connect();
         first.write_all(b"one\n").unwrap();
         let mut echoed = [0; 4];
@@ -192,27 +183,22 @@ fn spec_command_line_errors_exit_2_with_usage() {
         &["h", "65536"],
         &["h", "1", "x"],
     ];
-    for lang in LANGS {
-        for (program, cases) in [
-            ("server", server_bad),
-            ("server_single", server_bad),
-            ("server_fork", server_bad),
-            ("server_poll", server_bad),
-            ("client", client_bad),
-        ] {
-            let usage = format!("usage: {program} [");
-            for args in cases {
-                let out = run_program(lang, program, args, b"");
-                assert_eq!(out.code(), Some(2), "{lang:?} {program} {args:?}: {}", out.stderr());
-                let stderr = out.stderr();
-                assert!(stderr.starts_with(&format!("{program}: ")), "{lang:?} {program} {args:?}: {stderr}");
-                assert!(stderr.lines().nth(1).is_some_and(|l| l.starts_with(&usage)), "{stderr}");
-                assert_eq!(out.stdout(), "", "{lang:?} {program} {args:?}");
-            }
-            let out = run_program(lang, program, &["-h"], b"");
-            assert_eq!(out.code(), Some(0));
-            assert!(out.stdout().starts_with(&usage), "{lang:?} {program} -h: {}", out.stdout());
+    let tcp = programs::all().iter().filter(|p| p.transport == programs::Transport::Tcp);
+    for (lang, program) in tcp.flat_map(|p| LANGS.map(|lang| (lang, p))) {
+        let cases = if program.is_client() { client_bad } else { server_bad };
+        let program = program.name;
+        let usage = format!("usage: {program} [");
+        for args in cases {
+            let out = run_program(lang, program, args, b"");
+            assert_eq!(out.code(), Some(2), "{lang:?} {program} {args:?}: {}", out.stderr());
+            let stderr = out.stderr();
+            assert!(stderr.starts_with(&format!("{program}: ")), "{lang:?} {program} {args:?}: {stderr}");
+            assert!(stderr.lines().nth(1).is_some_and(|l| l.starts_with(&usage)), "{stderr}");
+            assert_eq!(out.stdout(), "", "{lang:?} {program} {args:?}");
         }
+        let out = run_program(lang, program, &["-h"], b"");
+        assert_eq!(out.code(), Some(0));
+        assert!(out.stdout().starts_with(&usage), "{lang:?} {program} -h: {}", out.stdout());
     }
 }
 
@@ -236,12 +222,10 @@ fn spec_errors_connection_refused_exits_1() {
 fn spec_errors_port_in_use_exits_1() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    for lang in LANGS {
-        for program in servers() {
-            let out = run_program(lang, program, &["-b", "127.0.0.1", "-p", &port], b"");
-            assert_eq!(out.code(), Some(1), "{lang:?} {program}");
-            assert_eq!(out.stderr(), format!("{program}: bind 127.0.0.1:{port}: Address already in use\n"));
-        }
+    for (lang, program) in every_server() {
+        let out = run_program(lang, program, &["-b", "127.0.0.1", "-p", &port], b"");
+        assert_eq!(out.code(), Some(1), "{lang:?} {program}");
+        assert_eq!(out.stderr(), format!("{program}: bind 127.0.0.1:{port}: Address already in use\n"));
     }
 }
 
@@ -249,18 +233,16 @@ fn spec_errors_port_in_use_exits_1() {
 /// also while `server_single` is serving a client.
 #[test]
 fn spec_server_output_signals_shut_down_with_exit_0() {
-    for lang in LANGS {
-        for program in servers() {
-            for signal in [Signal::SIGTERM, Signal::SIGINT] {
-                let mut server = Server::start(lang, program, &[]);
-                let mut client = server.connect();
-                client.write_all(b"busy\n").unwrap();
-                server.wait_for("] recv: busy");
-                server.signal(signal);
-                server.wait_for("shutting down");
-                let (status, _) = server.wait_exit();
-                assert_eq!(status.code(), Some(0), "{lang:?} {program} {signal}");
-            }
+    for (lang, program) in every_server() {
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            let mut server = Server::start(lang, program, &[]);
+            let mut client = server.connect();
+            client.write_all(b"busy\n").unwrap();
+            server.wait_for("] recv: busy");
+            server.signal(signal);
+            server.wait_for("shutting down");
+            let (status, _) = server.wait_exit();
+            assert_eq!(status.code(), Some(0), "{lang:?} {program} {signal}");
         }
     }
 }
@@ -339,7 +321,7 @@ impl Drop for PidsCgroup {
 /// is exempt from it.)
 #[test]
 fn spec_errors_failed_thread_spawn_closes_only_that_connection() {
-    for (lang, program) in LANGS.into_iter().flat_map(|lang| [(lang, "server"), (lang, "server_fork")]) {
+    for (lang, program) in every_server_where(|p| matches!(p.model, Model::Threads | Model::Fork)) {
         let mut server = Server::start(lang, program, &[]);
         let Some(cgroup) = PidsCgroup::new(server.pid()) else {
             skip(

@@ -79,11 +79,9 @@ fn assert_clean_load(port: &str, what: &str) {
 /// bench counts each round trip and finds nothing wrong.
 #[test]
 fn spec_protocol_bench_verifies_every_echo_from_each_server() {
-    for lang in LANGS {
-        for program in servers() {
-            let server = Server::start(lang, program, &["-q"]);
-            assert_clean_load(&server.port.to_string(), &format!("{lang:?} {program}"));
-        }
+    for (lang, program) in every_server() {
+        let server = Server::start(lang, program, &["-q"]);
+        assert_clean_load(&server.port.to_string(), &format!("{lang:?} {program}"));
     }
 }
 
@@ -221,14 +219,6 @@ fn spec_server_bench_storm_and_churn_modes_serve_every_client() {
     assert_eq!(out.code(), Some(0), "{json} {}", out.stderr());
     assert_eq!(field(&json, "connections"), Some(50), "{json}");
     assert!(json.contains("\"server_cpu_us\":"), "{json}");
-}
-
-/// A scratch directory of this test process, removed first if it exists.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bench-smoke-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
 }
 
 /// The suite itself, with a hundredth of the work and one run of each row:

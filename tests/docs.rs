@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,14 +28,6 @@ fn is_root() -> bool {
         skip("needs root (packet capture, network namespaces)", "run make test as root (.ci/run does)");
     }
     root
-}
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create scratch directory");
-    dir
 }
 
 fn script(name: &str) -> Command {

@@ -6,7 +6,7 @@
 //! sends its FIN (`shutdown(SHUT_WR)`), reads and discards until the client's
 //! end of stream or 2 s (at most the idle timeout), and only then closes.
 //!
-//! Every server in `SERVERS`, C and Rust, at the same time (each check waits
+//! Every TCP server, C and Rust, at the same time (each check waits
 //! out fixed pauses or a drain time, so one at a time would add up):
 //! - the reproduction of issue 11: 200 lines of 1 KiB, `quit`, and one more
 //!   line 0.3 s later, nothing read until then: every echoed byte, then EOF;
@@ -36,23 +36,6 @@ fn kib_line() -> Vec<u8> {
     let mut line = vec![b'y'; 1023];
     line.push(b'\n');
     line
-}
-
-/// Runs `check` for every server of `SERVERS` in both languages at once.
-fn for_every_server(check: impl Fn(Lang, &str) + Sync) {
-    thread::scope(|scope| {
-        let check = &check;
-        let handles: Vec<_> = servers()
-            .iter()
-            .flat_map(|&program| LANGS.map(|lang| (lang, program)))
-            .map(|(lang, program)| (lang, program, scope.spawn(move || check(lang, program))))
-            .collect();
-        let failed: Vec<String> = handles
-            .into_iter()
-            .filter_map(|(lang, program, handle)| handle.join().err().map(|_| format!("{lang:?} {program}")))
-            .collect();
-        assert!(failed.is_empty(), "failed for: {}", failed.join(", "));
-    });
 }
 
 /// A connection to `addr` whose receive buffer is set to `rcvbuf` before

@@ -18,19 +18,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Barrier, Mutex, MutexGuard};
+use std::sync::Barrier;
 use std::thread;
 use std::time::Instant;
 
 use common::*;
-
-/// One heavy test at a time (in this process; cargo runs test files one after
-/// another).
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Round trips per client, and the size of each message, `\n` included.
 const ROUNDS: usize = 50;
@@ -170,11 +162,14 @@ fn load(lang: Lang, program: &str) {
             server.wait_for("] connected");
         }
         // Every client has its own thread and socket, or its own process, or
-        // (server_poll) only its socket, at once.
-        let peak = match program {
-            "server_fork" => Usage { children: baseline.children + count, ..baseline },
-            "server_poll" => Usage { fds: baseline.fds + count, ..baseline },
-            _ => Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64, ..baseline },
+        // (an event loop) only its socket, at once.
+        let model = programs::get(program);
+        let peak = if model.forks() {
+            Usage { children: baseline.children + count, ..baseline }
+        } else if model.is_event_loop() {
+            Usage { fds: baseline.fds + count, ..baseline }
+        } else {
+            Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64, ..baseline }
         };
         peak.wait_back(pid, DEADLINE);
     });

@@ -14,11 +14,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Every TCP server, C and Rust.
-fn every_server() -> impl Iterator<Item = (Lang, &'static str)> {
-    LANGS.into_iter().flat_map(|lang| servers().into_iter().map(move |program| (lang, program)))
-}
-
 /// 64 KiB of every byte value, with a `\n` now and then and never a `quit`
 /// line; it does not end in `\n`, so the last bytes are pending at EOF.
 fn binary_file() -> Vec<u8> {

@@ -31,20 +31,15 @@ fn have_strace() -> bool {
 
 /// A fresh directory for one program's trace files.
 fn trace_dir(name: &str, lang: Lang) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "strace-{}-{name}-{}",
-        std::process::id(),
-        lang.dir()
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create trace directory");
-    dir
+    scratch(&format!("strace-{name}-{}", lang.dir()))
 }
 
-/// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`; for
-/// `server_poll` also poll and fcntl (O_NONBLOCK), which are its steps.
+/// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`; for an
+/// event loop also its waits (poll, or the epoll calls) and fcntl
+/// (O_NONBLOCK), which are its steps.
 fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
-    let calls = if program == "server_poll" { "trace=network,poll,fcntl" } else { "trace=network" };
+    let event_loop = "trace=network,poll,epoll_create1,epoll_ctl,epoll_wait,fcntl";
+    let calls = if programs::get(program).is_event_loop() { event_loop } else { "trace=network" };
     let mut command = Command::new("strace");
     command.args(["-ff", "-e", calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
     command
@@ -310,17 +305,16 @@ fn check_server(program: &str) {
     // strace -ff writes a file per thread and per process: server_fork's four
     // sessions are four child processes, each traced from its fork on.
     let tasks = trace.lines().filter(|l| l.starts_with("== thread ")).count();
-    let want = match program {
+    let model = programs::get(program).model;
+    let want = match model {
         // main, the signal thread, and a thread or a process per session
-        "server" | "server_fork" => Some(6),
-        "server_single" => Some(2), // main, the signal thread
-        _ => None,
+        Model::Threads | Model::Fork => 6,
+        // main, the signal thread: one thread serves every client
+        _ => 2,
     };
-    if let Some(want) = want {
-        assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
-    }
+    assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
     // And the calls SPEC names are there at all (a drift in both twins alike).
-    let needles: &[&str] = if program == "server_poll" {
+    let needles: &[&str] = if model == Model::Poll {
         &[
             "SO_REUSEADDR, [1]",
             "O_NONBLOCK",
@@ -330,6 +324,16 @@ fn check_server(program: &str) {
             "SHUT_WR",
             "(Timeout)",
             "revents=POLLIN",
+        ]
+    } else if model == Model::Epoll {
+        &[
+            "SO_REUSEADDR, [1]",
+            "O_NONBLOCK",
+            "TCP_NODELAY, [1]",
+            "ECONNRESET",
+            "EAGAIN",
+            "SHUT_WR",
+            "epoll_wait",
         ]
     } else {
         &["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
@@ -379,23 +383,35 @@ fn syscalls_server_poll() {
 // ---------------------------------------------------------------------------
 // The client
 
+/// How a traced client session must end: its exit status, and the last
+/// line it printed (on stdout, or on stderr for an error), so that a trace
+/// is compared only for a session that went as the test meant.
+struct Ends(i32, &'static str);
+
 /// Runs the traced client with `stdin`, held open if `hold_stdin` (the
-/// session then ends on the other side), within the deadline.
-fn client_trace(name: &str, lang: Lang, args: &[&str], stdin: &[u8], hold_stdin: bool) -> String {
+/// session then ends on the other side), within the deadline, and checks it
+/// ended as `ends` says (strace exits with the traced program's status).
+fn client_trace(name: &str, lang: Lang, args: &[&str], stdin: &[u8], hold_stdin: bool, ends: Ends) -> String {
     let dir = trace_dir(name, lang);
+    let output = |stream: &str| fs::File::create(dir.with_extension(stream)).expect("create an output file");
     let mut child = strace(&dir, lang, "client", args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output("stdout"))
+        .stderr(output("stderr"))
         .spawn()
         .expect("start strace");
     let mut input = child.stdin.take().unwrap();
     let _ = input.write_all(stdin);
     let held = if hold_stdin { Some(input) } else { None }; // else: EOF now
-    let start = Instant::now();
-    wait_bounded(&mut child, DEADLINE);
+    let status = wait_bounded(&mut child, DEADLINE);
     drop(held);
-    assert!(start.elapsed() < DEADLINE);
+    let [stdout, stderr] =
+        ["stdout", "stderr"].map(|s| fs::read_to_string(dir.with_extension(s)).unwrap_or_default());
+    let last = if ends.0 == 0 || stderr.is_empty() { &stdout } else { &stderr };
+    let Ends(code, line) = ends;
+    let what = format!("{lang:?} client {args:?} under strace");
+    assert_eq!(status.code(), Some(code), "{what}: stdout:\n{stdout}stderr:\n{stderr}");
+    assert_eq!(last.lines().last(), Some(line), "{what}: stdout:\n{stdout}stderr:\n{stderr}");
     read_traces(&dir)
 }
 
@@ -412,7 +428,7 @@ fn syscalls_client_echo_session() {
     input.extend(vec![b'z'; 5000]);
     input.extend_from_slice(b"\n\x00\xff\\\nquit\n");
     let trace = assert_same_syscalls("SPEC \"Parity\", client echo session", |lang| {
-        client_trace("echo", lang, &["127.0.0.1", &port], &input, false)
+        client_trace("echo", lang, &["127.0.0.1", &port], &input, false, Ends(0, "closing connection"))
     });
     assert!(trace.contains("SO_RCVTIMEO"), "{trace}");
     assert_sends_have_nosignal(&trace);
@@ -425,8 +441,9 @@ fn syscalls_client_connection_refused() {
         return;
     }
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let refused = format!("client: connect 127.0.0.1:{port}: Connection refused").leak();
     let trace = assert_same_syscalls("SPEC \"Parity\", connection refused", |lang| {
-        client_trace("refused", lang, &["127.0.0.1", &port], b"x\n", false)
+        client_trace("refused", lang, &["127.0.0.1", &port], b"x\n", false, Ends(1, refused))
     });
     assert!(trace.contains("ECONNREFUSED"), "{trace}");
 }
@@ -441,7 +458,14 @@ fn syscalls_client_no_reply() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap(); // the kernel completes the handshake
     let port = silent.local_addr().unwrap().port().to_string();
     let trace = assert_same_syscalls("SPEC \"Parity\", no reply", |lang| {
-        client_trace("noreply", lang, &["-t", "1", "127.0.0.1", &port], b"hello\n", false)
+        client_trace(
+            "noreply",
+            lang,
+            &["-t", "1", "127.0.0.1", &port],
+            b"hello\n",
+            false,
+            Ends(1, "no reply within 1 s"),
+        )
     });
     assert!(trace.contains("EAGAIN"), "{trace}");
 }
@@ -456,7 +480,14 @@ fn syscalls_client_server_closes() {
     let server = Server::start(Lang::C, "server", &["-t", "1"]);
     let port = server.port.to_string();
     assert_same_syscalls("SPEC \"Parity\", server closes", |lang| {
-        client_trace("closed", lang, &["127.0.0.1", &port], b"a\n", true)
+        client_trace(
+            "closed",
+            lang,
+            &["127.0.0.1", &port],
+            b"a\n",
+            true,
+            Ends(1, "server closed the connection"),
+        )
     });
 }
 
@@ -522,7 +553,7 @@ fn syscalls_ipv6_session() {
     let server = Server::start_bound(Lang::C, "server", "::1", &[]);
     let port = server.port.to_string();
     let trace = assert_same_syscalls("SPEC \"Parity\", client ::1", |lang| {
-        client_trace("ipv6", lang, &["::1", &port], b"hello\nquit\n", false)
+        client_trace("ipv6", lang, &["::1", &port], b"hello\nquit\n", false, Ends(0, "closing connection"))
     });
     assert!(trace.contains("connect(FD0, {sa_family=AF_INET6"), "{trace}");
     assert_sends_have_nosignal(&trace);

@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use programs::Program;
+pub use programs::{Model, Program};
 
 use crate::process::{bin, wait_bounded, Collector, Lang, LANGS};
 use crate::wait::DEADLINE;
@@ -28,7 +28,15 @@ pub fn program(name: &str) -> &'static Program {
 /// every suite, whether it loops over this list, runs [`for_every_server`]
 /// or [`every_pairing`].
 pub fn every_server() -> Vec<(Lang, &'static str)> {
-    servers().into_iter().flat_map(|program| LANGS.map(|lang| (lang, program))).collect()
+    every_server_where(|_| true)
+}
+
+/// The servers of [`every_server`] that `keep` says a check is about
+/// (`|p| p.forks()`, `|p| p.model == Model::Single`), so a new server with
+/// that property joins the check.
+pub fn every_server_where(keep: impl Fn(&Program) -> bool) -> Vec<(Lang, &'static str)> {
+    let kept = servers().into_iter().filter(|name| keep(program(name)));
+    kept.flat_map(|name| LANGS.map(|lang| (lang, name))).collect()
 }
 
 /// Every client language against every server of [`every_server`]:
