@@ -16,7 +16,9 @@
 #                 floor, tables of medians and two charts in build/bench/
 #                 (about 7 minutes; docs/BENCHMARKS.md)
 #   make test     check it: builds, then cargo test runs the real binaries,
-#                 then make sanitize; ends with the checks skipped here
+#                 then the unit tests of programs/ and testkit/ (the list and
+#                 the tests' helpers), then make sanitize; ends with the
+#                 checks skipped here
 #   make sanitize the C programs built with -fsanitize=address,undefined
 #                 (build/asan/) and -fsanitize=thread (build/tsan/), run
 #                 through the conformance sessions and a 200-client load
@@ -56,7 +58,8 @@ SKIP_LOG := build/skipped-checks.txt
 
 test: all bench-build
 	@rm -f $(SKIP_LOG)
-	@status=0; { cargo test --release && $(MAKE) --no-print-directory sanitize; } || status=$$?; \
+	@status=0; { cargo test --release && cargo test --release -p programs -p testkit && \
+		$(MAKE) --no-print-directory sanitize; } || status=$$?; \
 	scripts/skipped.sh $(SKIP_LOG); exit $$status
 
 # The sanitizer builds: the same sources and flags, plus the sanitizer.

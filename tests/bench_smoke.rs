@@ -221,14 +221,33 @@ fn spec_server_bench_storm_and_churn_modes_serve_every_client() {
     assert!(json.contains("\"server_cpu_us\":"), "{json}");
 }
 
+/// A build directory (`--build`) with every program `make` built, linked,
+/// but for the C twin of `absent`.
+fn build_without(absent: &str) -> PathBuf {
+    let build = scratch("suite-build");
+    for lang in LANGS {
+        let dir = build.join(lang.dir());
+        std::fs::create_dir_all(&dir).unwrap();
+        for p in programs::all().iter().filter(|p| p.krate == "sockets") {
+            if !(lang == Lang::C && p.name == absent) {
+                std::os::unix::fs::symlink(bin(lang, p.name), dir.join(p.name)).expect("link a program");
+            }
+        }
+    }
+    build
+}
+
 /// The suite itself, with a hundredth of the work and one run of each row:
-/// every row and every peer (tokio included), a server not built shown as
+/// every row and every peer (tokio included), a server not built (the C
+/// twin of the last server, left out of the `--build` directory) shown as
 /// `missing`, and its results and charts written.
 #[test]
 fn bench_quick_suite_runs_every_row() {
     let out_dir = scratch("suite");
+    let absent = *servers().last().expect("a server in programs.txt");
+    let build = build_without(absent);
     let mut command = Command::new(bench_bin("echo-bench"));
-    command.args(["suite", "--quick", "--out"]).arg(&out_dir).current_dir(root());
+    command.args(["suite", "--quick", "--build"]).arg(&build).arg("--out").arg(&out_dir).current_dir(root());
     let out = run(command, b"", DEADLINE * 6);
     let (table, log) = (out.stdout(), out.stderr());
     assert_eq!(out.code(), Some(0), "{table}\n{log}");
@@ -239,15 +258,20 @@ fn bench_quick_suite_runs_every_row() {
     }
     assert!(table.contains("| tokio |") || table.contains("| tokio"), "no tokio column:\n{table}");
     assert!(table.contains("server Rust/tokio"), "no Rust/tokio ratio:\n{table}");
-    for program in ["server_fork", "server_poll"] {
-        if !root().join("build/c").join(program).exists() {
-            assert!(table.contains("missing"), "C {program} is not built, and no cell says so:\n{table}");
-        }
+    assert!(
+        log.contains(&format!("C {absent} is not built")),
+        "C {absent} left out, the log does not say so:\n{log}"
+    );
+    let rows_with_it = table.lines().filter(|l| l.contains("missing")).count();
+    assert!(rows_with_it > 0, "C {absent} is not built, and no cell says so:\n{table}");
+    for program in servers().into_iter().filter(|p| *p != absent) {
+        assert!(!log.contains(&format!("C {program} is not built")), "C {program} is built:\n{log}");
     }
     for file in ["bench-results.json", "bench-throughput.svg", "bench-memory.svg"] {
         assert!(out_dir.join(file).exists(), "no {file} in {}", out_dir.display());
     }
     let _ = std::fs::remove_dir_all(&out_dir);
+    let _ = std::fs::remove_dir_all(&build);
 }
 
 /// The charts of a known small results file (tests/data/): an SVG document
