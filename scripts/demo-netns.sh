@@ -137,7 +137,17 @@ if [ -n "$have_tcpdump" ]; then
             tail -n 1 <<<"$decoded" | grep -q 'Flags \[\.\]'; then break; fi
         sleep 0.05
     done
-    kill -INT "$tcpdump_pid" && wait "$tcpdump_pid" 2>/dev/null || true
+    # tcpdump exits 0 on SIGINT; any other end (it died, it could not write
+    # the file) is a capture that failed, not one that is missing: say so
+    # and fail, so that the tests never check a session without its packets.
+    kill -INT "$tcpdump_pid" 2>/dev/null || true
+    tcpdump_status=0
+    wait "$tcpdump_pid" 2>/dev/null || tcpdump_status=$?
+    if [ "$tcpdump_status" != 0 ] || [ ! -s "$out" ]; then
+        echo "demo-netns: tcpdump failed (exit status $tcpdump_status, capture $out):" >&2
+        cat "$work/tcpdump.err" >&2
+        exit 1
+    fi
 fi
 kill -TERM "${pids[0]}" && wait "${pids[0]}" || true
 pids=()
