@@ -7,7 +7,13 @@
 //! end of stream or 2 s (at most the idle timeout), and only then closes.
 //!
 //! Every TCP server, C and Rust, at the same time (each check waits
-//! out fixed pauses or a drain time, so one at a time would add up):
+//! out fixed pauses or a drain time, so one at a time would add up), except
+//! the check with a narrow window (the 1 s drain told from the 2 s one),
+//! which runs its servers one after another with no other check of this
+//! file beside it (every check holds the `heavy()` lock). The windows give
+//! a loaded 2-core machine what slack the rule allows: a drain of 2 s must
+//! end before the 5 s idle timeout would (4.5 s), one of 1 s before the 2 s
+//! drain would (1.9 s).
 //! - the reproduction of issue 11: 200 lines of 1 KiB, `quit`, and one more
 //!   line 0.3 s later, nothing read until then: every echoed byte, then EOF;
 //! - its small form, a client with a 4 KiB receive buffer (a slow reader);
@@ -106,6 +112,7 @@ fn reproduce(server: &mut Server, mut stream: TcpStream, lines: usize) {
 /// `quit`, one more line 0.3 s later; all 204,800 echoed bytes, then EOF.
 #[test]
 fn quit_after_200_kib_unread_loses_no_echo() {
+    let _alone = heavy();
     for_every_server(|lang, program| {
         let mut server = Server::start(lang, program, &["-q"]);
         let stream = server.connect();
@@ -118,6 +125,7 @@ fn quit_after_200_kib_unread_loses_no_echo() {
 /// bytes, then EOF.
 #[test]
 fn quit_from_a_slow_reader_loses_no_echo() {
+    let _alone = heavy();
     for_every_server(|lang, program| {
         let mut server = Server::start(lang, program, &["-q"]);
         let stream = connect_with_rcvbuf(server.addr(), 4096);
@@ -178,8 +186,8 @@ fn assert_reset_now(server: &Server, stream: &mut TcpStream) {
 }
 
 /// Sends `hello` and `quit`, and asserts the echo and the EOF (the FIN of
-/// `shutdown(SHUT_WR)`) come at once, well before any drain time is over.
-/// Returns when `quit` was sent.
+/// `shutdown(SHUT_WR)`) come at once, before the shortest drain time (1 s)
+/// is over. Returns when `quit` was sent.
 fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> Instant {
     let sent = Instant::now();
     stream.write_all(b"hello\nquit\n").unwrap();
@@ -199,6 +207,7 @@ fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> Instant {
 /// timeout, 5 s, is longer), not before and not at the idle timeout.
 #[test]
 fn silent_client_after_quit_is_closed_after_the_drain_time() {
+    let _alone = heavy();
     for_every_server(|lang, program| {
         let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
@@ -206,7 +215,7 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
         let sent = quit_and_expect_eof(&server, &mut stream);
         let closed = closed_after(&server, idle_fds, sent);
         assert!(
-            (Duration::from_millis(1950)..Duration::from_millis(4000)).contains(&closed),
+            (Duration::from_millis(1950)..Duration::from_millis(4500)).contains(&closed),
             "{lang:?} {program}: closed {closed:?} after quit; the drain time is 2 s"
         );
         assert_reset_now(&server, &mut stream);
@@ -215,10 +224,12 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
 }
 
 /// SPEC "The protocol" 5: the drain lasts at most the idle timeout: with
-/// `-t 1`, 1 s.
+/// `-t 1`, 1 s. The window (0.95 s to 1.9 s, to tell it from the 2 s drain)
+/// is narrow: the servers run one after another, alone.
 #[test]
 fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
-    for_every_server(|lang, program| {
+    let _alone = heavy();
+    for (lang, program) in every_server() {
         let mut server = Server::start(lang, program, &["-t", "1"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
@@ -230,7 +241,7 @@ fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
         );
         assert_reset_now(&server, &mut stream);
         assert_log_ends_with_quit(&mut server);
-    });
+    }
 }
 
 /// SPEC "The protocol" 5: a client that keeps sending after `quit` (a line
@@ -238,13 +249,15 @@ fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
 /// it sends is read and discarded, never echoed.
 #[test]
 fn client_sending_after_quit_is_closed_after_the_drain_time() {
+    let _alone = heavy();
     for_every_server(|lang, program| {
         let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
         let sent = quit_and_expect_eof(&server, &mut stream);
         while server_fds(server.pid()) > idle_fds {
-            assert!(sent.elapsed() < Duration::from_secs(4), "{lang:?} {program}: still open 4 s after quit");
+            let open = sent.elapsed();
+            assert!(open < Duration::from_millis(4500), "{lang:?} {program}: still open {open:?} after quit");
             stream.write_all(b"more\n").expect("the server still reads");
             thread::sleep(Duration::from_millis(100));
         }
@@ -256,9 +269,10 @@ fn client_sending_after_quit_is_closed_after_the_drain_time() {
 
 /// SPEC "The protocol" 5 and "The four servers": a client that closes after
 /// `quit` ends the drain at once, so the next client (in `server_single`,
-/// waiting in the backlog) is served at once, not 2 s later.
+/// waiting in the backlog) is served at once, not 2 s later (1.5 s allowed).
 #[test]
 fn next_client_is_served_at_once_after_quit_and_close() {
+    let _alone = heavy();
     for_every_server(|lang, program| {
         let server = Server::start(lang, program, &["-t", "5"]);
         let mut first = server.connect();
@@ -277,7 +291,7 @@ fn next_client_is_served_at_once_after_quit_and_close() {
         let waited = closed.elapsed();
         assert_eq!(&echo, b"next\n");
         assert!(
-            waited < Duration::from_millis(1000),
+            waited < Duration::from_millis(1500),
             "{lang:?} {program}: the next client waited {waited:?} after the first one closed"
         );
     });
