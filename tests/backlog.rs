@@ -4,7 +4,7 @@
 //! queues (TcpExt ListenOverflows counts each dropped SYN) and waited a
 //! second each time.
 //!
-//! Every server in `SERVERS`, C and Rust: 4,000 connects one after another
+//! Every TCP server, C and Rust: 4,000 connects one after another
 //! and 1,000 at once (non-blocking, from one thread, all left open until the
 //! last one completes, so for `server_single` they all sit in the backlog).
 //! No connect may take 200 ms or more (a retransmit takes 1 s; a loopback

@@ -106,7 +106,7 @@ fn spec_parity_side_by_side_check_catches_a_missing_and_a_moved_step() {
 }
 
 /// SPEC "Parity" (the same sequence of socket system calls): the strace
-/// lines the guide quotes are what the six programs do today, in a fresh
+/// lines the guide quotes are what the programs do today, in a fresh
 /// run of the same scripted session.
 #[test]
 fn spec_parity_guide_strace_lines_match_a_fresh_run() {

@@ -1,7 +1,7 @@
 //! Peers no one on the project wrote: `nc` (netcat-openbsd) and `socat` as
-//! clients of both servers, Python's socket module checking the framing
-//! rules (tests/peers/framing.py), and `socat` as a third-party server for
-//! both clients. `.ci/run` installs them; where one is absent its test is
+//! clients of every TCP server (C and Rust), Python's socket module checking
+//! the framing rules (tests/peers/framing.py), and `socat` as a third-party
+//! server for the client (C and Rust). `.ci/run` installs them; where one is absent its test is
 //! recorded as skipped (`make test` lists it at the end; under CI it fails).
 
 mod common;

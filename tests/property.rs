@@ -274,7 +274,7 @@ fn send_in_parts(server: &Server, stream: &[u8], cuts: &[(usize, Duration)]) -> 
     (port, echoed)
 }
 
-/// The run's seed: `SOCKETS_SEED`, or the clock; one for all four servers,
+/// The run's seed: `SOCKETS_SEED`, or the clock; one for every server,
 /// so they get the same streams.
 fn seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();

@@ -372,7 +372,7 @@ fn syscalls_server_fork() {
     check_server("server_fork");
 }
 
-/// SPEC "Parity" and "The four servers": `server_poll`, the same calls as the
+/// SPEC "Parity" and "The five servers": `server_poll`, the same calls as the
 /// C, poll and fcntl included: each poll with the same descriptors, events
 /// and revents, each accept until EAGAIN, each recv and send.
 #[test]
