@@ -269,11 +269,14 @@ fn memory_per_idle_client() {
             "{lang:?} server, {IDLE_CLIENTS} idle clients: VmRSS +{rss_per_client:.1} KiB per client, \
              VmSize +{size_per_client:.1} KiB per client"
         );
+        // README "Load and memory per client": the 64 KiB stack and its guard
+        // page (68 KiB; Rust adds an 8 KiB signal stack and its guard, 82),
+        // and a resident cost measured at 10 to 16 KiB, asserted under twice that.
         assert!(
-            size_per_client < 2048.0,
-            "{lang:?}: {size_per_client:.0} KiB mapped per client: stack size?"
+            (64.0..96.0).contains(&size_per_client),
+            "{lang:?}: {size_per_client:.1} KiB mapped per client, not a 64 KiB stack and its guards"
         );
-        assert!(rss_per_client < 64.0, "{lang:?}: {rss_per_client:.0} KiB resident per idle client");
+        assert!(rss_per_client < 32.0, "{lang:?}: {rss_per_client:.1} KiB resident per idle client");
 
         drop(clients);
         baseline.wait_back(pid, DEADLINE);
@@ -331,9 +334,12 @@ fn memory_per_idle_client_server_fork() {
              (RSS {rss:.1} KiB, private {private:.1} KiB, page tables {page_tables:.1} KiB); \
              the whole server's PSS +{whole:.1} KiB"
         );
-        // Copy-on-write at work: most of what a child maps is shared.
+        // Copy-on-write at work: most of what a child maps is shared. README
+        // gives the PSS measured (65 to 71 KiB), asserted under twice that;
+        // the page tables it gives are this line's figure, printed only.
         assert!(pss < rss / 2.0, "{lang:?}: PSS {pss:.0} KiB is not well under RSS {rss:.0} KiB");
-        assert!(pss < 512.0, "{lang:?}: {pss:.0} KiB PSS per idle client");
+        assert!(pss < 140.0, "{lang:?}: {pss:.1} KiB PSS per idle client");
+        assert!(whole < 140.0, "{lang:?}: the whole server's PSS grew {whole:.1} KiB per idle client");
 
         drop(clients);
         baseline.wait_back(pid, DEADLINE);
