@@ -107,7 +107,7 @@ fn all_pairings() -> Vec<Pairing> {
 /// The one place the server programs may differ in their output.
 /// (The label of each server in programs.txt, as its listening line says it.)
 fn normalise_mode(text: &str) -> String {
-    let labels = servers().into_iter().map(|name| program(name).label);
+    let labels = servers().into_iter().map(|name| programs::get(name).label);
     labels.fold(text.to_string(), |text, label| text.replace(&format!("({label},"), "(MODE,"))
 }
 

@@ -13,15 +13,11 @@ pub use programs::{Model, Program};
 use crate::process::{bin, wait_bounded, Collector, Lang, LANGS};
 use crate::wait::DEADLINE;
 
-/// Every server over plain TCP, from programs.txt: each TCP suite runs them all.
+/// Every server over plain TCP, from programs.txt: each TCP suite runs them
+/// all. What a program is, a test asks its line of the list
+/// (`programs::get(name).is_event_loop()`, `.forks()`, `.model`), never its name.
 pub fn servers() -> Vec<&'static str> {
     programs::tcp_servers().into_iter().map(|p| p.name).collect()
-}
-
-/// What the program `name` is (its line of programs.txt): a test asks
-/// `program(name).is_event_loop()`, `.forks()`, `.model`, never compares names.
-pub fn program(name: &str) -> &'static Program {
-    programs::get(name)
 }
 
 /// Every TCP server in C and in Rust: what "for every server" means in
@@ -35,7 +31,7 @@ pub fn every_server() -> Vec<(Lang, &'static str)> {
 /// (`|p| p.forks()`, `|p| p.model == Model::Single`), so a new server with
 /// that property joins the check.
 pub fn every_server_where(keep: impl Fn(&Program) -> bool) -> Vec<(Lang, &'static str)> {
-    let kept = servers().into_iter().filter(|name| keep(program(name)));
+    let kept = servers().into_iter().filter(|name| keep(programs::get(name)));
     kept.flat_map(|name| LANGS.map(|lang| (lang, name))).collect()
 }
 
