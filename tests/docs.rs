@@ -531,6 +531,54 @@ fn ipv6(
     ethernet(0x86dd, &packet)
 }
 
+/// One arrow of the SVG per line of `expected` (ladder.py --list): a group
+/// each, its tooltip the line, its label and payload shown, pointing from
+/// the sender to the receiver.
+fn assert_arrows(svg: &str, expected: &[&str]) {
+    let groups: Vec<&str> =
+        svg.split("<g id=\"arrow-").skip(1).map(|g| &g[..g.find("</g>").unwrap()]).collect();
+    assert_eq!(groups.len(), expected.len(), "one arrow per packet");
+    let number = |text: &str, attribute: &str| -> f64 {
+        let at = text.find(&format!(" {attribute}=\"")).unwrap() + attribute.len() + 3;
+        text[at..at + text[at..].find('"').unwrap()].parse().unwrap()
+    };
+    for (i, (group, line)) in groups.iter().zip(expected).enumerate() {
+        let xml_line = line.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(
+            group.starts_with(&format!("{}\"><title>{xml_line}</title>", i + 1)),
+            "arrow {}: {group}",
+            i + 1
+        );
+        let label = &line[line.find("  ").unwrap() + 2..line.find("  |").unwrap()];
+        assert!(group.contains(&format!(">{}</text>", label)), "arrow {} shows no {label:?}: {group}", i + 1);
+        if let Some((_, payload)) = line.split_once(" | \"") {
+            assert!(
+                group.contains(&format!(">\"{payload}</text>")),
+                "arrow {} shows no payload: {group}",
+                i + 1
+            );
+        }
+        let rightwards = number(group, "x1") < number(group, "x2");
+        assert_eq!(rightwards, line.contains(" client -> server "), "arrow {} points the wrong way", i + 1);
+    }
+}
+
+/// The text of an SVG file, its tags left out (colours such as #555555 are
+/// not ports).
+fn text_outside_tags(svg: &str) -> String {
+    let mut shown = String::new();
+    let mut in_tag = false;
+    for c in svg.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => shown.push(c),
+            _ => {}
+        }
+    }
+    shown
+}
+
 /// Draws `frames` with scripts/ladder.py and checks the picture against
 /// `expected`, one line per arrow (ladder.py --list): the list, the arrows
 /// in the SVG (one group each, its tooltip the line, its label and payload
@@ -564,43 +612,8 @@ fn assert_draws(
         "two runs on the same packets drew different files"
     );
     assert_eq!(packet_list(&svg), expected.join("\n"), "the <desc> of the SVG");
-    let groups: Vec<&str> =
-        svg.split("<g id=\"arrow-").skip(1).map(|g| &g[..g.find("</g>").unwrap()]).collect();
-    assert_eq!(groups.len(), expected.len(), "one arrow per packet");
-    let number = |text: &str, attribute: &str| -> f64 {
-        let at = text.find(&format!(" {attribute}=\"")).unwrap() + attribute.len() + 3;
-        text[at..at + text[at..].find('"').unwrap()].parse().unwrap()
-    };
-    for (i, (group, line)) in groups.iter().zip(expected).enumerate() {
-        let xml_line = line.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        assert!(
-            group.starts_with(&format!("{}\"><title>{xml_line}</title>", i + 1)),
-            "arrow {}: {group}",
-            i + 1
-        );
-        let label = &line[line.find("  ").unwrap() + 2..line.find("  |").unwrap()];
-        assert!(group.contains(&format!(">{}</text>", label)), "arrow {} shows no {label:?}: {group}", i + 1);
-        if let Some((_, payload)) = line.split_once(" | \"") {
-            assert!(
-                group.contains(&format!(">\"{payload}</text>")),
-                "arrow {} shows no payload: {group}",
-                i + 1
-            );
-        }
-        let rightwards = number(group, "x1") < number(group, "x2");
-        assert_eq!(rightwards, line.contains(" client -> server "), "arrow {} points the wrong way", i + 1);
-    }
-    // The text of the file, its tags left out (colours such as #555555 are not ports).
-    let mut shown = String::new();
-    let mut in_tag = false;
-    for c in svg.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => shown.push(c),
-            _ => {}
-        }
-    }
+    assert_arrows(&svg, expected);
+    let shown = text_outside_tags(&svg);
     for text in hidden {
         assert!(!shown.contains(text), "the picture shows {text:?}, which changes from run to run");
     }

@@ -285,6 +285,32 @@ fn seed() -> u64 {
     })
 }
 
+/// What differs between the predicted and the real echo, or else log (a
+/// message with a diff), or None if both are as predicted.
+fn difference(echo: (&[u8], &[u8]), log: (&[String], &[String])) -> Option<String> {
+    let ((want_echo, echoed), (want_log, got_log)) = (echo, log);
+    if echoed != want_echo {
+        let at = echoed
+            .iter()
+            .zip(want_echo)
+            .position(|(a, b)| a != b)
+            .unwrap_or(echoed.len().min(want_echo.len()));
+        return Some(format!(
+            "the echo differs from byte {at} (expected {} bytes, got {}):\n{}",
+            want_echo.len(),
+            echoed.len(),
+            unified_diff("expected echo", &show(want_echo), "echo", &show(echoed))
+        ));
+    }
+    let wrapped = |log: &[String]| wrap_long_lines(&log.join("\n"), 100);
+    (got_log != want_log).then(|| {
+        format!(
+            "the log differs:\n{}",
+            unified_diff("expected", &wrapped(want_log), "server log", &wrapped(got_log))
+        )
+    })
+}
+
 /// Runs the cases against one server; panics with the seed on the first
 /// case whose echo or log differs from the prediction.
 fn check_server(lang: Lang, program: &str) {
@@ -310,29 +336,7 @@ fn check_server(lang: Lang, program: &str) {
             .map(str::to_string)
             .collect();
 
-        let failure = if echoed != want_echo {
-            let at = echoed
-                .iter()
-                .zip(&want_echo)
-                .position(|(a, b)| a != b)
-                .unwrap_or(echoed.len().min(want_echo.len()));
-            format!(
-                "the echo differs from byte {at} (expected {} bytes, got {}):\n{}",
-                want_echo.len(),
-                echoed.len(),
-                unified_diff("expected echo", &show(&want_echo), "echo", &show(&echoed))
-            )
-        } else if got_log != want_log {
-            format!(
-                "the log differs:\n{}",
-                unified_diff(
-                    "expected",
-                    &wrap_long_lines(&want_log.join("\n"), 100),
-                    "server log",
-                    &wrap_long_lines(&got_log.join("\n"), 100)
-                )
-            )
-        } else {
+        let Some(failure) = difference((&want_echo, &echoed), (&want_log, &got_log)) else {
             continue;
         };
         let parts: Vec<_> =
