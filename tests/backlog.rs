@@ -7,12 +7,12 @@
 //! Every TCP server, C and Rust: 4,000 connects one after another
 //! and 1,000 at once (non-blocking, from one thread, all left open until the
 //! last one completes, so for `server_single` they all sit in the backlog).
-//! No connect may take 200 ms or more (a retransmit takes 1 s; a loopback
-//! handshake well under 1 ms), and ListenOverflows, read from
+//! No connect may take 1 s or more (what a retransmit takes; a loopback
+//! handshake takes well under 1 ms), and ListenOverflows, read from
 //! /proc/net/netstat before and after, must not rise.
 //!
 //! ListenOverflows counts for the whole network namespace, so the tests of
-//! this file run one at a time (`ONE_AT_A_TIME`), in a file of their own
+//! this file run one at a time (the `heavy()` lock), in a file of their own
 //! (cargo runs test binaries one after another): nothing else of the tests
 //! fills a backlog meanwhile.
 
@@ -20,7 +20,6 @@ mod common;
 
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,14 +27,13 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::socket::{connect, getsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A connect this slow met a dropped SYN (or worse).
-const SLOW: Duration = Duration::from_millis(200);
+/// A connect this slow met a dropped SYN: the kernel sends it again after
+/// its initial retransmission timeout, 1 s, so such a connect takes at least
+/// that, and one that was not dropped takes well under a millisecond on
+/// loopback. The whole second is the slack a loaded 2-core machine gets (with
+/// 200 ms, a test thread kept off the CPU under a load average of 30 was
+/// taken for a retransmit).
+const SLOW: Duration = Duration::from_secs(1);
 
 /// Just under the backlog: a burst that SOMAXCONN holds whatever the
 /// server's speed. Issue 11 asked for 5,000, which measures the server's
@@ -162,7 +160,7 @@ fn concurrent_connects(server: &Server, count: usize) -> Burst {
 /// test. The backlog itself is checked without timing by
 /// `backlog_is_somaxconn` (and by the `listen` call in tests/syscalls.rs).
 fn check_every_server(what: &str, burst: impl Fn(&Server) -> Burst) {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = heavy();
     raise_nofile(4 * CONCURRENT as u64);
     let mut shown = Vec::new();
     let mut ok = true;
