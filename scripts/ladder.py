@@ -270,40 +270,57 @@ class Arrow:
         return text
 
 
-def explain(packets, client):
-    """Arrows for the packets: direction, relative numbers, phase, the steps
-    that sent and read each packet, and the TCP states they lead to."""
-    arrows = []
-    isn = {}                                    # side -> its first sequence number
-    state = {"client": "CLOSED", "server": "LISTEN"}
-    fin_ack = {}                                # side -> the ack number that acknowledges its FIN
-    quit_seen = False
-    ended = False
-    for number, p in enumerate(packets, 1):
+class Story:
+    """What the packets of one connection mean, read in capture order: the
+    numbers relative to each side's first, the phase, the steps that sent and
+    read each packet, and the TCP states they lead to."""
+
+    def __init__(self, client):
+        self.client = client
+        self.isn = {}                                   # side -> its first sequence number
+        self.state = {"client": "CLOSED", "server": "LISTEN"}
+        self.fin_ack = {}                               # side -> the ack number that acknowledges its FIN
+        self.quit_seen = False
+        self.ended = False
+
+    def arrow(self, number, p):
+        """The packet's arrow, its direction known."""
         if p.kind == "arp":
-            src = "client" if p.src[0] == client[0] else "server"  # the sender's address
+            src = "client" if p.src[0] == self.client[0] else "server"  # the sender's address
         else:
-            src = "client" if p.src == client else "server"
-        dst = "server" if src == "client" else "client"
-        a = Arrow(number, p, src, dst)
-        arrows.append(a)
-        if p.kind == "arp":
+            src = "client" if p.src == self.client else "server"
+        return Arrow(number, p, src, "server" if src == "client" else "client")
+
+    def tell(self, a):
+        """Everything the arrow says, in the order each part needs the last."""
+        if a.packet.kind == "arp":
             a.phase = "arp"
-            if p.arp_op == 1:
+            if a.packet.arp_op == 1:
                 a.sent_by = ("connect", "its kernel asks first")
-            continue
+            return
+        self.number(a)
+        self.steps(a)
+        if a.packet.flags & FIN:
+            self.fin_steps(a)
+        new = self.next_states(a)
+        self.state.update(new)
+        a.states = new
+
+    def number(self, a):
+        """Flags, and sequence and ack numbers relative to each side's SYN."""
+        p, src, dst = a.packet, a.src, a.dst
         a.flags = flag_names(p.flags)
         if p.flags & SYN:
-            isn[src] = p.seq
-        a.rel_seq = (p.seq - isn.get(src, p.seq)) % 2**32
+            self.isn[src] = p.seq
+        a.rel_seq = (p.seq - self.isn.get(src, p.seq)) % 2**32
         if p.flags & ACK:
-            a.rel_ack = (p.ack - isn.get(dst, p.ack - 1)) % 2**32
-        new = {}
-        size = len(p.payload)
+            a.rel_ack = (p.ack - self.isn.get(dst, p.ack - 1)) % 2**32
 
-        # The phase and the steps (docs/SIDE-BY-SIDE.md) behind the packet.
+    def steps(self, a):
+        """The phase and the steps (docs/SIDE-BY-SIDE.md) behind the packet."""
+        p, src, dst = a.packet, a.src, a.dst
         if p.flags & RST:
-            ended = True
+            self.ended = True
             a.phase = "end"
             a.sent_by = ("close", "SO_LINGER 0") if src == "client" else ("kernel", "")
             a.read_by = ("recv", "ECONNRESET") if dst == "server" else ("", "")
@@ -315,34 +332,43 @@ def explain(packets, client):
             a.phase = "handshake"
             a.sent_by = ("kernel", "answers for listen")
             a.read_by = ("connect", "")
-        elif state.get(dst) == "SYN_RECEIVED" and a.rel_ack == 1 and not size:
+        elif self.state.get(dst) == "SYN_RECEIVED" and a.rel_ack == 1 and not p.payload:
             a.phase = "handshake"
             a.sent_by = ("connect", "returns")
             a.read_by = ("accept", "can return")
-        elif size:
-            a.phase = "end" if ended else "data"
-            if src == "client" and is_quit(p.payload):
-                quit_seen = True
-                a.sent_by = ("close", "sends quit")
-                a.read_by = ("recv", "quit: no echo")
-            else:
-                a.sent_by = ("send", "the echo" if src == "server" else "")
-                a.read_by = ("recv", "")
         else:
-            a.phase = "end" if ended else "data"
-        if p.flags & FIN:
-            ended = True
-            a.phase = "end"
-            if src == "client":
-                a.sent_by = ("close", "")
-                a.read_by = ("shutdown", "its recv returns 0") if quit_seen else ("recv", "returns 0")
-            elif quit_seen:
-                a.sent_by = ("shutdown", "SHUT_WR after quit")
-            else:
-                a.sent_by = ("close", "")
+            a.phase = "end" if self.ended else "data"
+            if p.payload:
+                self.data_steps(a)
 
-        # The TCP states, each packet delivered as soon as it is sent (one
-        # capture point, a loopback or a virtual cable: no packets cross).
+    def data_steps(self, a):
+        """A segment with payload: a line, its echo, or quit."""
+        if a.src == "client" and is_quit(a.packet.payload):
+            self.quit_seen = True
+            a.sent_by = ("close", "sends quit")
+            a.read_by = ("recv", "quit: no echo")
+        else:
+            a.sent_by = ("send", "the echo" if a.src == "server" else "")
+            a.read_by = ("recv", "")
+
+    def fin_steps(self, a):
+        """A FIN: which side closes, and whether after quit."""
+        self.ended = True
+        a.phase = "end"
+        if a.src == "client":
+            a.sent_by = ("close", "")
+            a.read_by = ("shutdown", "its recv returns 0") if self.quit_seen else ("recv", "returns 0")
+        elif self.quit_seen:
+            a.sent_by = ("shutdown", "SHUT_WR after quit")
+        else:
+            a.sent_by = ("close", "")
+
+    def next_states(self, a):
+        """side -> the TCP state the packet moves it to, each packet delivered
+        as soon as it is sent (one capture point, a loopback or a virtual
+        cable: no packets cross)."""
+        p, src, dst, state = a.packet, a.src, a.dst, self.state
+        new = {}
         if p.flags & RST:
             new[src] = new[dst] = "CLOSED"
         elif p.flags & SYN and not p.flags & ACK:
@@ -353,22 +379,38 @@ def explain(packets, client):
                 new[dst] = "ESTABLISHED"
         else:
             if p.flags & FIN:
-                fin_ack[src] = (a.rel_seq + size + 1) % 2**32
+                self.fin_ack[src] = (a.rel_seq + len(p.payload) + 1) % 2**32
                 mine = {"ESTABLISHED": "FIN_WAIT_1", "CLOSE_WAIT": "LAST_ACK"}
                 if state[src] in mine:
                     new[src] = mine[state[src]]
-            got = state[dst]
-            if p.flags & ACK:
-                if got == "SYN_RECEIVED" and a.rel_ack == 1:
-                    got = "ESTABLISHED"
-                elif dst in fin_ack and a.rel_ack == fin_ack[dst]:
-                    got = {"FIN_WAIT_1": "FIN_WAIT_2", "CLOSING": "TIME_WAIT", "LAST_ACK": "CLOSED"}.get(got, got)
-            if p.flags & FIN:
-                got = {"ESTABLISHED": "CLOSE_WAIT", "FIN_WAIT_1": "CLOSING", "FIN_WAIT_2": "TIME_WAIT"}.get(got, got)
+            got = self.received_state(a)
             if got != state[dst]:
                 new[dst] = got
-        state.update(new)
-        a.states = new
+        return new
+
+    def received_state(self, a):
+        """The receiver's state after an ACK or FIN (no SYN, no RST)."""
+        p, dst = a.packet, a.dst
+        got = self.state[dst]
+        if p.flags & ACK:
+            if got == "SYN_RECEIVED" and a.rel_ack == 1:
+                got = "ESTABLISHED"
+            elif dst in self.fin_ack and a.rel_ack == self.fin_ack[dst]:
+                got = {"FIN_WAIT_1": "FIN_WAIT_2", "CLOSING": "TIME_WAIT", "LAST_ACK": "CLOSED"}.get(got, got)
+        if p.flags & FIN:
+            got = {"ESTABLISHED": "CLOSE_WAIT", "FIN_WAIT_1": "CLOSING", "FIN_WAIT_2": "TIME_WAIT"}.get(got, got)
+        return got
+
+
+def explain(packets, client):
+    """Arrows for the packets: direction, relative numbers, phase, the steps
+    that sent and read each packet, and the TCP states they lead to."""
+    story = Story(client)
+    arrows = []
+    for number, p in enumerate(packets, 1):
+        a = story.arrow(number, p)
+        story.tell(a)
+        arrows.append(a)
     return arrows
 
 
@@ -464,9 +506,11 @@ NOTES = [
 ]
 
 
-def draw(arrows, client, server, title, subtitle, client_name, server_name):
+def layout(arrows):
+    """Where each arrow's row starts, and each phase's band [phase, top,
+    bottom]; and the y below the last row."""
     rows = []          # (arrow, y where it starts)
-    bands = []         # [phase, top, bottom]
+    bands = []
     y = TOP
     for a in arrows:
         if not bands or bands[-1][0] != a.phase:
@@ -477,11 +521,11 @@ def draw(arrows, client, server, title, subtitle, client_name, server_name):
         rows.append((a, y + 24))
         y += ROW
     bands[-1][2] = y
-    used = [name for name in STYLES if any(style_of(a) == name for a in arrows)]
-    legend_top = y + 40
-    notes_top = legend_top + 24 * ((len(used) + 1) // 2) + 10
-    height = notes_top + 18 * len(NOTES) + 16
+    return rows, bands, y
 
+
+def head(arrows, used, height, title):
+    """The opening of the SVG: its title, the packet list, the arrowheads."""
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="title desc">',
@@ -493,10 +537,13 @@ def draw(arrows, client, server, title, subtitle, client_name, server_name):
         out.append(f'<marker id="head-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="5" '
                    f'markerHeight="5" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
                    f'fill="{STYLES[name][0]}"/></marker>')
-    out += ["</defs>", f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
+    return out + ["</defs>", f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
 
-    out.append(text(WIDTH / 2, 30, title, size=18, weight="bold"))
-    out.append(text(WIDTH / 2, 52, subtitle, size=12.5, fill="#444444"))
+
+def ends(title, subtitle, client, server, client_name, server_name):
+    """The title, and the box atop each lifeline: address and program."""
+    out = [text(WIDTH / 2, 30, title, size=18, weight="bold"),
+           text(WIDTH / 2, 52, subtitle, size=12.5, fill="#444444")]
     for x, who, name, addr in [(CLIENT_X, "client", client_name, client[0]),
                                (SERVER_X, "server", server_name, server[0])]:
         out.append(f'<rect x="{x - 110}" y="70" width="220" height="52" rx="6" fill="#f2f2f2" '
@@ -505,47 +552,59 @@ def draw(arrows, client, server, title, subtitle, client_name, server_name):
         out.append(text(x, 111, name, size=12, family=MONO, fill="#333333"))
     out.append(text(CLIENT_X - STATE_GAP - 50, 100, "TCP state", size=12, fill="#555555", style="italic"))
     out.append(text(SERVER_X + STATE_GAP + 50, 100, "TCP state", size=12, fill="#555555", style="italic"))
+    return out
 
-    for phase, top, bottom in bands:
-        out.append(f'<rect x="{CLIENT_X}" y="{top}" width="{SERVER_X - CLIENT_X}" height="{bottom - top}" '
+
+def lifelines(bands, bottom):
+    """The phases' bands between the lifelines, the lifelines, and the state
+    each side starts in."""
+    out = []
+    for phase, top, end in bands:
+        out.append(f'<rect x="{CLIENT_X}" y="{top}" width="{SERVER_X - CLIENT_X}" height="{end - top}" '
                    f'fill="{BAND[phase]}"/>')
         out.append(text(WIDTH / 2, top + 16, PHASES[phase], size=12, fill="#444444", style="italic"))
     for x in (CLIENT_X, SERVER_X):
-        out.append(f'<line x1="{x}" y1="122" x2="{x}" y2="{y + 10}" stroke="#444444" stroke-width="2"/>')
-
-    # The state each side starts in, then each change where a packet makes it.
+        out.append(f'<line x1="{x}" y1="122" x2="{x}" y2="{bottom + 10}" stroke="#444444" stroke-width="2"/>')
     out += state_label(CLIENT_X - STATE_GAP, TOP + 6, "CLOSED", "end")
     out += state_label(SERVER_X + STATE_GAP, TOP + 6, "LISTEN", "start")
-    mid = (CLIENT_X + SERVER_X) / 2
-    for a, top in rows:
-        kind = style_of(a)
-        colour = STYLES[kind][0]
-        x1, x2 = (CLIENT_X, SERVER_X) if a.src == "client" else (SERVER_X, CLIENT_X)
-        dash = ' stroke-dasharray="7 5"' if kind == "ack" else ""
-        out.append(f'<g id="arrow-{a.number}"><title>{xml_escape(a.line())}</title>')
-        out.append(f'<line x1="{x1}" y1="{top}" x2="{x2}" y2="{top + SLANT}" stroke="{colour}" '
-                   f'stroke-width="2.2"{dash} marker-end="url(#head-{kind})"/>')
-        out.append(f'<circle cx="{CLIENT_X + 22}" cy="{top - 11}" r="10" fill="{colour}"/>')
-        out.append(text(CLIENT_X + 22, top - 6.5, str(a.number), size=12, weight="bold", fill="#ffffff"))
-        out.append(text(mid, top - 7, a.numbers(), size=13, family=MONO,
-                        weight="bold" if kind != "ack" else "normal", fill=colour))
-        if a.packet.kind == "tcp" and a.packet.payload:
-            shown = shorten(escape(a.packet.payload), 44)
-            out.append(text(mid, top + SLANT + 18, f'"{shown}"', size=14, family=MONO))
-        out.append("</g>")
-        sides = {"client": (CLIENT_X - 12, "end"), "server": (SERVER_X + 12, "start")}
-        for side in ("client", "server"):
-            x, anchor = sides[side]
-            made = side == a.src
-            out += step_label(x, top + (0 if made else SLANT) + 5, anchor, a.sent_by if made else a.read_by, made)
-        for side, state in sorted(a.states.items()):
-            x = CLIENT_X - STATE_GAP if side == "client" else SERVER_X + STATE_GAP
-            out += state_label(x, top + (0 if side == a.src else SLANT) + 5, state,
-                               "end" if side == "client" else "start")
+    return out
 
-    # The legend: what the colours, the numbers and the labels mean.
-    out.append(f'<line x1="30" y1="{legend_top - 20}" x2="{WIDTH - 30}" y2="{legend_top - 20}" '
-               f'stroke="#cccccc"/>')
+
+def arrow_row(a, top):
+    """One packet: its arrow with number, numbers and payload; the steps
+    beside each lifeline; each TCP state it changes."""
+    kind = style_of(a)
+    colour = STYLES[kind][0]
+    mid = (CLIENT_X + SERVER_X) / 2
+    x1, x2 = (CLIENT_X, SERVER_X) if a.src == "client" else (SERVER_X, CLIENT_X)
+    dash = ' stroke-dasharray="7 5"' if kind == "ack" else ""
+    out = [f'<g id="arrow-{a.number}"><title>{xml_escape(a.line())}</title>',
+           f'<line x1="{x1}" y1="{top}" x2="{x2}" y2="{top + SLANT}" stroke="{colour}" '
+           f'stroke-width="2.2"{dash} marker-end="url(#head-{kind})"/>',
+           f'<circle cx="{CLIENT_X + 22}" cy="{top - 11}" r="10" fill="{colour}"/>',
+           text(CLIENT_X + 22, top - 6.5, str(a.number), size=12, weight="bold", fill="#ffffff"),
+           text(mid, top - 7, a.numbers(), size=13, family=MONO,
+                weight="bold" if kind != "ack" else "normal", fill=colour)]
+    if a.packet.kind == "tcp" and a.packet.payload:
+        shown = shorten(escape(a.packet.payload), 44)
+        out.append(text(mid, top + SLANT + 18, f'"{shown}"', size=14, family=MONO))
+    out.append("</g>")
+    sides = {"client": (CLIENT_X - 12, "end"), "server": (SERVER_X + 12, "start")}
+    for side in ("client", "server"):
+        x, anchor = sides[side]
+        made = side == a.src
+        out += step_label(x, top + (0 if made else SLANT) + 5, anchor, a.sent_by if made else a.read_by, made)
+    for side, state in sorted(a.states.items()):
+        x = CLIENT_X - STATE_GAP if side == "client" else SERVER_X + STATE_GAP
+        out += state_label(x, top + (0 if side == a.src else SLANT) + 5, state,
+                           "end" if side == "client" else "start")
+    return out
+
+
+def legend(used, legend_top, notes_top):
+    """What the colours, the numbers and the labels mean."""
+    out = [f'<line x1="30" y1="{legend_top - 20}" x2="{WIDTH - 30}" y2="{legend_top - 20}" '
+           f'stroke="#cccccc"/>']
     for i, name in enumerate(used):
         colour, meaning = STYLES[name]
         row_y = legend_top + 24 * (i // 2)
@@ -556,6 +615,22 @@ def draw(arrows, client, server, title, subtitle, client_name, server_name):
         out.append(text(x + 50, row_y, meaning, size=12.5, anchor="start"))
     for i, note in enumerate(NOTES):
         out.append(text(40, notes_top + 18 * i, note, size=12.5, anchor="start", fill="#333333"))
+    return out
+
+
+def draw(arrows, client, server, title, subtitle, client_name, server_name):
+    """The SVG text of the ladder."""
+    rows, bands, bottom = layout(arrows)
+    used = [name for name in STYLES if any(style_of(a) == name for a in arrows)]
+    legend_top = bottom + 40
+    notes_top = legend_top + 24 * ((len(used) + 1) // 2) + 10
+    height = notes_top + 18 * len(NOTES) + 16
+    out = head(arrows, used, height, title)
+    out += ends(title, subtitle, client, server, client_name, server_name)
+    out += lifelines(bands, bottom)
+    for a, top in rows:
+        out += arrow_row(a, top)
+    out += legend(used, legend_top, notes_top)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
