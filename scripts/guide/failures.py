@@ -39,9 +39,9 @@ def outcome(argv, note, returncode, stdout, stderr, port):
     return lines
 
 
-def traced_run(build, prefix, argv):
-    """argv (its program a name of build/) run to the end under strace."""
-    return subprocess.run(strace_command(prefix, [os.path.join(build, argv[0])] + argv[1:]),
+def traced_run(build, prefix, argv, program):
+    """argv, a run of program (argv[0] its name in build/), to the end under strace."""
+    return subprocess.run(strace_command(prefix, [os.path.join(build, argv[0])] + argv[1:], program),
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
 
 
@@ -54,7 +54,7 @@ def bind_in_use(lang, workdir, server):
     try:
         argv = [server["name"], "-b", "::", "-p", port]
         prefix = os.path.join(workdir, f"{lang}-bind")
-        run = traced_run(build, prefix, argv)
+        run = traced_run(build, prefix, argv, server)
     finally:
         stop(first)
     argv[-1] = "PORT"
@@ -70,7 +70,7 @@ def connect_refused(lang, workdir, server, client):
     stop(gone)
     argv = [client["name"], "127.0.0.1", port]
     prefix = os.path.join(workdir, f"{lang}-connect")
-    run = traced_run(build, prefix, argv)
+    run = traced_run(build, prefix, argv, client)
     argv[-1] = "PORT"
     return outcome(argv, "nothing listens on PORT any more", run.returncode, run.stdout, run.stderr,
                    port) + main_only(prefix, port)
@@ -87,7 +87,7 @@ def idle_timeout(lang, workdir, server, client):
     try:
         client_argv = [client["name"], "127.0.0.1", port]
         client_prefix = os.path.join(workdir, f"{lang}-idle-client")
-        traced = strace_command(client_prefix, [os.path.join(build, client["name"])] + client_argv[1:])
+        traced = strace_command(client_prefix, [os.path.join(build, client["name"])] + client_argv[1:], client)
         silent = subprocess.Popen(traced, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         silent.wait(timeout=10)  # stdin stays open and silent: the client ends when the server closes
         silent.stdin.close()

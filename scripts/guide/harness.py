@@ -13,7 +13,7 @@ import tempfile
 from . import failures
 from .layout import LANGS, ROOT, TRACE_SET, TRACES, program, sections
 from .sessions import run_session
-from .trace import transcript_header
+from .trace import trace_set, transcript_header
 
 
 def write_lines(path, lines):
@@ -23,11 +23,13 @@ def write_lines(path, lines):
 
 def failures_header(lang):
     threaded = program(role="server", model="threads")["name"]
+    extras = [f"# {p['name']}: strace -ff -yy -e trace={trace_set(p)}"
+              for p in sections() if trace_set(p) != TRACE_SET]
     return [
         f"# {lang}-failures: build/{lang}/* failing on purpose, under strace, written by "
         "scripts/gen-side-by-side.py --strace",
         f"# strace -ff -yy -e trace={TRACE_SET}; kept and normalised as in {lang}-{threaded}.txt",
-    ]
+    ] + extras
 
 
 def run_all_sessions(outdir):

@@ -3,10 +3,11 @@ section per program (layout.sections()) with a subsection per step of its
 table: both twins' code, the src/sys.rs wrappers it calls, its arrows on the
 wire, its strace lines, what can fail, and the failure seen on purpose.
 A step whose code and strace lines an earlier section already showed points
-there instead."""
+there instead. A program that grew from another (grown.py) has the diff of
+its C twin under its introduction, or in a section of its own at the end."""
 import re
 
-from . import steps
+from . import grown, steps
 from .layout import LANGS, TRACE_SET, TRACES, sections
 from .markers import c_markers, rust_markers, sys_wrapper
 from .trace import load_failures, load_trace, pick
@@ -62,13 +63,15 @@ def code_block(lang, lines):
     return [f"```{lang}"] + lines + ["```"]
 
 
-def contents(programs):
+def contents(programs, diffs_only):
     out = ["## Contents", ""]
     for program, table in programs:
         name = program["name"]
         out.append(f"- [{name}](#{slug(name)})")
         for number, step in enumerate(table.steps, 1):
             out.append(f"  {number}. [{step.title}](#{slug(heading(name, number, step.title))})")
+    for program in diffs_only:
+        out.append(f"- [{program['name']}](#{slug(program['name'])})")
     return out + [""]
 
 
@@ -167,7 +170,7 @@ def section(program, table, shown):
     """A program's section: its introduction and each of its steps."""
     twins = ({m.step: m for m in c_markers(program)}, {m.step: m for m in rust_markers(program)},
              {lang: load_trace(lang, program) for lang in LANGS})
-    out = [f"## {program['name']}", "", table.intro, ""]
+    out = [f"## {program['name']}", "", table.intro, ""] + grown.diff_part(program)
     for number, step in enumerate(table.steps, 1):
         out += step_part(program, table, number, step, twins, shown)
     return out
@@ -176,8 +179,11 @@ def section(program, table, shown):
 def generate():
     """The text of docs/SIDE-BY-SIDE.md."""
     programs = [(program, steps.table(program)) for program in sections()]
-    out = PREAMBLE + contents(programs)
+    diffs_only = grown.own_sections()
+    out = PREAMBLE + contents(programs, diffs_only)
     shown = {}  # (step, C excerpt, Rust excerpt, strace lines) -> the heading that shows it
     for program, table in programs:
         out += section(program, table, shown)
+    for program in diffs_only:
+        out += grown.own_section(program)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -15,8 +15,10 @@ from .trace import read_trace, strace_command, waits_in
 
 # The system call numbers of the call an idle server waits in (x86_64 and
 # aarch64), for /proc/PID/syscall: accept and accept4 (43, 288; 202, 242),
-# poll and ppoll (7, 271; aarch64 has ppoll only, 73).
-SYSCALLS = {"accept": ("43", "288", "202", "242"), "poll": ("7", "271", "73")}
+# poll and ppoll (7, 271; aarch64 has ppoll only, 73), epoll_wait,
+# epoll_pwait and epoll_pwait2 (232, 281, 441; aarch64: 22, 441).
+SYSCALLS = {"accept": ("43", "288", "202", "242"), "poll": ("7", "271", "73"),
+            "epoll_wait": ("232", "281", "441", "22")}
 RECVFROM = ("45", "207")
 
 
@@ -72,7 +74,7 @@ def start_traced(lang, server, args, prefix):
     server's pid, the listening line). The caller ends both (kill_leftovers
     when it failed)."""
     argv = [os.path.join(ROOT, "build", lang, server["name"]), "-b", "127.0.0.1"] + args
-    tracer = subprocess.Popen(strace_command(prefix, argv), stdout=subprocess.PIPE,
+    tracer = subprocess.Popen(strace_command(prefix, argv, server), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
         listening = tracer.stdout.readline().decode()
@@ -106,7 +108,7 @@ def run_client(lang, server, client, port, workdir):
     """The scripted client, traced or not; exits if it failed."""
     argv = [os.path.join(ROOT, "build", lang, client["name"]), "127.0.0.1", port]
     if traced_client(server):
-        argv = strace_command(os.path.join(workdir, f"{lang}-{client['name']}"), argv)
+        argv = strace_command(os.path.join(workdir, f"{lang}-{client['name']}"), argv, client)
     with open(os.path.join(workdir, "input"), "rb") as stdin:
         run = subprocess.run(argv, stdin=stdin, capture_output=True, timeout=10)
     if run.returncode != 0:
@@ -124,7 +126,8 @@ def run_session(lang, server, client, workdir):
     held = None
     try:
         run_client(lang, server, client, port, workdir)
-        wait_until(f"{lang} {server['name']} back in {waits_in(server)}", lambda: server_idle(server_pid, server), 10)
+        wait_until(f"{lang} {server['name']} back in {waits_in(server)}",
+                   lambda: server_idle(server_pid, server), 10)
         if server["model"] == "fork":
             # A second client that stays connected: SIGTERM finds a child to end.
             held = socket.create_connection(("127.0.0.1", int(port)))

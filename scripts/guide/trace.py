@@ -7,15 +7,25 @@ import re
 from .layout import ROOT, TRACE_SET, TRACES
 
 # The call an idle server waits in, by model (accept for the blocking ones).
-WAITS_IN = {"poll": "poll"}
+WAITS_IN = {"poll": "poll", "epoll": "epoll_wait"}
+# The calls a model makes beyond TRACE_SET, traced in its runs only (so that
+# the other programs' traces say the same command).
+EXTRA_CALLS = {"epoll": "epoll_create1,epoll_ctl,epoll_wait,epoll_pwait,epoll_pwait2"}
 
 
 def waits_in(server):
     return WAITS_IN.get(server["model"], "accept")
 
 
-def strace_command(prefix, argv):
-    return ["strace", "-ff", "-yy", "-e", f"trace={TRACE_SET}", "-o", prefix] + argv
+def trace_set(program):
+    """What strace traces in a run of program: TRACE_SET and its model's extras."""
+    extra = EXTRA_CALLS.get(program["model"])
+    return TRACE_SET + ("," + extra if extra else "")
+
+
+def strace_command(prefix, argv, program):
+    """strace -ff of argv, a run of program, into files PREFIX.PID."""
+    return ["strace", "-ff", "-yy", "-e", f"trace={trace_set(program)}", "-o", prefix] + argv
 
 
 def normalise(line, port):
@@ -36,6 +46,7 @@ def normalise(line, port):
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
     line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
     line = re.sub(r"^(poll\(.*\], \d+, )[1-9]\d*\)", r"\1MS)", line)  # ms to the nearest deadline
+    line = re.sub(r"^(epoll_p?wait2?\(.*, \d+, )[1-9]\d*(, NULL, 8)?\)", r"\1MS\2)", line)  # the same
     line = re.sub(r"^(accept4?\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # no address: EAGAIN
     return line
 
@@ -43,7 +54,8 @@ def normalise(line, port):
 def keep(line):
     """Lines about sockets, the threads and the shutdown signals; not the
     loader's close calls or Rust's startup poll of fds 0-2."""
-    return ("TCP" in line or re.match(r"(clone3?|rt_sigtimedwait|wait4|kill|prctl|getppid)\(", line) is not None
+    calls = r"(clone3?|rt_sigtimedwait|wait4|kill|prctl|getppid|epoll_\w+)\("
+    return ("TCP" in line or re.match(calls, line) is not None
             or re.match(r"rt_sigprocmask\(SIG_(UN)?BLOCK, \[INT TERM( CHLD)?\]", line) is not None
             or line.startswith("+++"))
 
@@ -96,7 +108,7 @@ def transcript_header(lang, traced, server, client):
         + waits_in(server)
         + ("; a second client connects first and stays silent, its child waiting in recv"
            if server["model"] == "fork" else ""),
-        f"# strace -ff -yy -e trace={TRACE_SET}",
+        f"# strace -ff -yy -e trace={trace_set(traced)}",
         "# (one file per thread and per process, shown one after the other); kept: lines about TCP",
         "# sockets, clone/clone3, the INT TERM (CHLD) mask, rt_sigtimedwait, wait4, kill, prctl, getppid, exits;",
         "# normalised: PORT = server port, CPORT = client port, inode, TID, PID and pointers",
