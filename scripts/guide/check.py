@@ -3,7 +3,7 @@ a marker for each step of its table, once, with code after it, in the same
 order within a function both have; and the diagrams name only known steps."""
 from . import steps
 from .layout import sections
-from .markers import c_markers, rust_markers
+from .markers import c_markers, library_markers, rust_markers
 from .wire import CAPTURED, wire_arrows
 
 
@@ -56,15 +56,28 @@ def wire_problems():
     return problems
 
 
+def library_problems(shown):
+    """Each marker of the library that a program reaches is a step of one
+    of the programs that reach it. shown: (path, line) of the markers used."""
+    problems = []
+    for program in sections():
+        for m in library_markers(program):
+            if (m.path, m.index) not in shown:
+                problems.append(f"{program['name']}: Rust has step '{m.step}' ({m.path}:{m.index}), which the "
+                                f"guide does not know (add it to the program's table in scripts/guide/steps/)")
+                shown.add((m.path, m.index))  # once
+    return problems
+
+
 def check_steps():
     """The C and Rust step sequences of each program, compared with each
     other and with its table. Returns a list of problems (empty: they match)."""
-    problems = []
+    problems, shown = [], set()
     for program in sections():
-        table = steps.table(program)
-        want = [s.name for s in table.steps]
-        twins = {"C": c_markers(program), "Rust": rust_markers(program)}
+        want = [s.name for s in steps.table(program).steps]
+        twins = {"C": c_markers(program), "Rust": rust_markers(program, want)}
         for lang, found in twins.items():
             problems += marker_problems(program["name"], want, lang, found)
         problems += order_problems(program["name"], twins)
-    return problems + wire_problems()
+        shown |= {(m.path, m.index) for m in twins["Rust"]}
+    return problems + library_problems(shown) + wire_problems()

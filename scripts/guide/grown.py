@@ -20,7 +20,7 @@ GROWN_FROM = {
     "server_epoll": ("server_poll", "the poll loop with epoll(7) in place of poll(2)"),
     "server_tls": ("server", "the thread-per-client server with TLS on each connection"),
     "client_tls": ("client", "the line client with TLS"),
-    "server_udp": ("server_single", "the one-client-at-a-time server over UDP"),
+    "server_udp": ("server_single", "the echo server over UDP, every client on one socket"),
     "client_udp": ("client", "the line client over UDP"),
 }
 

@@ -88,14 +88,20 @@ def reached_functions(bin_path):
         reached |= more
 
 
-def rust_markers(program):
-    """The markers of a Rust twin: those in its bin file, and those in the
-    library functions it reaches."""
-    bin_path = program["rust_source"]
-    reached = reached_functions(bin_path)
-    lib_markers = [m for path in LIB_FILES for m in markers(path, RUST_MARKER, RUST_FUNCTION)
-                   if m.function in reached]
-    return lib_markers + markers(bin_path, RUST_MARKER, RUST_FUNCTION)
+def library_markers(program):
+    """The markers of the library functions a Rust twin reaches."""
+    reached = reached_functions(program["rust_source"])
+    return [m for path in LIB_FILES for m in markers(path, RUST_MARKER, RUST_FUNCTION) if m.function in reached]
+
+
+def rust_markers(program, steps):
+    """The markers of a Rust twin: those in its bin file, and those of the
+    library functions it reaches that are its steps. A library function
+    serves several programs, and a branch of it may be another program's
+    step (an event loop's non-blocking listener in the servers' start-up):
+    check.py sees that each library marker is some program's step."""
+    lib_markers = [m for m in library_markers(program) if m.step in steps]
+    return lib_markers + markers(program["rust_source"], RUST_MARKER, RUST_FUNCTION)
 
 
 def c_markers(program):

@@ -151,8 +151,11 @@ def step_part(program, table, number, step, twins, shown):
     out = [f"### {title_line}", ""]
     key = (step.name, tuple(cm.lines), rm.path, tuple(rm.lines), tuple(seen["c"]), tuple(seen["rust"]))
     if key in shown:
-        return out + same_as(shown[key], cm, rm, name, step.filters)
-    shown[key] = title_line
+        first, fails = shown[key]
+        out += same_as(first, cm, rm, name, step.filters)
+        # The same code, told for this program (server_epoll's recv result).
+        return out + ([f"**What can fail:** {step.fails}", ""] if step.fails != fails else [])
+    shown[key] = (title_line, step.fails)
     out += excerpts(cm, rm) + wrappers(rm)
     wire = on_the_wire(program, step.name)
     if wire:
@@ -168,7 +171,8 @@ def step_part(program, table, number, step, twins, shown):
 
 def section(program, table, shown):
     """A program's section: its introduction and each of its steps."""
-    twins = ({m.step: m for m in c_markers(program)}, {m.step: m for m in rust_markers(program)},
+    names = {step.name for step in table.steps}
+    twins = ({m.step: m for m in c_markers(program)}, {m.step: m for m in rust_markers(program, names)},
              {lang: load_trace(lang, program) for lang in LANGS})
     out = [f"## {program['name']}", "", table.intro, ""] + grown.diff_part(program)
     for number, step in enumerate(table.steps, 1):
@@ -181,7 +185,7 @@ def generate():
     programs = [(program, steps.table(program)) for program in sections()]
     diffs_only = grown.own_sections()
     out = PREAMBLE + contents(programs, diffs_only)
-    shown = {}  # (step, C excerpt, Rust excerpt, strace lines) -> the heading that shows it
+    shown = {}  # (step, C excerpt, Rust excerpt, strace lines) -> (the heading that shows it, its prose)
     for program, table in programs:
         out += section(program, table, shown)
     for program in diffs_only:

@@ -28,6 +28,12 @@ def strace_command(prefix, argv, program):
     return ["strace", "-ff", "-yy", "-e", f"trace={trace_set(program)}", "-o", prefix] + argv
 
 
+def pointer_data(match):
+    """An epoll event's data: a pointer (C's struct client *) varies run to
+    run; a small number (Rust's slot) and u64::MAX (its listener) do not."""
+    return "data={u32=..., u64=...}" if 2**32 <= int(match.group(1)) < 2**63 else match.group(0)
+
+
 def normalise(line, port):
     line = re.sub(r"\)\s+= ", ") = ", line)  # strace pads short lines
     line = re.sub(r"TCP(v6)?:\[\d+\]", r"TCP\1:[inode]", line)
@@ -48,6 +54,7 @@ def normalise(line, port):
     line = re.sub(r"^(poll\(.*\], \d+, )[1-9]\d*\)", r"\1MS)", line)  # ms to the nearest deadline
     line = re.sub(r"^(epoll_p?wait2?\(.*, \d+, )[1-9]\d*(, NULL, 8)?\)", r"\1MS\2)", line)  # the same
     line = re.sub(r"^(accept4?\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # no address: EAGAIN
+    line = re.sub(r"data=\{u32=\d+, u64=(\d+)\}", pointer_data, line)
     return line
 
 

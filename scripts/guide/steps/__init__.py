@@ -13,15 +13,17 @@ generator says that its table is still to be written.
 """
 from ..layout import sections
 from ..markers import c_markers
-from . import client, fork, poll, single, threads
+from . import client, epoll, fork, poll, single, threads
 from .table import Step, Table
 
-# program name (programs.txt) -> its Table
+# program name (programs.txt) -> its Table; a name not in programs.txt is
+# not used (server_epoll's waits for the epoll branch).
 TABLES = {
     "server": threads.TABLE,
     "server_single": single.TABLE,
     "server_fork": fork.TABLE,
     "server_poll": poll.TABLE,
+    "server_epoll": epoll.TABLE,
     "client": client.TABLE,
 }
 
