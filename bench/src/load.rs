@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::line::{self, Lines};
+use crate::results::RunReport;
 use crate::tally::{Problem, Tally};
 
 /// How much work one load run is.
@@ -240,4 +241,22 @@ pub fn run_load(
         let _ = monitor.join();
     }
     report
+}
+
+impl RunReport for LoadReport {
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us",
+            self.round_trips_per_s,
+            self.server_cpu_us.unwrap_or(f64::NAN),
+            self.p50_us,
+            self.p99_us,
+            self.max_us,
+            self.connect_max_us
+        )
+    }
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::churn;
+use crate::procfs;
 
 /// A peer started for a run; killed (by its PID) when dropped, once it has
 /// no child process left (a forking server's children end when their
@@ -27,7 +27,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        churn::settle(self.child.id());
+        procfs::settle(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -7,7 +7,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use serde::Serialize;
 
 use crate::cli::{Mode, RunOptions};
-use crate::{churn, idle, load, peers, storm};
+use crate::results::RunReport;
+use crate::{churn, hold, idle, load, peers, storm};
 
 /// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
 fn resolve(operands: &[String]) -> Result<SocketAddr, String> {
@@ -53,14 +54,16 @@ pub fn run(o: RunOptions) -> i32 {
             show(&report, report.text(), o.json);
             report.tally.ok()
         }
-        Mode::Idle { connections, active } => {
+        Mode::Idle { connections, active, per_process } => {
             let active = active.map(|clients| load::Workload { clients, ..o.workload });
-            let (report, streams) = idle::run_idle(addr, &target, connections, o.pid, active, o.timeout);
+            let size = (connections, per_process.unwrap_or_else(idle::per_process));
+            let (report, held) = idle::run_idle(addr, &target, size, o.pid, active, o.timeout);
             show(&report, report.text(), o.json);
             std::thread::sleep(o.hold);
-            drop(streams);
+            drop(held);
             report.ok()
         }
+        Mode::Helper { clients, first } => return hold::helper(addr, first, clients, o.timeout),
         Mode::Storm { clients } => {
             let report = storm::run_storm(addr, &target, clients, o.timeout);
             show(&report, report.text(), o.json);

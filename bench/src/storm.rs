@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::line;
 use crate::procfs;
+use crate::results::RunReport;
 use crate::tally::Tally;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -87,4 +88,21 @@ pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Durati
     report.listen_overflows = overflows_after.saturating_sub(overflows_before);
     report.syn_retrans = retrans_after.saturating_sub(retrans_before);
     report
+}
+
+impl RunReport for StormReport {
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "all {} echoed in {:.1} ms, slowest connect {} us, ListenOverflows +{}, TCPSynRetrans +{}",
+            self.clients,
+            self.seconds * 1e3,
+            self.connect_max_us,
+            self.listen_overflows,
+            self.syn_retrans
+        )
+    }
 }
