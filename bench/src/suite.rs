@@ -33,8 +33,10 @@ struct Setup {
     /// Idle clients that fit in the descriptors this process may open.
     idle: usize,
     /// The largest idle row: as many clients as a server's descriptors
-    /// allow (up to 100,000), the limit, and the clients per process.
-    most: Option<(usize, u64, usize)>,
+    /// allow (up to 100,000), and the clients per process of the bench.
+    most: Option<(usize, usize)>,
+    /// This process's `ulimit -n`, which the servers inherit.
+    limit: u64,
 }
 
 /// The descriptors a server keeps for itself and the 16 active clients of
@@ -57,13 +59,13 @@ impl Setup {
             );
         }
         let most = soft.saturating_sub(SERVER_RESERVE).min(100_000) as usize;
-        let most =
-            if quick { Some((60, soft, 25)) } else { (most > idle).then_some((most, soft, per_process)) };
+        let most = if quick { Some((60, 25)) } else { (most > idle).then_some((most, per_process)) };
         let setup = Setup {
             socat: peers::available("socat", &["-V"]),
             taskset: peers::available("taskset", &["-c", "0", "true"]),
             idle,
             most,
+            limit: soft,
         };
         if !setup.taskset {
             eprintln!("echo-bench suite: taskset not found: no one-core row");
@@ -124,8 +126,11 @@ fn crowd_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
         row(format!("storm of {storm} clients"), Kind::Storm { clients: storm }, concurrent(), reps),
         row(format!("{} idle clients", setup.idle), idle(setup.idle, None), concurrent(), 1),
     ];
-    if let Some((most, limit, per_process)) = setup.most {
-        let name = format!("{most} idle clients, the most ulimit -n {limit} allows");
+    if let Some((most, per_process)) = setup.most {
+        let name = match quick {
+            true => format!("{most} idle clients, {per_process} per process of the bench"),
+            false => format!("{most} idle clients, the most ulimit -n {} allows", setup.limit),
+        };
         rows.push(row(name, idle(most, Some(per_process)), concurrent(), 1));
     }
     let churn_kind = Kind::Churn { connections: churn };
@@ -281,4 +286,37 @@ fn save(results: &Results, out: &Path) -> Result<(), String> {
     chart::draw(results, out)?;
     eprintln!("echo-bench suite: results and charts in {}/", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use programs::Program;
+
+    use super::*;
+    use crate::target::Lang;
+
+    /// A server added to programs.txt is in every row that applies, with no
+    /// other edit: both twins in the load and churn rows, the concurrent
+    /// ones in the storm and idle rows, the largest idle row included.
+    #[test]
+    fn every_row_takes_its_servers_from_programs_txt() {
+        let setup = Setup { socat: true, taskset: true, idle: 50, most: Some((60, 25)), limit: 1024 };
+        let rows =
+            [load_rows(&setup, 1, true), crowd_rows(&setup, 1, true)].map(|r| r.into_iter()).into_iter();
+        let rows: Vec<Row> = rows.flatten().collect();
+        assert_eq!(rows.iter().filter(|r| matches!(r.kind, Kind::Idle { .. })).count(), 2);
+        for row in &rows {
+            let applies = |p: &Program| match row.kind {
+                Kind::Storm { .. } | Kind::Idle { .. } => p.model != programs::Model::Single,
+                _ => true,
+            };
+            for program in programs::tcp_servers() {
+                for lang in Lang::BOTH {
+                    let present = row.targets.contains(&Target::Server(lang, program));
+                    assert_eq!(present, applies(program), "{}: {lang:?} {}", row.name, program.name);
+                }
+            }
+            assert!(row.targets.contains(&Target::Tokio), "{}", row.name);
+        }
+    }
 }
