@@ -82,12 +82,13 @@ pub fn start_listening(mut command: Command) -> Result<Running, String> {
     Ok(running)
 }
 
-/// A server built by `make`: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 -q -t 300`
-/// (`-q`: no per-line logging; `-t 300`: no client times out while it waits
-/// for a core, or while 10,000 others are opened against poll).
+/// A server built by `make`: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 -q -t 3600`
+/// (`-q`: no per-line logging; `-t 3600`: no client times out while it waits
+/// for a core, or while 20,000 others are opened against poll, a few
+/// minutes).
 pub fn start_server(path: &Path, pin: Option<&str>) -> Result<Running, String> {
     let mut command = pinned(pin, path.as_os_str());
-    command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "300"]);
+    command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "3600"]);
     start_listening(command)
 }
 
