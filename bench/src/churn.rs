@@ -28,20 +28,6 @@ pub struct ChurnReport {
     pub tally: Tally,
 }
 
-impl ChurnReport {
-    pub fn text(&self) -> String {
-        let cpu = self.server_cpu_us.map_or(String::new(), |us| format!(", server CPU {us:.1} us each"));
-        format!(
-            "{}: {} connections one after another in {:.3} s: {:.0} connections/s{cpu}\n{}",
-            self.target,
-            self.connections,
-            self.seconds,
-            self.connections_per_s,
-            self.tally.text()
-        )
-    }
-}
-
 /// `n` connections one after another. With the server's `pid`, its CPU time
 /// is read before and, once it has no child process left, after.
 pub fn run_churn(
@@ -70,6 +56,18 @@ pub fn run_churn(
 }
 
 impl RunReport for ChurnReport {
+    fn text(&self) -> String {
+        let cpu = self.server_cpu_us.map_or(String::new(), |us| format!(", server CPU {us:.1} us each"));
+        format!(
+            "{}: {} connections one after another in {:.3} s: {:.0} connections/s{cpu}\n{}",
+            self.target,
+            self.connections,
+            self.seconds,
+            self.connections_per_s,
+            self.tally.text()
+        )
+    }
+
     fn tally(&self) -> &Tally {
         &self.tally
     }

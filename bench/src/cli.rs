@@ -85,27 +85,40 @@ pub fn parse() -> Result<Command, String> {
     parse_from(&mut parser).map_err(|e| e.to_string())
 }
 
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            mode: Mode::Load,
+            workload: Workload { clients: 1, rounds: 1000, size: 64 },
+            timeout: Duration::from_secs(60),
+            json: false,
+            floor: false,
+            pid: None,
+            hold: Duration::ZERO,
+            operands: Vec::new(),
+        }
+    }
+}
+
+/// `suite`, `report` or `chart` and what follows it.
+fn parse_command(word: &str, parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    match word {
+        "suite" => parse_suite(parser),
+        "report" => Ok(Command::Report { results: parse_results(parser)?.0 }),
+        _ => parse_results(parser).map(|(results, out)| Command::Chart { results, out }),
+    }
+}
+
 fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
-    let mut run = RunOptions {
-        mode: Mode::Load,
-        workload: Workload { clients: 1, rounds: 1000, size: 64 },
-        timeout: Duration::from_secs(60),
-        json: false,
-        floor: false,
-        pid: None,
-        hold: Duration::ZERO,
-        operands: Vec::new(),
-    };
+    let mut run = RunOptions::default();
     let (mut active, mut per_process, mut first) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Value(word) if run.operands.is_empty() && word == "suite" => return parse_suite(parser),
-            Value(word) if run.operands.is_empty() && word == "report" => {
-                return Ok(Command::Report { results: parse_results(parser)?.0 })
-            }
-            Value(word) if run.operands.is_empty() && word == "chart" => {
-                let (results, out) = parse_results(parser)?;
-                return Ok(Command::Chart { results, out });
+            Value(word)
+                if run.operands.is_empty()
+                    && ["suite", "report", "chart"].contains(&&*word.to_string_lossy()) =>
+            {
+                return parse_command(&word.string()?, parser)
             }
             Short('c') | Long("clients") => run.workload.clients = at_least(parser, 1)?,
             Short('n') | Long("rounds") => run.workload.rounds = at_least(parser, 1)?,

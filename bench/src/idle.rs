@@ -62,37 +62,6 @@ impl IdleReport {
     pub fn stopped_by(&self) -> Option<&str> {
         self.stopped.as_deref().or(self.tally.first_problem.as_deref())
     }
-
-    pub fn text(&self) -> String {
-        let mut out =
-            format!("{}: {} of {} idle connections open", self.target, self.opened, self.idle_connections);
-        if let (Some(open), Some(again)) = (self.open_seconds, self.again_seconds) {
-            out += &format!(" (opened in {open:.3} s, one more echo each in {again:.3} s)");
-        }
-        if let Some(stopped) = &self.stopped {
-            out += &format!("; stopped short: {stopped}");
-        }
-        if let (Some(before), Some(after)) = (self.before, self.after) {
-            out += &format!(
-                "; server RSS {} KiB before, {} KiB after, PSS {} -> {} KiB ({} processes, {} threads): \
-                 {:.1} KiB RSS, {:.1} KiB PSS per idle client",
-                before.rss_kib,
-                after.rss_kib,
-                before.pss_kib,
-                after.pss_kib,
-                after.processes,
-                after.threads,
-                self.rss_per_client_kib().unwrap_or(0.0),
-                self.pss_per_client_kib().unwrap_or(0.0)
-            );
-        }
-        out += "\n";
-        out += &self.tally.text();
-        if let Some(active) = &self.active {
-            out += &format!("among them, {}", active.text());
-        }
-        out
-    }
 }
 
 /// Opens `n` idle connections one by one and keeps them (in helper
@@ -136,6 +105,37 @@ pub fn per_process() -> usize {
 }
 
 impl RunReport for IdleReport {
+    fn text(&self) -> String {
+        let mut out =
+            format!("{}: {} of {} idle connections open", self.target, self.opened, self.idle_connections);
+        if let (Some(open), Some(again)) = (self.open_seconds, self.again_seconds) {
+            out += &format!(" (opened in {open:.3} s, one more echo each in {again:.3} s)");
+        }
+        if let Some(stopped) = &self.stopped {
+            out += &format!("; stopped short: {stopped}");
+        }
+        if let (Some(before), Some(after)) = (self.before, self.after) {
+            out += &format!(
+                "; server RSS {} KiB before, {} KiB after, PSS {} -> {} KiB ({} processes, {} threads): \
+                 {:.1} KiB RSS, {:.1} KiB PSS per idle client",
+                before.rss_kib,
+                after.rss_kib,
+                before.pss_kib,
+                after.pss_kib,
+                after.processes,
+                after.threads,
+                self.rss_per_client_kib().unwrap_or(0.0),
+                self.pss_per_client_kib().unwrap_or(0.0)
+            );
+        }
+        out += "\n";
+        out += &self.tally.text();
+        if let Some(active) = &self.active {
+            out += &format!("among them, {}", active.text());
+        }
+        out
+    }
+
     fn tally(&self) -> &Tally {
         &self.tally
     }

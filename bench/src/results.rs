@@ -81,6 +81,9 @@ pub trait RunReport {
     /// One line for the suite's progress on stderr.
     fn summary(&self) -> String;
 
+    /// The report in words, as `echo-bench` prints it.
+    fn text(&self) -> String;
+
     fn ok(&self) -> bool {
         self.tally().ok()
     }

@@ -40,42 +40,35 @@ pub fn run(o: RunOptions) -> i32 {
         Ok(floor) => floor,
         Err(e) => return fail(&e),
     };
-    let addr = match &floor {
-        Some(peer) => peer.addr,
-        None => match resolve(&o.operands) {
-            Ok(addr) => addr,
-            Err(e) => return fail(&e),
-        },
+    let addr = match floor.as_ref().map(|peer| peer.addr).ok_or(()).or_else(|()| resolve(&o.operands)) {
+        Ok(addr) => addr,
+        Err(e) => return fail(&e),
     };
     let target = if o.floor { "floor".to_string() } else { addr.to_string() };
     let ok = match o.mode {
-        Mode::Load => {
-            let report = load::run_load(addr, &target, o.workload, o.timeout, true);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
-        }
+        Mode::Load => shown(load::run_load(addr, &target, o.workload, o.timeout, true), o.json),
         Mode::Idle { connections, active, per_process } => {
             let active = active.map(|clients| load::Workload { clients, ..o.workload });
             let size = (connections, per_process.unwrap_or_else(idle::per_process));
             let (report, held) = idle::run_idle(addr, &target, size, o.pid, active, o.timeout);
-            show(&report, report.text(), o.json);
+            let ok = shown(report, o.json);
             std::thread::sleep(o.hold);
             drop(held);
-            report.ok()
+            ok
         }
         Mode::Helper { clients, first } => return hold::helper(addr, first, clients, o.timeout),
-        Mode::Storm { clients } => {
-            let report = storm::run_storm(addr, &target, clients, o.timeout);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
-        }
+        Mode::Storm { clients } => shown(storm::run_storm(addr, &target, clients, o.timeout), o.json),
         Mode::Churn { connections } => {
-            let report = churn::run_churn(addr, &target, connections, o.pid, o.timeout);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
+            shown(churn::run_churn(addr, &target, connections, o.pid, o.timeout), o.json)
         }
     };
     i32::from(!ok)
+}
+
+/// `show`s a report; whether its run went well.
+fn shown(report: impl RunReport + Serialize, json: bool) -> bool {
+    show(&report, report.text(), json);
+    report.ok()
 }
 
 fn fail(message: &str) -> i32 {

@@ -32,22 +32,6 @@ pub struct StormReport {
     pub tally: Tally,
 }
 
-impl StormReport {
-    pub fn text(&self) -> String {
-        format!(
-            "{}: {} clients connecting at once: all echoed within {:.1} ms, slowest connect {} us; \
-             ListenOverflows +{}, TCPSynRetrans +{}\n{}",
-            self.target,
-            self.clients,
-            self.seconds * 1e3,
-            self.connect_max_us,
-            self.listen_overflows,
-            self.syn_retrans,
-            self.tally.text()
-        )
-    }
-}
-
 /// `clients` threads wait at a barrier, then each connects and checks one
 /// echo; each connection stays open until every client has its echo. The
 /// time runs from the first client's connect to the last client's echo.
@@ -91,6 +75,20 @@ pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Durati
 }
 
 impl RunReport for StormReport {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} clients connecting at once: all echoed within {:.1} ms, slowest connect {} us; \
+             ListenOverflows +{}, TCPSynRetrans +{}\n{}",
+            self.target,
+            self.clients,
+            self.seconds * 1e3,
+            self.connect_max_us,
+            self.listen_overflows,
+            self.syn_retrans,
+            self.tally.text()
+        )
+    }
+
     fn tally(&self) -> &Tally {
         &self.tally
     }

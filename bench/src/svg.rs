@@ -142,6 +142,19 @@ fn axis(svg: &mut String, panel: &Panel, top: f64, bottom: f64, end: f64, step: 
     );
 }
 
+/// The range of the runs from `xl` to `xh` at height `yc`; returns its end.
+fn draw_whisker(svg: &mut String, xl: f64, xh: f64, yc: f64) -> f64 {
+    let _ = writeln!(
+        svg,
+        r##"<path d="M{xl:.1} {:.1}V{:.1}M{xl:.1} {yc:.1}H{xh:.1}M{xh:.1} {:.1}V{:.1}" stroke="#222222" fill="none"/>"##,
+        yc - 3.0,
+        yc + 3.0,
+        yc - 3.0,
+        yc + 3.0
+    );
+    xh
+}
+
 /// One bar (or `missing`) at `y`, its whisker and its value.
 fn draw_bar(svg: &mut String, b: &Bar, y: f64, x: impl Fn(f64) -> f64, unit: &str) {
     let target = escape(&b.target);
@@ -163,25 +176,48 @@ fn draw_bar(svg: &mut String, b: &Bar, y: f64, x: impl Fn(f64) -> f64, unit: &st
         b.series.colour(),
         escape(unit)
     );
-    let mut end = x1;
-    if let Some((lo, hi)) = b.range.filter(|r| r.1 > r.0) {
-        let (xl, xh, yc) = (x(lo), x(hi), y + BAR / 2.0);
-        let _ = writeln!(
-            svg,
-            r##"<path d="M{xl:.1} {:.1}V{:.1}M{xl:.1} {yc:.1}H{xh:.1}M{xh:.1} {:.1}V{:.1}" stroke="#222222" fill="none"/>"##,
-            yc - 3.0,
-            yc + 3.0,
-            yc - 3.0,
-            yc + 3.0
-        );
-        end = end.max(xh);
-    }
+    let end = match b.range.filter(|r| r.1 > r.0) {
+        Some((lo, hi)) => draw_whisker(svg, x(lo), x(hi), y + BAR / 2.0).max(x1),
+        None => x1,
+    };
     let _ = writeln!(
         svg,
         r#"<text class="value" x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
         end + 4.0,
         y + BAR - 3.0,
         short(value)
+    );
+}
+
+/// A group's label and bars from `y`; returns where the next starts.
+fn draw_group(svg: &mut String, group: &Group, mut y: f64, x: impl Fn(f64) -> f64 + Copy, unit: &str) -> f64 {
+    let group_height = group.bars.len() as f64 * (BAR + 2.0);
+    let _ = writeln!(
+        svg,
+        r#"<text class="group" x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text>"#,
+        LABEL_WIDTH - 8.0,
+        y + group_height / 2.0 + 4.0,
+        escape(&group.label)
+    );
+    for b in &group.bars {
+        draw_bar(svg, b, y, x, unit);
+        y += BAR + 2.0;
+    }
+    y + GROUP_GAP
+}
+
+/// The dashed line of the floor at `mx`, labelled above the bars.
+fn draw_marker(svg: &mut String, label: &str, mx: f64, bars_top: f64, bottom: f64) {
+    let _ = writeln!(
+        svg,
+        r##"<line class="marker" x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="#000000" stroke-width="1.5" stroke-dasharray="5 3"/>"##,
+        bars_top - 8.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{mx:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
+        bars_top - 10.0,
+        escape(label)
     );
 }
 
@@ -202,33 +238,10 @@ fn draw_panel(svg: &mut String, panel: &Panel, top: f64) -> f64 {
     axis(svg, panel, bars_top - 4.0, bottom, end, step);
     let mut y = bars_top;
     for group in &panel.groups {
-        let group_height = group.bars.len() as f64 * (BAR + 2.0);
-        let _ = writeln!(
-            svg,
-            r#"<text class="group" x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text>"#,
-            LABEL_WIDTH - 8.0,
-            y + group_height / 2.0 + 4.0,
-            escape(&group.label)
-        );
-        for b in &group.bars {
-            draw_bar(svg, b, y, x, &panel.unit);
-            y += BAR + 2.0;
-        }
-        y += GROUP_GAP;
+        y = draw_group(svg, group, y, x, &panel.unit);
     }
     if let Some((label, value)) = &panel.marker {
-        let mx = x(*value);
-        let _ = writeln!(
-            svg,
-            r##"<line class="marker" x1="{mx:.1}" y1="{:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="#000000" stroke-width="1.5" stroke-dasharray="5 3"/>"##,
-            bars_top - 8.0
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{mx:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
-            bars_top - 10.0,
-            escape(label)
-        );
+        draw_marker(svg, label, x(*value), bars_top, bottom);
     }
     let _ = writeln!(svg, "</g>");
     bottom - top + 44.0
