@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::line;
 use crate::procfs::{self, CpuMeter};
-use crate::results::RunReport;
-use crate::tally::Tally;
+use crate::tally::{RunReport, Tally};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// Fields left out of a JSON file read back are zero or empty.

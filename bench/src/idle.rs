@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::hold::Held;
 use crate::load::{self, LoadReport, Workload};
 use crate::procfs::{self, CpuMeter, Memory};
-use crate::results::RunReport;
-use crate::tally::Tally;
+use crate::tally::{RunReport, Tally};
 
 /// What an idle run measured.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

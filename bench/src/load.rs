@@ -11,8 +11,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::line::{self, Lines};
-use crate::results::RunReport;
-use crate::tally::{Problem, Tally};
+use crate::tally::{Problem, RunReport, Tally};
 
 /// How much work one load run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::churn::ChurnReport;
 use crate::idle::IdleReport;
 use crate::load::{LoadReport, Workload};
 use crate::storm::StormReport;
-use crate::tally::Tally;
+use crate::tally::RunReport;
 use crate::target::Target;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,26 +72,6 @@ pub enum Sample {
     Storm(StormReport),
     Idle(Box<IdleReport>),
     Churn(ChurnReport),
-}
-
-/// What every run's report tells the suite.
-pub trait RunReport {
-    fn tally(&self) -> &Tally;
-
-    /// One line for the suite's progress on stderr.
-    fn summary(&self) -> String;
-
-    /// The report in words, as `echo-bench` prints it.
-    fn text(&self) -> String;
-
-    fn ok(&self) -> bool {
-        self.tally().ok()
-    }
-
-    /// The first problem of a failed run.
-    fn problem(&self) -> Option<&str> {
-        self.tally().first_problem.as_deref()
-    }
 }
 
 impl Sample {

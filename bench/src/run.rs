@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use serde::Serialize;
 
 use crate::cli::{Mode, RunOptions};
-use crate::results::RunReport;
+use crate::tally::RunReport;
 use crate::{churn, hold, idle, load, peers, storm};
 
 /// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
