@@ -187,15 +187,34 @@ pub fn no_room() -> Option<String> {
     let pid_max: u64 = read("/proc/sys/kernel/pid_max").trim().parse().ok()?;
     // /proc/loadavg: `0.15 0.19 0.09 1/101 9568`: 101 threads and processes.
     let tasks: u64 = read("/proc/loadavg").split_whitespace().nth(3)?.split_once('/')?.1.parse().ok()?;
-    let free = pid_max.saturating_sub(tasks);
-    if free < pid_max / PID_SHARE_KEPT {
+    let meminfo = read("/proc/meminfo");
+    room((tasks, pid_max), (field(&meminfo, "MemAvailable")?, field(&meminfo, "MemTotal")?))
+}
+
+/// `no_room` from its figures: tasks of pid_max, KiB available of total.
+fn room((tasks, pid_max): (u64, u64), (available, total): (u64, u64)) -> Option<String> {
+    if pid_max.saturating_sub(tasks) < pid_max / PID_SHARE_KEPT {
         return Some(format!(
             "pids: {tasks} threads and processes of kernel.pid_max {pid_max}, a quarter kept free"
         ));
     }
-    let meminfo = read("/proc/meminfo");
-    let (total, available) = (field(&meminfo, "MemTotal")?, field(&meminfo, "MemAvailable")?);
     (available < total / MEMORY_SHARE_KEPT).then(|| {
         format!("memory: {} MiB available of {} MiB, a fifth kept free", available / 1024, total / 1024)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_stops_with_a_quarter_of_the_pids_or_a_fifth_of_the_memory_left() {
+        let memory = (20 << 20, 24 << 20);
+        assert_eq!(room((101, 32_768), memory), None);
+        assert_eq!(room((24_576, 32_768), memory), None);
+        let pids = room((24_577, 32_768), memory).expect("too few pids left");
+        assert!(pids.contains("24577 threads and processes of kernel.pid_max 32768"), "{pids}");
+        let low = room((101, 32_768), (4 << 20, 24 << 20)).expect("too little memory left");
+        assert!(low.starts_with("memory: 4096 MiB available of 24576 MiB"), "{low}");
+    }
 }
