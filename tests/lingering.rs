@@ -10,10 +10,11 @@
 //! out fixed pauses or a drain time, so one at a time would add up), except
 //! the check with a narrow window (the 1 s drain told from the 2 s one),
 //! which runs its servers one after another with no other check of this
-//! file beside it (every check holds the `heavy()` lock). The windows give
-//! a loaded 2-core machine what slack the rule allows: a drain of 2 s must
-//! end before the 5 s idle timeout would (4.5 s), one of 1 s before the 2 s
-//! drain would (1.9 s).
+//! file beside it (every check holds the `heavy()` lock), and measures a
+//! server again when the first close falls outside the window. The windows
+//! give a loaded 2-core machine what slack the rule allows: a drain of 2 s
+//! must end before the 5 s idle timeout would (4.5 s), one of 1 s before the
+//! 2 s drain would (1.9 s).
 //! - the reproduction of issue 11: 200 lines of 1 KiB, `quit`, and one more
 //!   line 0.3 s later, nothing read until then: every echoed byte, then EOF;
 //! - its small form, a client with a 4 KiB receive buffer (a slow reader);
@@ -187,8 +188,8 @@ fn assert_reset_now(server: &Server, stream: &mut TcpStream) {
 
 /// Sends `hello` and `quit`, and asserts the echo and the EOF (the FIN of
 /// `shutdown(SHUT_WR)`) come at once, before the shortest drain time (1 s)
-/// is over. Returns when `quit` was sent.
-fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> Instant {
+/// is over. Returns when `quit` was sent and when the EOF came.
+fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> (Instant, Instant) {
     let sent = Instant::now();
     stream.write_all(b"hello\nquit\n").unwrap();
     let (echoed, end) = read_until_end(stream);
@@ -199,7 +200,7 @@ fn quit_and_expect_eof(server: &Server, stream: &mut TcpStream) -> Instant {
         eof < Duration::from_millis(900),
         "{who}: the EOF after quit took {eof:?}: no FIN before the drain?"
     );
-    sent
+    (sent, Instant::now())
 }
 
 /// SPEC "The protocol" 5: a client silent after `quit` gets its EOF at once
@@ -212,7 +213,7 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
         let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
-        let sent = quit_and_expect_eof(&server, &mut stream);
+        let (sent, _) = quit_and_expect_eof(&server, &mut stream);
         let closed = closed_after(&server, idle_fds, sent);
         assert!(
             (Duration::from_millis(1950)..Duration::from_millis(4500)).contains(&closed),
@@ -224,23 +225,33 @@ fn silent_client_after_quit_is_closed_after_the_drain_time() {
 }
 
 /// SPEC "The protocol" 5: the drain lasts at most the idle timeout: with
-/// `-t 1`, 1 s. The window (0.95 s to 1.9 s, to tell it from the 2 s drain)
-/// is narrow: the servers run one after another, alone.
+/// `-t 1`, 1 s. The window (0.9 s to 1.9 s, to tell it from the 2 s drain)
+/// is narrow: it is measured from the EOF (the FIN of the `shutdown` that
+/// starts the drain), the servers run one after another, alone, and a
+/// server whose close falls outside it is measured once more (as
+/// tests/backlog.rs does): under a load average of 26 a child of
+/// server_fork once closed 2.1 s after quit, and 1 s the next time.
 #[test]
 fn silent_client_after_quit_is_closed_after_the_idle_timeout_if_shorter() {
     let _alone = heavy();
     for (lang, program) in every_server() {
-        let mut server = Server::start(lang, program, &["-t", "1"]);
-        let idle_fds = server_fds(server.pid());
-        let mut stream = server.connect();
-        let sent = quit_and_expect_eof(&server, &mut stream);
-        let closed = closed_after(&server, idle_fds, sent);
+        let drain = || {
+            let mut server = Server::start(lang, program, &["-t", "1"]);
+            let idle_fds = server_fds(server.pid());
+            let mut stream = server.connect();
+            let (_, eof) = quit_and_expect_eof(&server, &mut stream);
+            let closed = closed_after(&server, idle_fds, eof);
+            assert_reset_now(&server, &mut stream);
+            assert_log_ends_with_quit(&mut server);
+            closed
+        };
+        let window = Duration::from_millis(900)..Duration::from_millis(1900);
+        let first = drain();
+        let closed = if window.contains(&first) { first } else { drain() };
         assert!(
-            (Duration::from_millis(950)..Duration::from_millis(1900)).contains(&closed),
-            "{lang:?} {program}: closed {closed:?} after quit; with -t 1 the drain time is 1 s"
+            window.contains(&closed),
+            "{lang:?} {program}: closed {first:?}, then {closed:?} after the EOF; with -t 1 the drain time is 1 s"
         );
-        assert_reset_now(&server, &mut stream);
-        assert_log_ends_with_quit(&mut server);
     }
 }
 
@@ -254,7 +265,7 @@ fn client_sending_after_quit_is_closed_after_the_drain_time() {
         let mut server = Server::start(lang, program, &["-t", "5"]);
         let idle_fds = server_fds(server.pid());
         let mut stream = server.connect();
-        let sent = quit_and_expect_eof(&server, &mut stream);
+        let (sent, _) = quit_and_expect_eof(&server, &mut stream);
         while server_fds(server.pid()) > idle_fds {
             let open = sent.elapsed();
             assert!(open < Duration::from_millis(4500), "{lang:?} {program}: still open {open:?} after quit");
