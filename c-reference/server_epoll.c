@@ -730,10 +730,6 @@ int main(int argc, char **argv)
     if (set_nonblocking(listen_fd) < 0)
         die("fcntl O_NONBLOCK");
 
-    char where[PEER_SIZE];
-    format_addr((struct sockaddr *)&listen_addr, where);
-    printf("listening on %s (epoll loop, idle timeout %u s)\n", where, opt.idle_timeout);
-
     /* step: epoll_create1 */
     /* CLOEXEC: a program this one might start does not inherit the instance. */
     struct clients all = {.epfd = epoll_create1(EPOLL_CLOEXEC)};
@@ -741,6 +737,10 @@ int main(int argc, char **argv)
         die("epoll_create1");
     if (watch_listener(all.epfd, listen_fd, EPOLL_CTL_ADD) < 0)
         die("epoll_ctl");
+
+    char where[PEER_SIZE];
+    format_addr((struct sockaddr *)&listen_addr, where);
+    printf("listening on %s (epoll loop, idle timeout %u s)\n", where, opt.idle_timeout);
     int64_t listener_paused_until = 0; /* 0: the listener is watched */
     static struct epoll_event events[MAX_EVENTS];
 

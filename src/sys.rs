@@ -519,3 +519,39 @@ pub fn clock_gettime(clock: libc::clockid_t) -> Result<timespec, Errno> {
     let res = unsafe { libc::clock_gettime(clock, &mut now) };
     Errno::result(res).map(|_| now)
 }
+
+// ---------------------------------------------------------------------------
+// server_epoll: the watched set in the kernel. Not nix::sys::epoll: its
+// EpollEvent::events() panics on a flag it does not know.
+
+pub use libc::epoll_event;
+
+/// epoll_create1(2): a new epoll instance (`EPOLL_CLOEXEC`: not inherited by
+/// a program this one starts).
+pub fn epoll_create1(flags: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: epoll_create1 takes no pointers.
+    let res = unsafe { libc::epoll_create1(flags) };
+    let fd = Errno::result(res)?;
+    // SAFETY: on success fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// epoll_ctl(2): `op` is `EPOLL_CTL_ADD`, `_MOD` or `_DEL`; `event` says what
+/// `fd` waits for and what epoll_wait hands back with it (None for `_DEL`).
+pub fn epoll_ctl(epfd: BorrowedFd, op: i32, fd: BorrowedFd, event: Option<epoll_event>) -> Result<(), Errno> {
+    let mut event = event;
+    let ptr = event.as_mut().map_or(std::ptr::null_mut(), |event| event as *mut epoll_event);
+    // SAFETY: ptr is NULL (allowed for EPOLL_CTL_DEL) or points at an
+    // epoll_event that lives for the duration of the call.
+    let res = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), op, fd.as_raw_fd(), ptr) };
+    Errno::result(res).map(drop)
+}
+
+/// epoll_wait(2): how many of `events` the kernel filled, each a socket
+/// that is ready; waits at most `timeout_ms` (-1: forever).
+pub fn epoll_wait(epfd: BorrowedFd, events: &mut [epoll_event], timeout_ms: i32) -> Result<usize, Errno> {
+    let max = events.len().min(i32::MAX as usize) as i32;
+    // SAFETY: events is a writable array of at least max epoll_event structs.
+    let res = unsafe { libc::epoll_wait(epfd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+    Errno::result(res).map(|n| n as usize)
+}
