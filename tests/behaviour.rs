@@ -198,6 +198,7 @@ fn spec_command_line_errors_exit_2_with_usage() {
             ("server_single", server_bad),
             ("server_fork", server_bad),
             ("server_poll", server_bad),
+            ("server_epoll", server_bad),
             ("client", client_bad),
         ] {
             let usage = format!("usage: {program} [");

@@ -89,10 +89,10 @@ fn pairings() -> Vec<Pairing> {
 
 /// The one place the server programs may differ in their output.
 fn normalise_mode(text: &str) -> String {
-    text.replace("(thread per client,", "(MODE,")
-        .replace("(one client at a time,", "(MODE,")
-        .replace("(process per client,", "(MODE,")
-        .replace("(poll loop,", "(MODE,")
+    programs::all()
+        .iter()
+        .filter(|program| program.is_server())
+        .fold(text.to_string(), |text, server| text.replace(&format!("({},", server.label), "(MODE,"))
 }
 
 /// Runs the client of `pairing` on `session` against `port`.

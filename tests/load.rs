@@ -173,7 +173,7 @@ fn load(lang: Lang, program: &str) {
         // (server_poll) only its socket, at once.
         let peak = match program {
             "server_fork" => Usage { children: baseline.children + count, ..baseline },
-            "server_poll" => Usage { fds: baseline.fds + count, ..baseline },
+            _ if programs::get(program).is_event_loop() => Usage { fds: baseline.fds + count, ..baseline },
             _ => Usage { fds: baseline.fds + count, threads: baseline.threads + count as u64, ..baseline },
         };
         peak.wait_back(pid, DEADLINE);
@@ -233,6 +233,16 @@ fn load_c_server_poll_2000_clients_50_round_trips_each() {
 #[test]
 fn load_rust_server_poll_2000_clients_50_round_trips_each() {
     load(Lang::Rust, "server_poll");
+}
+
+#[test]
+fn load_c_server_epoll_2000_clients_50_round_trips_each() {
+    load(Lang::C, "server_epoll");
+}
+
+#[test]
+fn load_rust_server_epoll_2000_clients_50_round_trips_each() {
+    load(Lang::Rust, "server_epoll");
 }
 
 /// Issue 4 "Load": the memory a connected idle client costs the threaded
