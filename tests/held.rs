@@ -15,7 +15,7 @@
 //! connect: IP_BIND_ADDRESS_NO_PORT). This process holds every client's
 //! socket, so its own limit is the other bound; with the limits of a
 //! default Debian container (20,000, not raisable) that is about 19,900
-//! clients, in about 10 s.
+//! clients, in about 2 s.
 //!
 //! `cargo test --release --test held -- --nocapture` prints the figures.
 
