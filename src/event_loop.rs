@@ -242,7 +242,7 @@ fn read_lines(client: &mut Client, opt: &ServerOptions, now: i64) -> Next {
 
 /// After quit, the lingering close: reads and discards; only the client's
 /// EOF (or an error) ends it before the deadline.
-fn drain(client: &mut Client) -> Next {
+fn linger(client: &mut Client) -> Next {
     // step: drain
     let mut discard = [0u8; BUF_SIZE];
     match sys::recv(client.fd.as_fd(), &mut discard, 0) {
@@ -258,7 +258,7 @@ fn drain(client: &mut Client) -> Next {
 pub fn serve_ready_client(client: &mut Client, opt: &ServerOptions, now: i64) -> Next {
     let next = match client.next {
         Next::Send => echo_lines(client, opt, now),
-        Next::Linger => drain(client),
+        Next::Linger => linger(client),
         Next::Read | Next::Close => read_lines(client, opt, now),
     };
     // A client that ends keeps what it waited for: the loop may still need

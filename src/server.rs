@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::cli::{args, parse_server_options, ServerOptions};
-use crate::event_loop::set_nonblocking;
 use crate::framing::{escape, Framing, Piece, BUF_SIZE};
 use crate::net::{format_addr, recv_retry, send_all};
 use crate::sys::{self, strerror, SockAddr};
@@ -186,15 +185,11 @@ pub fn start_signal_thread(thread: SignalThread) -> Result<(), Failure> {
 }
 
 /// The start of every server's `main`, in the C's order: SIGPIPE as a C
-/// program has it, the options, the signal thread, and the listener
-/// (non-blocking for the event loops). Returns the options, the listener and
-/// where it listens, for [`print_listening`] once the server is ready. A
-/// failure exits 1 (`prog: what: strerror`).
-pub fn start_server(
-    prog: &str,
-    signal_thread: SignalThread,
-    nonblocking: bool,
-) -> (ServerOptions, OwnedFd, SockAddr) {
+/// program has it, the options, the signal thread, and the listener.
+/// Returns the options, the listener and where it listens, for
+/// [`print_listening`] once the server is ready. A failure exits 1 (`prog:
+/// what: strerror`).
+pub fn start_server(prog: &str, signal_thread: SignalThread) -> (ServerOptions, OwnedFd, SockAddr) {
     sys::restore_default_sigpipe();
     let opt = parse_server_options(prog, &args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's
@@ -203,11 +198,6 @@ pub fn start_server(
     start_signal_thread(signal_thread).unwrap_or_else(|failure| failure.exit(prog));
 
     let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(prog));
-    if nonblocking {
-        // step: non-blocking
-        set_nonblocking(listener.as_fd())
-            .unwrap_or_else(|err| Failure::new("fcntl O_NONBLOCK", err).exit(prog));
-    }
     (opt, listener, listen_addr)
 }
 
@@ -247,7 +237,7 @@ pub fn configure_client(fd: BorrowedFd, idle_timeout: u32) -> Result<(), Errno> 
 /// (and owns it: dropping it is `close`). `label` is how the `listening`
 /// line names the difference.
 pub fn run_server(prog: &str, label: &str, mut serve: impl FnMut(OwnedFd, String, &ServerOptions)) -> ! {
-    let (opt, listener, listen_addr) = start_server(prog, SHUTDOWN_THREAD, false);
+    let (opt, listener, listen_addr) = start_server(prog, SHUTDOWN_THREAD);
     print_listening(&listen_addr, label, &opt);
     loop {
         let (fd, peer) = next_client(prog, listener.as_fd(), opt.idle_timeout);

@@ -17,8 +17,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use sockets::event_loop::{
-    accept_clients, expire_client, monotonic_ms, refuse, serve_ready_client, timeout_until, Client, Next,
-    ACCEPT_PAUSE_MS,
+    accept_clients, expire_client, monotonic_ms, refuse, serve_ready_client, set_nonblocking, timeout_until,
+    Client, Next, ACCEPT_PAUSE_MS,
 };
 use sockets::sys::{self, epoll_event, strerror};
 use sockets::{print_listening, start_server, Failure, ServerOptions, SHUTDOWN_THREAD};
@@ -208,7 +208,9 @@ fn wait_timeout(all: &Clients, listener_paused_until: i64, now: i64) -> i32 {
 }
 
 fn main() {
-    let (opt, listener, listen_addr) = start_server(PROG, SHUTDOWN_THREAD, true);
+    let (opt, listener, listen_addr) = start_server(PROG, SHUTDOWN_THREAD);
+    // step: non-blocking
+    set_nonblocking(listener.as_fd()).unwrap_or_else(|err| Failure::new("fcntl O_NONBLOCK", err).exit(PROG));
 
     // step: epoll_create1
     // CLOEXEC: a program this one might start does not inherit the instance.

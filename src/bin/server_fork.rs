@@ -119,7 +119,7 @@ const SIGNAL_THREAD: SignalThread =
     SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
 
 fn main() {
-    let (opt, listener, listen_addr) = start_server(PROG, SIGNAL_THREAD, false);
+    let (opt, listener, listen_addr) = start_server(PROG, SIGNAL_THREAD);
     print_listening(&listen_addr, "process per client", &opt);
     let server_pid = sys::getpid();
 

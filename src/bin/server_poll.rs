@@ -15,8 +15,8 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 use sockets::event_loop::{
-    accept_clients, expire_client, monotonic_ms, refuse, serve_ready_client, timeout_until, Client, Next,
-    ACCEPT_PAUSE_MS,
+    accept_clients, expire_client, monotonic_ms, refuse, serve_ready_client, set_nonblocking, timeout_until,
+    Client, Next, ACCEPT_PAUSE_MS,
 };
 use sockets::sys::{self, pollfd};
 use sockets::{print_listening, start_server, Failure, SHUTDOWN_THREAD};
@@ -36,7 +36,9 @@ fn poll_timeout(clients: &[Client], listener_paused_until: i64, now: i64) -> i32
 }
 
 fn main() {
-    let (opt, listener, listen_addr) = start_server(PROG, SHUTDOWN_THREAD, true);
+    let (opt, listener, listen_addr) = start_server(PROG, SHUTDOWN_THREAD);
+    // step: non-blocking
+    set_nonblocking(listener.as_fd()).unwrap_or_else(|err| Failure::new("fcntl O_NONBLOCK", err).exit(PROG));
     print_listening(&listen_addr, "poll loop", &opt);
 
     // fds[0] is the listening socket, fds[i + 1] is clients[i]. A client that
