@@ -1,9 +1,9 @@
 //! The threaded and the forking server under load (issues 4 and 9), C and
 //! Rust: SPEC "The four servers" (one thread, or one process, per client)
 //! and "The protocol" 10 (one client's end never affects another) with 2,000
-//! clients connected at once, and what an idle client costs. `server_poll`
-//! (issue 10) takes the same load in one thread; its ten thousand clients
-//! are in tests/poll.rs.
+//! clients connected at once, and what an idle client costs. The event
+//! loops, `server_poll` and `server_epoll`, take the same load in one
+//! thread; their ten thousand clients are in tests/event_loops.rs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
