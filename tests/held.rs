@@ -13,9 +13,10 @@
 //! 28,000 ephemeral ports (`ip_local_port_range`), so the clients are spread
 //! over 127.0.0.2, 127.0.0.3, ... (bound before connect, the port chosen at
 //! connect: IP_BIND_ADDRESS_NO_PORT). This process holds every client's
-//! socket, so its own limit is the other bound; with the limits of a
-//! default Debian container (20,000, not raisable) that is about 19,900
-//! clients, in about 2 s.
+//! socket, and its limit is the server's (the server inherits it), so one
+//! client process is enough: both bounds are the same number less a few
+//! descriptors of each process's own. With the limits here (20,000, not
+//! raisable without CAP_SYS_RESOURCE) that is 19,928 clients, in about 2 s.
 //!
 //! `cargo test --release --test held -- --nocapture` prints the figures.
 
