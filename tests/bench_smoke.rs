@@ -255,7 +255,7 @@ fn bench_quick_suite_runs_every_row() {
     assert!(table.contains("| tokio |") || table.contains("| tokio"), "no tokio column:\n{table}");
     assert!(table.contains("server Rust/tokio"), "no Rust/tokio ratio:\n{table}");
     assert!(table.contains("| s to open them |"), "no opening table of the idle rows:\n{table}");
-    for program in ["server_fork", "server_poll"] {
+    for program in servers() {
         if !root().join("build/c").join(program).exists() {
             assert!(table.contains("missing"), "C {program} is not built, and no cell says so:\n{table}");
         }
