@@ -138,7 +138,7 @@ fn remove_client(all: &mut Clients, slot: usize) {
     let removed = all.slots[slot].take().expect("a client in every listed slot");
     let _ = sys::epoll_ctl(all.epfd.as_fd(), libc::EPOLL_CTL_DEL, removed.client.fd.as_fd(), None);
     all.free.push(slot); // room reserved when the slot was taken
-                         // removed is dropped here: its OwnedFd's drop is close(2).
+    drop(removed); // its OwnedFd's drop is close(2)
 }
 
 /// The listening socket in the watched set again (op `EPOLL_CTL_ADD`), or out of it (`_DEL`).

@@ -113,8 +113,10 @@ fn wait_for_signals(signals: sys::sigset_t) -> ! {
     }
 }
 
+// step: signal thread
 /// SIGINT and SIGTERM end the server and its children, SIGCHLD reaps them:
-/// taken by one thread with sigwait, as in every server.
+/// taken by one thread with sigwait, started by the library's
+/// `start_signal_thread` as in every server.
 const SIGNAL_THREAD: SignalThread =
     SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
 
