@@ -4,12 +4,15 @@
 //! with `unsafe`. The other modules hold what the Rust twins share, named for
 //! what they hold: [`cli`] the command line, [`framing`] the protocol's
 //! framing and escaping, [`net`] the send and recv loops and addresses,
-//! [`server`] the server steps. The C files each carry their own copy of it
+//! [`server`] the server steps (the start-up of every server among them),
+//! [`event_loop`] the client of `server_poll` and `server_epoll` and the step
+//! that moves it on. The C files each carry their own copy of it
 //! (they must build alone, as in the assignment), under the same names, so
 //! `server.c` and `src/bin/server.rs` plus these files read as a translation
 //! of each other. The contract is `SPEC.md`.
 
 pub mod cli;
+pub mod event_loop;
 pub mod framing;
 pub mod net;
 pub mod server;
@@ -23,8 +26,9 @@ pub use cli::{args, parse_number, parse_server_options, usage_error, Getopt, Opt
 pub use framing::{escape, is_quit, Framing, Piece, BUF_SIZE};
 pub use net::{format_addr, recv_retry, send_all};
 pub use server::{
-    accept_client, configure_client, lingering_close, log_recv, next_client, open_listener, run_server,
-    serve_client, start_shutdown_thread, BACKLOG, DRAIN_SECONDS, THREAD_STACK_SIZE,
+    accept_client, configure_client, lingering_close, log_recv, next_client, open_listener, print_listening,
+    run_server, serve_client, start_server, start_signal_thread, SignalThread, BACKLOG, DRAIN_SECONDS,
+    SHUTDOWN_THREAD, THREAD_STACK_SIZE,
 };
 
 /// A failed call: what was being done, and the errno it failed with.

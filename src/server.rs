@@ -142,27 +142,68 @@ pub fn open_listener(opt: &ServerOptions) -> Result<(OwnedFd, SockAddr), Failure
     Ok((fd, addr))
 }
 
-fn wait_for_shutdown(shutdown_signals: sys::sigset_t) {
+/// The signals a server's signal thread takes, and what it does when one
+/// comes (the thread's function: it never returns).
+#[derive(Clone, Copy)]
+pub struct SignalThread {
+    pub signals: &'static [i32],
+    pub run: fn(sys::sigset_t) -> !,
+}
+
+/// Every server but `server_fork`: SIGINT or SIGTERM ends it.
+pub const SHUTDOWN_THREAD: SignalThread =
+    SignalThread { signals: &[libc::SIGINT, libc::SIGTERM], run: wait_for_shutdown };
+
+fn wait_for_shutdown(shutdown_signals: sys::sigset_t) -> ! {
     // sigwait fails only for a bad set; either way the server stops.
     let _ = sys::sigwait(&shutdown_signals);
     println!("shutting down");
     std::process::exit(0);
 }
 
-/// SIGINT and SIGTERM are blocked in every thread (new threads inherit the
-/// mask) and taken by one thread with sigwait: no handler, no flag, no race,
-/// and no recv or accept is ever interrupted by them.
-pub fn start_shutdown_thread() -> Result<(), Failure> {
+/// The signals are blocked in every thread (new threads inherit the mask)
+/// and taken by one thread with sigwait: no handler, no flag, no race, and
+/// no recv or accept is ever interrupted by them.
+pub fn start_signal_thread(thread: SignalThread) -> Result<(), Failure> {
     // step: signals
-    let shutdown_signals = sys::sigset(&[libc::SIGINT, libc::SIGTERM]);
-    sys::block_signals(&shutdown_signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
+    // A parent may have started the server with SIGCHLD ignored (that is
+    // inherited across exec), and then the kernel reaps the children itself:
+    // a server that waits for SIGCHLD would find none to reap.
+    if thread.signals.contains(&libc::SIGCHLD) {
+        sys::restore_default_sigchld();
+    }
+    let signals = sys::sigset(thread.signals);
+    sys::block_signals(&signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
 
     // step: shutdown thread
     // std::thread::spawn is pthread_create underneath; the C names the call.
+    let run = thread.run;
     thread::Builder::new()
-        .spawn(move || wait_for_shutdown(shutdown_signals))
+        .spawn(move || run(signals))
         .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
     Ok(())
+}
+
+/// The start of every server's `main`, in the C's order: SIGPIPE as a C
+/// program has it, the options, the signal thread, and the listener.
+/// Returns the options, the listener and where it listens, for
+/// [`print_listening`] once the server is ready. A failure exits 1 (`prog:
+/// what: strerror`).
+pub fn start_server(prog: &str, signal_thread: SignalThread) -> (ServerOptions, OwnedFd, SockAddr) {
+    sys::restore_default_sigpipe();
+    let opt = parse_server_options(prog, &args());
+    // Rust's stdout is line-buffered already, also into a pipe (the C's
+    // setvbuf); the library writes each log line with one write(2).
+
+    start_signal_thread(signal_thread).unwrap_or_else(|failure| failure.exit(prog));
+
+    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(prog));
+    (opt, listener, listen_addr)
+}
+
+/// The `listening` line: the server is ready. `label` names its model.
+pub fn print_listening(listen_addr: &SockAddr, label: &str, opt: &ServerOptions) {
+    println!("listening on {} ({label}, idle timeout {} s)", format_addr(listen_addr), opt.idle_timeout);
 }
 
 /// accept(2), retried on EINTR; other errors (EMFILE...) are logged and paused on.
@@ -193,18 +234,11 @@ pub fn configure_client(fd: BorrowedFd, idle_timeout: u32) -> Result<(), Errno> 
 
 /// The `main` of `server.c` and `server_single.c`, which differ only in how
 /// they serve a connection: `serve` gets each accepted, configured socket
-/// (and owns it: dropping it is `close`). `model` is how the `listening`
+/// (and owns it: dropping it is `close`). `label` is how the `listening`
 /// line names the difference.
-pub fn run_server(prog: &str, model: &str, mut serve: impl FnMut(OwnedFd, String, &ServerOptions)) -> ! {
-    sys::restore_default_sigpipe();
-    let opt = parse_server_options(prog, &args());
-    // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
-
-    start_shutdown_thread().unwrap_or_else(|failure| failure.exit(prog));
-
-    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(prog));
-    println!("listening on {} ({model}, idle timeout {} s)", format_addr(&listen_addr), opt.idle_timeout);
-
+pub fn run_server(prog: &str, label: &str, mut serve: impl FnMut(OwnedFd, String, &ServerOptions)) -> ! {
+    let (opt, listener, listen_addr) = start_server(prog, SHUTDOWN_THREAD);
+    print_listening(&listen_addr, label, &opt);
     loop {
         let (fd, peer) = next_client(prog, listener.as_fd(), opt.idle_timeout);
         serve(fd, peer, &opt);

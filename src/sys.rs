@@ -2,18 +2,29 @@
 //!
 //! Each function makes one call into libc, is named after it, and says which
 //! manual page it mirrors. None retries: the EINTR loops live one layer up,
-//! written once (`send_all`, `recv_retry` in the crate root). The C error
+//! written once (`send_all`, `recv_retry` in `net.rs`). The C error
 //! convention (-1 and errno) becomes `Result<_, Errno>` through
-//! `Errno::result`, so callers use `?` or `match` where the C checks `< 0`.
-//! Descriptors from `socket` and `accept` come back as `OwnedFd`: dropping one
-//! is `close(2)`, so every path closes it.
+//! `Errno::result` (the pthread functions, which return the error number
+//! instead, through `pthread_result`), so callers use `?` or `match` where
+//! the C checks `< 0`. Descriptors from `socket`, `accept` and
+//! `epoll_create1` come back as `OwnedFd`: dropping one is `close(2)`, so
+//! every path closes it.
+//!
+//! Grouped by topic: addresses, sockets, descriptors, signals, processes,
+//! time, text, and waiting for descriptors (poll, epoll).
 
 use std::ffi::{CStr, CString};
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-pub use libc::{in6_addr, in_addr, pollfd, sigset_t, sockaddr_in, sockaddr_in6, sockaddr_storage, timeval};
+pub use libc::{
+    epoll_event, in6_addr, in_addr, pollfd, sigset_t, sockaddr_in, sockaddr_in6, sockaddr_storage, timespec,
+    timeval,
+};
 use nix::errno::Errno;
+
+// ---------------------------------------------------------------------------
+// Addresses: of either family, as text, by name.
 
 /// A socket address of either family. The C keeps one in a `struct
 /// sockaddr_storage` and looks at `ss_family` to know which struct it holds;
@@ -115,126 +126,8 @@ unsafe impl PlainData for sockaddr_in6 {}
 unsafe impl PlainData for sockaddr_storage {}
 // SAFETY: integers and pointers, which may be NULL.
 unsafe impl PlainData for libc::addrinfo {}
-
-/// socket(2)
-pub fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: socket takes no pointers.
-    let res = unsafe { libc::socket(domain, ty, protocol) };
-    let fd = Errno::result(res)?;
-    // SAFETY: on success fd is a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// setsockopt(2) with a plain value: an `int` flag or a `struct timeval`.
-pub fn setsockopt<T: Copy>(fd: BorrowedFd, level: i32, name: i32, value: &T) -> Result<(), Errno> {
-    let len = mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: value points at len readable bytes for the duration of the call.
-    let res = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) };
-    Errno::result(res).map(drop)
-}
-
-/// bind(2)
-pub fn bind(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
-    let (ptr, len) = addr.as_ptr();
-    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
-    let res = unsafe { libc::bind(fd.as_raw_fd(), ptr, len) };
-    Errno::result(res).map(drop)
-}
-
-/// listen(2)
-pub fn listen(fd: BorrowedFd, backlog: i32) -> Result<(), Errno> {
-    // SAFETY: listen takes no pointers.
-    let res = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
-    Errno::result(res).map(drop)
-}
-
-/// `sizeof(struct sockaddr_storage)`: room for an address of either family.
-const STORAGE_LEN: libc::socklen_t = mem::size_of::<sockaddr_storage>() as libc::socklen_t;
-
-/// getsockname(2)
-pub fn getsockname(fd: BorrowedFd) -> Result<SockAddr, Errno> {
-    let mut storage: sockaddr_storage = zeroed();
-    let mut len = STORAGE_LEN;
-    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
-    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
-    // writes at most len bytes.
-    let res = unsafe { libc::getsockname(fd.as_raw_fd(), ptr, &mut len) };
-    Errno::result(res)?;
-    SockAddr::from_storage(&storage)
-}
-
-/// accept(2): the connected socket and the peer's address.
-pub fn accept(fd: BorrowedFd) -> Result<(OwnedFd, SockAddr), Errno> {
-    let mut storage: sockaddr_storage = zeroed();
-    let mut len = STORAGE_LEN;
-    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
-    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
-    // writes at most len bytes.
-    let res = unsafe { libc::accept(fd.as_raw_fd(), ptr, &mut len) };
-    let client = Errno::result(res)?;
-    // SAFETY: on success client is a new descriptor that nothing else owns.
-    let client = unsafe { OwnedFd::from_raw_fd(client) };
-    Ok((client, SockAddr::from_storage(&storage)?))
-}
-
-/// connect(2)
-pub fn connect(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
-    let (ptr, len) = addr.as_ptr();
-    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
-    let res = unsafe { libc::connect(fd.as_raw_fd(), ptr, len) };
-    Errno::result(res).map(drop)
-}
-
-/// shutdown(2): `how` is `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
-pub fn shutdown(fd: BorrowedFd, how: i32) -> Result<(), Errno> {
-    // SAFETY: shutdown takes no pointers.
-    let res = unsafe { libc::shutdown(fd.as_raw_fd(), how) };
-    Errno::result(res).map(drop)
-}
-
-/// recv(2): how many bytes arrived; 0 is the peer's end of stream.
-pub fn recv(fd: BorrowedFd, buf: &mut [u8], flags: i32) -> Result<usize, Errno> {
-    // SAFETY: buf is writable for buf.len() bytes.
-    let res = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
-    Errno::result(res).map(|n| n as usize)
-}
-
-/// send(2): how many bytes the kernel took, which may be fewer than `buf.len()`.
-pub fn send(fd: BorrowedFd, buf: &[u8], flags: i32) -> Result<usize, Errno> {
-    // SAFETY: buf is readable for buf.len() bytes.
-    let res = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
-    Errno::result(res).map(|n| n as usize)
-}
-
-/// read(2)
-pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> Result<usize, Errno> {
-    // SAFETY: buf is writable for buf.len() bytes.
-    let res = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    Errno::result(res).map(|n| n as usize)
-}
-
-/// poll(2): how many of `fds` have events; their `revents` say which.
-pub fn poll(fds: &mut [pollfd], timeout_ms: i32) -> Result<usize, Errno> {
-    // SAFETY: fds is a writable array of fds.len() pollfd structs.
-    let res = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    Errno::result(res).map(|n| n as usize)
-}
-
-/// memchr(3): the index of the first `byte` in `buf`, if any. The C's framing
-/// loop finds each `\n` with memchr; this is the same call (a plain
-/// `iter().position` compares byte by byte, ~8 instructions a byte against
-/// memchr's vector scan).
-pub fn memchr(buf: &[u8], byte: u8) -> Option<usize> {
-    // SAFETY: buf is readable for buf.len() bytes; memchr reads no further.
-    let found = unsafe { libc::memchr(buf.as_ptr().cast(), libc::c_int::from(byte), buf.len()) };
-    (!found.is_null()).then(|| found as usize - buf.as_ptr() as usize)
-}
-
-/// isatty(3)
-pub fn isatty(fd: BorrowedFd) -> bool {
-    // SAFETY: isatty takes no pointers.
-    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
-}
+// SAFETY: an array of integers.
+unsafe impl PlainData for sigset_t {}
 
 // The libc crate does not declare inet_pton(3) and inet_ntop(3); glibc has
 // them, as POSIX says.
@@ -354,24 +247,145 @@ pub fn gai_strerror(code: i32) -> String {
     text.to_string_lossy().into_owned()
 }
 
-/// strerror_r(3): the C library's text for errno, the same text the C twins
-/// print (`Errno::desc()` has its own table, which differs for some errors).
-pub fn strerror(errno: Errno) -> String {
-    let mut buf = [0 as libc::c_char; 256];
-    // SAFETY: buf is writable for its whole length, which is passed along;
-    // strerror_r NUL-terminates what it writes.
-    let res = unsafe { libc::strerror_r(errno as i32, buf.as_mut_ptr(), buf.len()) };
-    if res != 0 {
-        return format!("Unknown error {}", errno as i32);
+// ---------------------------------------------------------------------------
+// Sockets.
+
+/// socket(2)
+pub fn socket(domain: i32, ty: i32, protocol: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: socket takes no pointers.
+    let res = unsafe { libc::socket(domain, ty, protocol) };
+    let fd = Errno::result(res)?;
+    // SAFETY: on success fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// setsockopt(2) with a plain value: an `int` flag or a `struct timeval`.
+pub fn setsockopt<T: Copy>(fd: BorrowedFd, level: i32, name: i32, value: &T) -> Result<(), Errno> {
+    let len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: value points at len readable bytes for the duration of the call.
+    let res = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) };
+    Errno::result(res).map(drop)
+}
+
+/// bind(2)
+pub fn bind(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
+    let (ptr, len) = addr.as_ptr();
+    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
+    let res = unsafe { libc::bind(fd.as_raw_fd(), ptr, len) };
+    Errno::result(res).map(drop)
+}
+
+/// listen(2)
+pub fn listen(fd: BorrowedFd, backlog: i32) -> Result<(), Errno> {
+    // SAFETY: listen takes no pointers.
+    let res = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
+    Errno::result(res).map(drop)
+}
+
+/// `sizeof(struct sockaddr_storage)`: room for an address of either family.
+const STORAGE_LEN: libc::socklen_t = mem::size_of::<sockaddr_storage>() as libc::socklen_t;
+
+/// getsockname(2)
+pub fn getsockname(fd: BorrowedFd) -> Result<SockAddr, Errno> {
+    let mut storage: sockaddr_storage = zeroed();
+    let mut len = STORAGE_LEN;
+    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
+    // writes at most len bytes.
+    let res = unsafe { libc::getsockname(fd.as_raw_fd(), ptr, &mut len) };
+    Errno::result(res)?;
+    SockAddr::from_storage(&storage)
+}
+
+/// accept(2): the connected socket and the peer's address.
+pub fn accept(fd: BorrowedFd) -> Result<(OwnedFd, SockAddr), Errno> {
+    let mut storage: sockaddr_storage = zeroed();
+    let mut len = STORAGE_LEN;
+    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: ptr and len describe a writable sockaddr_storage; the kernel
+    // writes at most len bytes.
+    let res = unsafe { libc::accept(fd.as_raw_fd(), ptr, &mut len) };
+    let client = Errno::result(res)?;
+    // SAFETY: on success client is a new descriptor that nothing else owns.
+    let client = unsafe { OwnedFd::from_raw_fd(client) };
+    Ok((client, SockAddr::from_storage(&storage)?))
+}
+
+/// connect(2)
+pub fn connect(fd: BorrowedFd, addr: &SockAddr) -> Result<(), Errno> {
+    let (ptr, len) = addr.as_ptr();
+    // SAFETY: ptr points at a whole sockaddr_in or sockaddr_in6 of len bytes.
+    let res = unsafe { libc::connect(fd.as_raw_fd(), ptr, len) };
+    Errno::result(res).map(drop)
+}
+
+/// shutdown(2): `how` is `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
+pub fn shutdown(fd: BorrowedFd, how: i32) -> Result<(), Errno> {
+    // SAFETY: shutdown takes no pointers.
+    let res = unsafe { libc::shutdown(fd.as_raw_fd(), how) };
+    Errno::result(res).map(drop)
+}
+
+/// recv(2): how many bytes arrived; 0 is the peer's end of stream.
+pub fn recv(fd: BorrowedFd, buf: &mut [u8], flags: i32) -> Result<usize, Errno> {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let res = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
+    Errno::result(res).map(|n| n as usize)
+}
+
+/// send(2): how many bytes the kernel took, which may be fewer than `buf.len()`.
+pub fn send(fd: BorrowedFd, buf: &[u8], flags: i32) -> Result<usize, Errno> {
+    // SAFETY: buf is readable for buf.len() bytes.
+    let res = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
+    Errno::result(res).map(|n| n as usize)
+}
+
+// ---------------------------------------------------------------------------
+// Descriptors: their flags (O_NONBLOCK), read, a terminal or not.
+
+/// fcntl(2) with F_GETFL: the file status flags (O_NONBLOCK among them).
+pub fn fcntl_getfl(fd: BorrowedFd) -> Result<i32, Errno> {
+    // SAFETY: F_GETFL takes no argument and no pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    Errno::result(res)
+}
+
+/// fcntl(2) with F_SETFL: set the file status flags.
+pub fn fcntl_setfl(fd: BorrowedFd, flags: i32) -> Result<(), Errno> {
+    // SAFETY: F_SETFL takes an int, not a pointer.
+    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) };
+    Errno::result(res).map(drop)
+}
+
+/// read(2)
+pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let res = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    Errno::result(res).map(|n| n as usize)
+}
+
+/// isatty(3)
+pub fn isatty(fd: BorrowedFd) -> bool {
+    // SAFETY: isatty takes no pointers.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+// ---------------------------------------------------------------------------
+// Signals: blocked in every thread, taken by one with sigwait.
+
+/// The pthread functions (and sigwait) return the error number instead of
+/// setting errno: 0, or the error.
+fn pthread_result(err: libc::c_int) -> Result<(), Errno> {
+    match err {
+        0 => Ok(()),
+        err => Err(Errno::from_raw(err)),
     }
-    // SAFETY: on success buf holds a NUL-terminated string.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
 /// sigemptyset(3) and sigaddset(3): a set of the given signals.
 pub fn sigset(signals: &[i32]) -> sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
-    let mut set: sigset_t = unsafe { mem::zeroed() };
+    // All zeros first, then sigemptyset initialises it as the C library wants.
+    let mut set: sigset_t = zeroed();
     // SAFETY: set is a writable sigset_t, and the signals are valid numbers.
     unsafe {
         libc::sigemptyset(&mut set);
@@ -387,11 +401,14 @@ pub fn sigset(signals: &[i32]) -> sigset_t {
 pub fn block_signals(set: &sigset_t) -> Result<(), Errno> {
     // SAFETY: set is an initialised sigset_t; the old mask is not asked for.
     let err = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
-    // pthread functions return the error number instead of setting errno.
-    match err {
-        0 => Ok(()),
-        err => Err(Errno::from_raw(err)),
-    }
+    pthread_result(err)
+}
+
+/// pthread_sigmask(3) with SIG_UNBLOCK: unblock `set` in this thread.
+pub fn unblock_signals(set: &sigset_t) -> Result<(), Errno> {
+    // SAFETY: set is an initialised sigset_t; the old mask is not asked for.
+    let err = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
+    pthread_result(err)
 }
 
 /// sigwait(3): wait for one of the blocked signals in `set`; returns it.
@@ -399,10 +416,7 @@ pub fn sigwait(set: &sigset_t) -> Result<i32, Errno> {
     let mut signal = 0;
     // SAFETY: set is an initialised sigset_t; signal is writable.
     let err = unsafe { libc::sigwait(set, &mut signal) };
-    match err {
-        0 => Ok(signal),
-        err => Err(Errno::from_raw(err)),
-    }
+    pthread_result(err).map(|()| signal)
 }
 
 /// signal(2) with SIG_DFL for SIGPIPE. Rust's runtime ignores SIGPIPE before
@@ -412,6 +426,14 @@ pub fn sigwait(set: &sigset_t) -> Result<i32, Errno> {
 pub fn restore_default_sigpipe() {
     // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// signal(2) with SIG_DFL for SIGCHLD. A parent may start a program with
+/// SIGCHLD ignored (that survives exec), and then the kernel reaps its
+/// children itself: waitpid finds none.
+pub fn restore_default_sigchld() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGCHLD; no handler runs.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
 }
 
 // ---------------------------------------------------------------------------
@@ -467,24 +489,6 @@ pub fn getppid() -> libc::pid_t {
     unsafe { libc::getppid() }
 }
 
-/// pthread_sigmask(3) with SIG_UNBLOCK: unblock `set` in this thread.
-pub fn unblock_signals(set: &sigset_t) -> Result<(), Errno> {
-    // SAFETY: set is an initialised sigset_t; the old mask is not asked for.
-    let err = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
-    match err {
-        0 => Ok(()),
-        err => Err(Errno::from_raw(err)),
-    }
-}
-
-/// signal(2) with SIG_DFL for SIGCHLD. A parent may start a program with
-/// SIGCHLD ignored (that survives exec), and then the kernel reaps its
-/// children itself: waitpid finds none.
-pub fn restore_default_sigchld() {
-    // SAFETY: SIG_DFL is a valid disposition for SIGCHLD; no handler runs.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-}
-
 /// _exit(2): end the process at once, without atexit handlers or flushing
 /// stdio (async-signal-safe, unlike `std::process::exit`).
 pub fn _exit(status: i32) -> ! {
@@ -493,23 +497,7 @@ pub fn _exit(status: i32) -> ! {
 }
 
 // ---------------------------------------------------------------------------
-// server_poll: non-blocking sockets and a monotonic clock.
-
-pub use libc::timespec;
-
-/// fcntl(2) with F_GETFL: the file status flags (O_NONBLOCK among them).
-pub fn fcntl_getfl(fd: BorrowedFd) -> Result<i32, Errno> {
-    // SAFETY: F_GETFL takes no argument and no pointer.
-    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    Errno::result(res)
-}
-
-/// fcntl(2) with F_SETFL: set the file status flags.
-pub fn fcntl_setfl(fd: BorrowedFd, flags: i32) -> Result<(), Errno> {
-    // SAFETY: F_SETFL takes an int, not a pointer.
-    let res = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) };
-    Errno::result(res).map(drop)
-}
+// Time: the event loops' deadlines.
 
 /// clock_gettime(2): the time on `clock` (CLOCK_MONOTONIC never jumps when
 /// the date is set).
@@ -518,4 +506,73 @@ pub fn clock_gettime(clock: libc::clockid_t) -> Result<timespec, Errno> {
     // SAFETY: now is a writable timespec.
     let res = unsafe { libc::clock_gettime(clock, &mut now) };
     Errno::result(res).map(|_| now)
+}
+
+// ---------------------------------------------------------------------------
+// Text: the C library's scan and error messages.
+
+/// memchr(3): the index of the first `byte` in `buf`, if any. The C's framing
+/// loop finds each `\n` with memchr; this is the same call (a plain
+/// `iter().position` compares byte by byte, ~8 instructions a byte against
+/// memchr's vector scan).
+pub fn memchr(buf: &[u8], byte: u8) -> Option<usize> {
+    // SAFETY: buf is readable for buf.len() bytes; memchr reads no further.
+    let found = unsafe { libc::memchr(buf.as_ptr().cast(), libc::c_int::from(byte), buf.len()) };
+    (!found.is_null()).then(|| found as usize - buf.as_ptr() as usize)
+}
+
+/// strerror_r(3): the C library's text for errno, the same text the C twins
+/// print (`Errno::desc()` has its own table, which differs for some errors).
+pub fn strerror(errno: Errno) -> String {
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: buf is writable for its whole length, which is passed along;
+    // strerror_r NUL-terminates what it writes.
+    let res = unsafe { libc::strerror_r(errno as i32, buf.as_mut_ptr(), buf.len()) };
+    if res != 0 {
+        return format!("Unknown error {}", errno as i32);
+    }
+    // SAFETY: on success buf holds a NUL-terminated string.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Waiting for many descriptors: poll (server_poll), epoll (server_epoll).
+// Not nix::sys::epoll: its EpollEvent::events() panics on a flag it does
+// not know.
+
+/// poll(2): how many of `fds` have events; their `revents` say which.
+pub fn poll(fds: &mut [pollfd], timeout_ms: i32) -> Result<usize, Errno> {
+    // SAFETY: fds is a writable array of fds.len() pollfd structs.
+    let res = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    Errno::result(res).map(|n| n as usize)
+}
+
+/// epoll_create1(2): a new epoll instance (`EPOLL_CLOEXEC`: not inherited by
+/// a program this one starts).
+pub fn epoll_create1(flags: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: epoll_create1 takes no pointers.
+    let res = unsafe { libc::epoll_create1(flags) };
+    let fd = Errno::result(res)?;
+    // SAFETY: on success fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// epoll_ctl(2): `op` is `EPOLL_CTL_ADD`, `_MOD` or `_DEL`; `event` says what
+/// `fd` waits for and what epoll_wait hands back with it (None for `_DEL`).
+pub fn epoll_ctl(epfd: BorrowedFd, op: i32, fd: BorrowedFd, event: Option<epoll_event>) -> Result<(), Errno> {
+    let mut event = event;
+    let ptr = event.as_mut().map_or(std::ptr::null_mut(), |event| event as *mut epoll_event);
+    // SAFETY: ptr is NULL (allowed for EPOLL_CTL_DEL) or points at an
+    // epoll_event that lives for the duration of the call.
+    let res = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), op, fd.as_raw_fd(), ptr) };
+    Errno::result(res).map(drop)
+}
+
+/// epoll_wait(2): how many of `events` the kernel filled, each a socket
+/// that is ready; waits at most `timeout_ms` (-1: forever).
+pub fn epoll_wait(epfd: BorrowedFd, events: &mut [epoll_event], timeout_ms: i32) -> Result<usize, Errno> {
+    let max = events.len().min(i32::MAX as usize) as i32;
+    // SAFETY: events is a writable array of at least max epoll_event structs.
+    let res = unsafe { libc::epoll_wait(epfd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+    Errno::result(res).map(|n| n as usize)
 }

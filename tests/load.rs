@@ -1,9 +1,9 @@
 //! The threaded and the forking server under load (issues 4 and 9), C and
 //! Rust: SPEC "The five servers" (one thread, or one process, per client)
 //! and "The protocol" 10 (one client's end never affects another) with 2,000
-//! clients connected at once, and what an idle client costs. `server_poll`
-//! (issue 10) takes the same load in one thread; its ten thousand clients
-//! are in tests/poll.rs.
+//! clients connected at once, and what an idle client costs. The event
+//! loops, `server_poll` and `server_epoll`, take the same load in one
+//! thread; their ten thousand clients are in tests/event_loops.rs.
 //!
 //! The clients are sockets of this process, driven by a few threads each
 //! (not 2,000 processes). The tests here are heavy: each takes the `HEAVY`
@@ -228,6 +228,16 @@ fn load_c_server_poll_2000_clients_50_round_trips_each() {
 #[test]
 fn load_rust_server_poll_2000_clients_50_round_trips_each() {
     load(Lang::Rust, "server_poll");
+}
+
+#[test]
+fn load_c_server_epoll_2000_clients_50_round_trips_each() {
+    load(Lang::C, "server_epoll");
+}
+
+#[test]
+fn load_rust_server_epoll_2000_clients_50_round_trips_each() {
+    load(Lang::Rust, "server_epoll");
 }
 
 /// Issue 4 "Load": the memory a connected idle client costs the threaded

@@ -438,3 +438,15 @@ fn property_framing_c_server_poll() {
 fn property_framing_rust_server_poll() {
     check_server(Lang::Rust, "server_poll");
 }
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_epoll`.
+#[test]
+fn property_framing_c_server_epoll() {
+    check_server(Lang::C, "server_epoll");
+}
+
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_epoll`.
+#[test]
+fn property_framing_rust_server_epoll() {
+    check_server(Lang::Rust, "server_epoll");
+}

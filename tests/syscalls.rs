@@ -35,11 +35,14 @@ fn trace_dir(name: &str, lang: Lang) -> PathBuf {
 }
 
 /// `strace -ff -e trace=network -o DIR/t build/LANG/PROGRAM ARGS`; for an
-/// event loop also its waits (poll, or the epoll calls) and fcntl
-/// (O_NONBLOCK), which are its steps.
+/// event loop also fcntl (O_NONBLOCK) and its way of waiting (poll, or the
+/// epoll calls), which are its steps.
 fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
-    let event_loop = "trace=network,poll,epoll_create1,epoll_ctl,epoll_wait,fcntl";
-    let calls = if programs::get(program).is_event_loop() { event_loop } else { "trace=network" };
+    let calls = match programs::get(program).model {
+        programs::Model::Poll => "trace=network,poll,fcntl",
+        programs::Model::Epoll => "trace=network,fcntl,epoll_create1,epoll_ctl,epoll_wait",
+        _ => "trace=network",
+    };
     let mut command = Command::new("strace");
     command.args(["-ff", "-e", calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
     command
@@ -72,6 +75,43 @@ fn normalise_poll(line: &str, fds: &mut FdNames) -> String {
             let len = out[comma..].bytes().take_while(u8::is_ascii_digit).count();
             if len > 0 {
                 out.replace_range(comma..comma + len, "T");
+            }
+        }
+    }
+    out
+}
+
+/// An epoll line with what differs between runs, and between the twins,
+/// replaced: the data an event carries (a pointer in C, a slot number in
+/// Rust) as `D`, the socket epoll_ctl names (`FDn`), and epoll_wait's
+/// timeout, which counts down to the nearest deadline, as `T` (`-1` stays).
+/// The epoll descriptor itself, the first argument, is named as any other.
+fn normalise_epoll(line: &str, call: &str, fds: &mut FdNames) -> String {
+    let mut out = line.to_string();
+    while let Some(start) = out.find("data={") {
+        let end = start + out[start..].find('}').expect("data={...}");
+        out.replace_range(start..=end, "data=D");
+    }
+    // The number after `after` (a descriptor, or a timeout) replaced by `with`.
+    let mut replace_number = |out: &mut String, after: usize, with: &dyn Fn(&str, &mut FdNames) -> String| {
+        let len = out[after..].bytes().take_while(u8::is_ascii_digit).count();
+        if len > 0 {
+            let replaced = with(&out[after..after + len], fds);
+            out.replace_range(after..after + len, &replaced);
+        }
+    };
+    if call == "epoll_ctl" {
+        // epoll_ctl(EPFD, EPOLL_CTL_OP, FD, ...)
+        if let Some(op) = out.find("EPOLL_CTL_") {
+            if let Some(comma) = out[op..].find(", ").map(|c| op + c + 2) {
+                replace_number(&mut out, comma, &|fd, fds| fds.name(fd, false));
+            }
+        }
+    } else if call == "epoll_wait" {
+        // epoll_wait(EPFD, [EVENTS], MAXEVENTS, TIMEOUT) = N
+        if let Some(close) = out.rfind("], ") {
+            if let Some(comma) = out[close + 3..].find(", ").map(|c| close + 3 + c + 2) {
+                replace_number(&mut out, comma, &|_, _| "T".to_string());
             }
         }
     }
@@ -114,6 +154,9 @@ fn normalise_line(line: &str, fds: &mut FdNames) -> String {
     if call == "poll" {
         line = normalise_poll(&line, fds);
     } else if !matches!(call.as_str(), "socket" | "socketpair") {
+        if call.starts_with("epoll_") {
+            line = normalise_epoll(&line, &call, fds);
+        }
         if let Some((start, end)) = first_arg(&line) {
             let fd = fds.name(&line[start..end], false);
             line.replace_range(start..end, &fd);
@@ -123,7 +166,7 @@ fn normalise_line(line: &str, fds: &mut FdNames) -> String {
     while line.contains("  = ") {
         line = line.replace("  = ", " = ");
     }
-    if matches!(call.as_str(), "socket" | "accept" | "accept4") {
+    if matches!(call.as_str(), "socket" | "accept" | "accept4" | "epoll_create1") {
         if let Some(eq) = line.rfind(") = ") {
             let ret = &line[eq + 4..];
             if ret.bytes().all(|b| b.is_ascii_digit()) && !ret.is_empty() {
@@ -314,8 +357,8 @@ fn check_server(program: &str) {
     };
     assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
     // And the calls SPEC names are there at all (a drift in both twins alike).
-    let needles: &[&str] = if model == Model::Poll {
-        &[
+    let needles: &[&str] = match programs::get(program).model {
+        programs::Model::Poll => &[
             "SO_REUSEADDR, [1]",
             "O_NONBLOCK",
             "TCP_NODELAY, [1]",
@@ -324,19 +367,20 @@ fn check_server(program: &str) {
             "SHUT_WR",
             "(Timeout)",
             "revents=POLLIN",
-        ]
-    } else if model == Model::Epoll {
-        &[
+        ],
+        programs::Model::Epoll => &[
             "SO_REUSEADDR, [1]",
             "O_NONBLOCK",
             "TCP_NODELAY, [1]",
             "ECONNRESET",
             "EAGAIN",
             "SHUT_WR",
-            "epoll_wait",
-        ]
-    } else {
-        &["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"]
+            "epoll_create1(EPOLL_CLOEXEC)",
+            "EPOLL_CTL_ADD",
+            "EPOLL_CTL_DEL",
+            "events=EPOLLIN",
+        ],
+        _ => &["SO_REUSEADDR, [1]", "SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_NODELAY, [1]", "ECONNRESET", "EAGAIN"],
     };
     for needle in needles {
         assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
@@ -378,6 +422,15 @@ fn syscalls_server_fork() {
 #[test]
 fn syscalls_server_poll() {
     check_server("server_poll");
+}
+
+/// SPEC "Parity" and "The five servers": `server_epoll`, the same calls as
+/// the C, the epoll calls and fcntl included: each epoll_ctl when a socket
+/// comes, goes or changes what it waits for, each epoll_wait with the same
+/// ready sockets, each accept until EAGAIN, each recv and send.
+#[test]
+fn syscalls_server_epoll() {
+    check_server("server_epoll");
 }
 
 // ---------------------------------------------------------------------------

@@ -11,15 +11,11 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread;
 
 use libc::pid_t;
 use nix::errno::Errno;
 use sockets::sys::{self, strerror};
-use sockets::{
-    args, errno_of, format_addr, next_client, open_listener, parse_server_options, serve_client, Failure,
-    ServerOptions,
-};
+use sockets::{next_client, print_listening, serve_client, start_server, ServerOptions, SignalThread};
 
 const PROG: &str = "server_fork";
 
@@ -39,7 +35,7 @@ fn lock_children() -> MutexGuard<'static, Vec<pid_t>> {
 /// SIGINT, SIGTERM and SIGCHLD: blocked in the server, taken by the signal
 /// thread.
 fn server_signals() -> sys::sigset_t {
-    sys::sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD])
+    sys::sigset(SIGNAL_THREAD.signals)
 }
 
 /// The child: a copy of the server made by fork, with one thread, the one
@@ -117,40 +113,16 @@ fn wait_for_signals(signals: sys::sigset_t) -> ! {
     }
 }
 
-/// SIGINT, SIGTERM and SIGCHLD are blocked in every thread (new threads
-/// inherit the mask) and taken by one thread with sigwait: no handler, no
-/// flag, no race, and no recv or accept is ever interrupted by them.
-fn start_signal_thread() -> Result<(), Failure> {
-    // step: signals
-    // A parent may have started the server with SIGCHLD ignored (that is
-    // inherited across exec), and then the kernel reaps the children itself:
-    // waitpid would find none, and the list would keep their PIDs.
-    sys::restore_default_sigchld();
-    let signals = server_signals();
-    sys::block_signals(&signals).map_err(|e| Failure::new("pthread_sigmask", e))?;
-
-    // step: signal thread
-    // std::thread::spawn is pthread_create underneath; the C names the call.
-    thread::Builder::new()
-        .spawn(move || wait_for_signals(signals))
-        .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
-    Ok(())
-}
+// step: signal thread
+/// SIGINT and SIGTERM end the server and its children, SIGCHLD reaps them:
+/// taken by one thread with sigwait, started by the library's
+/// `start_signal_thread` as in every server.
+const SIGNAL_THREAD: SignalThread =
+    SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
 
 fn main() {
-    sys::restore_default_sigpipe();
-    let opt = parse_server_options(PROG, &args());
-    // Rust's stdout is line-buffered already, also into a pipe (the C's
-    // setvbuf); the library writes each log line with one write(2).
-
-    start_signal_thread().unwrap_or_else(|failure| failure.exit(PROG));
-
-    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
-    println!(
-        "listening on {} (process per client, idle timeout {} s)",
-        format_addr(&listen_addr),
-        opt.idle_timeout
-    );
+    let (opt, listener, listen_addr) = start_server(PROG, SIGNAL_THREAD);
+    print_listening(&listen_addr, "process per client", &opt);
     let server_pid = sys::getpid();
 
     loop {
