@@ -99,10 +99,9 @@ impl LogReader {
         let shared = Arc::clone(&text);
         let thread = thread::spawn(move || {
             let mut chunk = [0u8; 65536];
-            while let Ok(1..) = stdout.read(&mut chunk).map(|n| {
+            while let Ok(n @ 1..) = stdout.read(&mut chunk) {
                 shared.lock().unwrap().extend_from_slice(&chunk[..n]);
-                n
-            }) {}
+            }
         });
         LogReader { text, thread }
     }
