@@ -10,6 +10,10 @@
  * serves the client and exits, the parent goes back to accept. The contract
  * is SPEC.md; the Rust twin is src/bin/server_fork.rs, and server.c is the
  * same program with a thread per client instead of a process.
+ *
+ * The children's log lines reach stdout through the parent: a child's stdout
+ * is a socket that keeps each write(2) one message, and one thread of the
+ * parent writes each message to the real stdout (see "The log" below).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -36,7 +40,7 @@
 #define DRAIN_SECONDS 2                /* how long to read what a client sends after quit */
 #define PEER_SIZE sizeof "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"
 #define ESCAPED_SIZE (4 * BUF_SIZE + 1) /* every byte may become \xHH */
-#define STDOUT_SIZE 8192 /* stdout's buffer: more than the longest log line (a piece escaped, 4096 bytes) */
+#define STDOUT_SIZE 8192 /* stdout's buffer, and the relay's: more than the longest log line (a piece escaped, 4096 bytes) */
 
 static const char *const prog = "server_fork";
 static const char usage[] = "usage: server_fork [-b ADDR] [-p PORT] [-t SECONDS] [-q]\n";
@@ -63,6 +67,28 @@ static struct {
 
 /* SIGINT, SIGTERM and SIGCHLD: blocked in the server, taken by the signal thread. */
 static sigset_t server_signals;
+
+/*
+ * The log. The children share the parent's stdout, and one write(2) of a
+ * line is not enough to keep it whole there: a pipe takes a write whole only
+ * up to PIPE_BUF (4096 bytes), a `recv:` line of 1024 undisplayable bytes is
+ * 4,117, and when the pipe is full a longer write goes in parts, with another
+ * child's line between them. A lock shared by the processes, held around each
+ * write, would keep the lines apart, but not whole: a child killed while it
+ * waits, its line half written into a full pipe, leaves the half there.
+ * So no child writes stdout. A child's stdout is one end of a socketpair of
+ * type SOCK_SEQPACKET, which keeps message boundaries: each write(2) is one
+ * message, queued whole or not at all (a child killed while it waits for room
+ * queues nothing), and each read(2) takes one message. The other end is the
+ * parent's, and one thread of the parent, the relay, copies each message to
+ * the real stdout: one writer, at any line length, pipe, file or terminal.
+ * relay_end is the relay's; children_end each child's stdout, and what
+ * shut_down closes to end the log.
+ */
+static struct {
+    int children_end;
+    int relay_end;
+} log_socket;
 
 /* "prog: what: strerror(errno)" and exit 1, as netcat does. */
 static void die(const char *what)
@@ -404,19 +430,20 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
 
 /*
  * The child: a copy of the server made by fork, with one thread, the one that
- * called fork (main); the signal thread is not copied. It serves its client
- * and exits; it never goes back to accept.
+ * called fork (main); the signal thread and the relay are not copied. It
+ * serves its client and exits; it never goes back to accept.
  *
  * In the child of a process with threads POSIX allows only async-signal-safe
  * calls (recv, send, close, _exit, ...), because a lock that another thread
  * held at the fork stays locked in the child, with no thread left to unlock
  * it. serve_client also calls printf and strerror, which take locks (stdio's,
- * the locale's); that is safe here because at the fork the only other thread
- * holds no lock: main forks with children.lock held, and the signal thread
- * does all its work with that lock, so it is in sigwait or waiting for the
- * lock. (Its start-up may still be allocating at the first fork: glibc's fork
- * takes malloc's locks around the fork and resets them, and stdio's, in the
- * child.)
+ * the locale's); that is safe here because at the fork the other threads hold
+ * no lock: main forks with children.lock and stdout's lock held; the signal
+ * thread does all its work with children.lock, so it is in sigwait or waiting
+ * for that lock; the relay takes no lock but stdout's, so it is in read or
+ * waiting for stdout. (Their start-up may still be allocating at the first
+ * fork: glibc's fork takes malloc's locks around the fork and resets them, and
+ * stdio's, in the child.)
  */
 static void serve_in_child(int listen_fd, int fd, const char *peer, const struct options *opt,
                            pid_t server_pid)
@@ -427,6 +454,10 @@ static void serve_in_child(int listen_fd, int fd, const char *peer, const struct
     /* If the server dies, even by SIGKILL, the kernel sends this child SIGKILL.
        If it died before that was asked, this child's parent is already another. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != server_pid)
+        _exit(1);
+    /* Every line this child prints becomes one message to the relay (stdout
+       is line-buffered into STDOUT_SIZE bytes: one write(2) per line). */
+    if (dup2(log_socket.children_end, STDOUT_FILENO) < 0)
         _exit(1);
     /* As any program: Ctrl-C (sent to the whole process group) or kill ends it. */
     pthread_sigmask(SIG_UNBLOCK, &server_signals, NULL);
@@ -511,9 +542,10 @@ static void reap_children(void)
     }
 }
 
-/* Ends every child, waits for each, then the server. children.lock held, for
-   good: main cannot fork again. No signal can interrupt waitpid here (EINTR):
-   every signal the server takes is blocked and has no handler. */
+/* Ends every child, waits for each, then ends the log: the relay writes the
+   lines still queued, then `shutting down`, and ends the server. children.lock
+   held, for good: main cannot fork again. No signal can interrupt waitpid
+   here (EINTR): every signal the server takes is blocked and has no handler. */
 static _Noreturn void shut_down(void)
 {
     /* step: kill */
@@ -523,8 +555,12 @@ static _Noreturn void shut_down(void)
         kill(children.pids[i], SIGKILL);
     while (waitpid(-1, NULL, 0) > 0)
         ;
-    printf("shutting down\n");
-    exit(0);
+    /* step: end log */
+    /* No writer is left but this process: after SHUT_WR the relay's read
+       returns 0 once it has taken every message still queued. */
+    shutdown(log_socket.children_end, SHUT_WR);
+    for (;;)
+        pause(); /* the relay ends the server */
 }
 
 static void *wait_for_signals(void *arg)
@@ -564,6 +600,46 @@ static void start_signal_thread(void)
     /* step: signal thread */
     pthread_t thread;
     if ((errno = pthread_create(&thread, NULL, wait_for_signals, NULL)) != 0)
+        die("pthread_create");
+}
+
+/* The log's socketpair (see "The log"); before the signal thread, which reads it. */
+static void open_log(void)
+{
+    /* step: log socket */
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ends) < 0)
+        die("socketpair");
+    log_socket.children_end = ends[0];
+    log_socket.relay_end = ends[1];
+}
+
+/*
+ * The relay: each child's line, one message, to stdout, until shut_down ends
+ * the log. fwrite takes stdout's lock, so a line of main's (connected) never
+ * comes inside a relayed one, and stdout (line-buffered, STDOUT_SIZE bytes)
+ * writes each line with one write(2), and the rest of it after a short one.
+ */
+static void *relay_log(void *arg)
+{
+    (void)arg;
+    static char line[STDOUT_SIZE];
+    ssize_t n;
+    /* step: relay */
+    while ((n = read(log_socket.relay_end, line, sizeof line)) > 0)
+        fwrite(line, 1, (size_t)n, stdout);
+    if (n < 0)
+        die("read");
+    printf("shutting down\n");
+    exit(0);
+}
+
+/* After start_signal_thread: the relay inherits its blocked signals. */
+static void start_log_relay(void)
+{
+    /* step: relay thread */
+    pthread_t thread;
+    if ((errno = pthread_create(&thread, NULL, relay_log, NULL)) != 0)
         die("pthread_create");
 }
 
@@ -609,7 +685,9 @@ int main(int argc, char **argv)
     static char stdout_buffer[STDOUT_SIZE];
     setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
 
+    open_log();
     start_signal_thread();
+    start_log_relay();
 
     struct sockaddr_storage listen_addr;
     int listen_fd = open_listener(&opt, &listen_addr);
@@ -630,10 +708,14 @@ int main(int argc, char **argv)
 
         /* step: fork */
         /* With the lock held: the child's PID is in the list before the
-           signal thread can reap it, and that thread holds no other lock. */
+           signal thread can reap it, and that thread holds no other lock.
+           And with stdout's: the relay is not in the middle of a line, which
+           the child's copy of stdout would hold and print again. */
         pthread_mutex_lock(&children.lock);
+        flockfile(stdout);
         pid_t pid = reserve_child() < 0 ? -1 : fork();
         int err = errno;
+        funlockfile(stdout);
         if (pid > 0)
             children.pids[children.count++] = pid;
         pthread_mutex_unlock(&children.lock);

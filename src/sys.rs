@@ -340,6 +340,17 @@ pub fn send(fd: BorrowedFd, buf: &[u8], flags: i32) -> Result<usize, Errno> {
     Errno::result(res).map(|n| n as usize)
 }
 
+/// socketpair(2): two connected sockets of `domain` and type `ty` (for the
+/// log, `AF_UNIX` and `SOCK_SEQPACKET`: each write one message, whole).
+pub fn socketpair(domain: i32, ty: i32, protocol: i32) -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [-1; 2];
+    // SAFETY: fds is a writable array of two ints, as socketpair requires.
+    let res = unsafe { libc::socketpair(domain, ty, protocol, fds.as_mut_ptr()) };
+    Errno::result(res)?;
+    // SAFETY: on success both are new descriptors that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 // ---------------------------------------------------------------------------
 // Descriptors: their flags (O_NONBLOCK), read, a terminal or not.
 
@@ -368,6 +379,16 @@ pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> Result<usize, Errno> {
 pub fn isatty(fd: BorrowedFd) -> bool {
     // SAFETY: isatty takes no pointers.
     unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// dup2(2): make descriptor `newfd` (a standard stream, `STDOUT_FILENO`) a
+/// copy of `oldfd`, closing what `newfd` was. `newfd` stays the caller's,
+/// not an `OwnedFd`: nothing closes a standard stream on drop.
+pub fn dup2(oldfd: BorrowedFd, newfd: i32) -> Result<(), Errno> {
+    // SAFETY: dup2 takes no pointers; newfd names a descriptor this process
+    // does not hold as an OwnedFd.
+    let res = unsafe { libc::dup2(oldfd.as_raw_fd(), newfd) };
+    Errno::result(res).map(drop)
 }
 
 // ---------------------------------------------------------------------------
@@ -434,6 +455,13 @@ pub fn restore_default_sigpipe() {
 pub fn restore_default_sigchld() {
     // SAFETY: SIG_DFL is a valid disposition for SIGCHLD; no handler runs.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+}
+
+/// pause(2): sleep until a signal that runs a handler or ends the process;
+/// with every signal blocked, until another thread ends the process.
+pub fn pause() {
+    // SAFETY: pause takes no arguments.
+    unsafe { libc::pause() };
 }
 
 // ---------------------------------------------------------------------------

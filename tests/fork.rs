@@ -1,4 +1,4 @@
-//! `server_fork`'s own rules (SPEC "The four servers", issue 9), C and Rust:
+//! `server_fork`'s own rules (SPEC "The five servers", issue 9), C and Rust:
 //! every child is reaped, a shutdown leaves no process of the server behind,
 //! the children die with a server killed by SIGKILL, and the log lines of
 //! many processes never mix. Everything else server_fork must do, it does in
@@ -9,13 +9,14 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
@@ -29,6 +30,11 @@ fn state_and_start(pid: u32) -> Option<(char, u64)> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some((fields[0].chars().next()?, fields[19].parse().ok()?))
 }
+
+/// SPEC: no zombie outlives its client by more than a second. The tests
+/// give that second two more, for a loaded 2-core machine, where the
+/// server's signal thread may wait that long for a core.
+const REAP_WITHIN: Duration = Duration::from_secs(3);
 
 /// Whether the process that had `pid` and started at `start` still runs
 /// (a zombie has ended: its code no longer runs, only its exit status waits).
@@ -73,17 +79,38 @@ fn assert_closed(clients: Vec<TcpStream>, what: &str) {
     }
 }
 
-/// SPEC "The four servers": every child is reaped when it exits, no zombie
-/// outliving its client by more than a second. 200 clients come and go, 4
-/// at a time; a second after the last session's end the server has no child
-/// left, not even a zombie.
+/// Watches the children of `pid` every 10 ms until `done` (at most a
+/// minute): the longest time one of them was seen a zombie.
+fn longest_zombie(pid: u32, done: &AtomicBool) -> Duration {
+    let mut first_seen: HashMap<(u32, u64), Instant> = HashMap::new();
+    let mut longest = Duration::ZERO;
+    let start = Instant::now();
+    while !done.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+        for child in children_of(pid) {
+            if let Some(('Z', started)) = state_and_start(child) {
+                let since = *first_seen.entry((child, started)).or_insert_with(Instant::now);
+                longest = longest.max(since.elapsed());
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    longest
+}
+
+/// SPEC "The five servers": every child is reaped when it exits, no zombie
+/// outliving its client by more than a second (`REAP_WITHIN` here). 200
+/// clients come and go, 4 at a time, while a watcher times every zombie it
+/// sees; after the last session's end the server has no child left, not
+/// even a zombie.
 #[test]
 fn fork_no_zombie_after_200_clients() {
     for lang in LANGS {
         let mut server = Server::start(lang, "server_fork", &["-q"]);
         let pid = server.pid();
         let addr = server.addr();
-        thread::scope(|scope| {
+        let done = AtomicBool::new(false);
+        let longest = thread::scope(|scope| {
+            let watcher = scope.spawn(|| longest_zombie(pid, &done));
             for _ in 0..4 {
                 scope.spawn(move || {
                     for i in 0..50 {
@@ -96,23 +123,38 @@ fn fork_no_zombie_after_200_clients() {
                     }
                 });
             }
+            for _ in 0..200 {
+                let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("every session ends");
+                assert!(end.ends_with("] disconnected"), "{lang:?}: {end}");
+            }
+            let took = wait_until_within(&format!("{lang:?}: no child left"), REAP_WITHIN, || {
+                children_of(pid).is_empty()
+            });
+            println!(
+                "{lang:?} server_fork: 200 clients, the last child reaped {took:?} after its session ended"
+            );
+            done.store(true, Ordering::Relaxed);
+            watcher.join().expect("the zombie watcher")
         });
-        for _ in 0..200 {
-            let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("every session ends");
-            assert!(end.ends_with("] disconnected"), "{lang:?}: {end}");
-        }
-        let took = wait_until_within(&format!("{lang:?}: no child left"), Duration::from_secs(1), || {
-            children_of(pid).is_empty()
-        });
-        println!("{lang:?} server_fork: 200 clients, the last child reaped {took:?} after its session ended");
+        assert!(longest < REAP_WITHIN, "{lang:?}: a child stayed a zombie for {longest:?}");
+        println!("{lang:?} server_fork: the longest a child was seen a zombie: {longest:?}");
         let (status, _) = server.stop();
         assert!(status.success(), "{lang:?}: {status}");
     }
 }
 
-/// SPEC "The four servers": SIGINT or SIGTERM ends every child (their
-/// clients see the connection close), then `shutting down`, exit 0, and no
-/// process of the server is left: not a child, not a zombie.
+/// Stops a child with SIGSTOP (and waits until it is stopped): only
+/// SIGKILL ends it now, any other signal stays pending until a SIGCONT.
+fn stop(child: u32) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child as i32), Signal::SIGSTOP)
+        .expect("SIGSTOP a child");
+    wait_until("a child stopped", || matches!(state_and_start(child), Some(('T', _))));
+}
+
+/// SPEC "The five servers": SIGINT or SIGTERM ends every child (their
+/// clients see the connection close), with SIGKILL (one child is stopped,
+/// which nothing else ends), then `shutting down`, exit 0, and no process of
+/// the server is left: not a child, not a zombie.
 #[test]
 fn fork_shutdown_ends_every_child_first() {
     for lang in LANGS {
@@ -120,6 +162,7 @@ fn fork_shutdown_ends_every_child_first() {
             let what = format!("{lang:?} server_fork {signal}");
             let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
             let (clients, children) = connect_served(&mut server, 10);
+            stop(children[0].0);
             server.signal(signal);
             let (status, log) = server.wait_exit();
             assert_eq!(status.code(), Some(0), "{what}");
@@ -136,8 +179,9 @@ fn fork_shutdown_ends_every_child_first() {
     }
 }
 
-/// SPEC "The four servers": a child whose parent was killed with SIGKILL
-/// ends as well (PR_SET_PDEATHSIG), and its client sees the close.
+/// SPEC "The five servers": a child whose parent was killed with SIGKILL
+/// ends as well (PR_SET_PDEATHSIG with SIGKILL: one child is stopped, which
+/// nothing else ends), and its client sees the close.
 #[test]
 fn fork_children_end_when_the_server_is_killed() {
     for lang in LANGS {
@@ -145,6 +189,7 @@ fn fork_children_end_when_the_server_is_killed() {
         // -t 60: only the parent's death, not an idle timeout, can end them.
         let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
         let (clients, children) = connect_served(&mut server, 5);
+        stop(children[0].0);
         server.signal(Signal::SIGKILL);
         let _ = server.wait_exit();
         for &(child, start) in &children {
@@ -163,12 +208,14 @@ fn stdout_write(line: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// SPEC "The four servers" and "Server output": the children's log lines
-/// share one stdout, so each is one write(2). Under `strace -ff` (a trace
-/// file per process), every write to stdout of the server and its children
-/// is exactly one whole line, also the longest one the server writes: a
-/// 1024-byte piece of bytes shown as `\xHH`, 4,096 bytes of text (longer
-/// than Rust's stdout buffer and than glibc's for a pipe).
+/// SPEC "The five servers" and "Server output": a child hands each of its
+/// log lines to the server's log relay in one write(2) (its stdout is the
+/// log socket), and the server writes stdout, one write(2) per line. Under
+/// `strace -ff` (a trace file per thread and per process), every write to
+/// descriptor 1 is exactly one whole line, also the longest one the server
+/// writes: a 1024-byte piece of bytes shown as `\xHH`, 4,096 bytes of text
+/// (longer than Rust's stdout buffer and than glibc's for a pipe); the
+/// server's writes are the log, and the children's its session lines.
 #[test]
 fn fork_each_log_line_is_one_write() {
     if !have("strace", "-V") {
@@ -201,19 +248,30 @@ fn fork_each_log_line_is_one_write() {
         }
         let tracee = children_of(server.pid())[0];
         wait_until_within("the children are reaped", DEADLINE, || children_of(tracee).is_empty());
+        let server_threads: HashSet<String> = std::fs::read_dir(format!("/proc/{tracee}/task"))
+            .expect("the server's threads")
+            .map(|task| task.unwrap().file_name().into_string().unwrap())
+            .collect();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracee as i32), Signal::SIGTERM).unwrap();
         let (status, log) = server.wait_exit();
         assert!(status.success(), "{lang:?}: {status}");
 
-        let mut writes = Vec::new();
+        // Trace files are t.TID: the server's threads', and the children's.
+        let (mut server_writes, mut child_writes) = (Vec::new(), Vec::new());
         let mut files = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
             files += 1;
-            let trace = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let trace = std::fs::read_to_string(&path).unwrap();
+            let tid = path.extension().unwrap().to_str().unwrap();
+            let writes = if server_threads.contains(tid) { &mut server_writes } else { &mut child_writes };
             writes.extend(trace.lines().filter_map(stdout_write));
         }
-        assert_eq!(files, 4, "{lang:?}: the server, its signal thread and two children each have a trace");
-        for bytes in &writes {
+        assert_eq!(
+            files, 5,
+            "{lang:?}: main, the signal thread, the log relay and two children each have a trace"
+        );
+        for bytes in server_writes.iter().chain(&child_writes) {
             let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
             assert!(
                 newlines == 1 && bytes.ends_with(b"\n"),
@@ -221,8 +279,28 @@ fn fork_each_log_line_is_one_write() {
                 String::from_utf8_lossy(bytes)
             );
         }
-        assert_eq!(writes.len(), log.len(), "{lang:?}: one write per log line: {log:#?}");
-        let longest = writes.iter().map(Vec::len).max().unwrap();
+        let sorted = |lines: Vec<String>| {
+            let mut lines = lines;
+            lines.sort();
+            lines
+        };
+        let as_text = |writes: &[Vec<u8>]| {
+            sorted(writes.iter().map(|w| String::from_utf8_lossy(&w[..w.len() - 1]).into_owned()).collect())
+        };
+        assert_eq!(
+            as_text(&server_writes),
+            sorted(log.clone()),
+            "{lang:?}: the server's writes, one per log line"
+        );
+        let session_lines = log.iter().filter(|l| {
+            !l.starts_with("listening on ") && !l.ends_with("] connected") && *l != "shutting down"
+        });
+        assert_eq!(
+            as_text(&child_writes),
+            sorted(session_lines.cloned().collect()),
+            "{lang:?}: the children's writes, one per line of their sessions"
+        );
+        let longest = server_writes.iter().map(Vec::len).max().unwrap();
         assert!(longest > 4096, "{lang:?}: the longest line was {longest} bytes");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -230,8 +308,7 @@ fn fork_each_log_line_is_one_write() {
 
 /// Line `n` of client `id`: 700 to 1,000 bytes, a quarter of them control
 /// bytes the log shows as `\xHH` (or `\t`, `\r`), so that each log line is
-/// 1.2 to 1.8 KB, within PIPE_BUF (4,096 bytes: a pipe write up to that size
-/// is atomic).
+/// 1.2 to 1.8 KB, lines of many sizes (tests/log_lines.rs has the longest).
 fn mixed_line(id: usize, n: usize) -> Vec<u8> {
     const CONTROL: [u8; 6] = [0x01, 0x02, b'\t', b'\r', 0x1b, 0x7f]; // no '\n'
     let len = 700 + (id * 37 + n * 101) % 300;
@@ -243,7 +320,7 @@ fn mixed_line(id: usize, n: usize) -> Vec<u8> {
     line
 }
 
-/// SPEC "The four servers" and "Server output": 50 clients at once, each
+/// SPEC "The five servers" and "Server output": 50 clients at once, each
 /// sending 20 long lines full of escaped bytes, each line sent as soon as
 /// the previous echo is back: 50 processes write to the one stdout pipe at
 /// the same time. Every line of the log is whole: each `recv:` line is one

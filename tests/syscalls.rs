@@ -278,6 +278,7 @@ fn drive_server(server: &Server, tracee: Pid) {
     // wake-up or in two, as it happens.
     let pid = tracee.as_raw() as u32;
     let idle_fds = open_fds(pid);
+    let idle_threads = proc_status(pid, "Threads");
     let closed = || {
         let start = Instant::now();
         while open_fds(pid) > idle_fds {
@@ -317,11 +318,12 @@ fn drive_server(server: &Server, tracee: Pid) {
     read_up_to(&mut stream, usize::MAX); // closed after the idle timeout
     closed();
 
-    // Every connection's thread or child process has ended (main and the
-    // signal thread are left), so the traces are whole when SIGTERM comes.
+    // Every connection's thread or child process has ended (main, the
+    // signal thread and server_fork's log relay are left), so the traces are
+    // whole when SIGTERM comes.
     let start = Instant::now();
     let pid = tracee.as_raw() as u32;
-    while proc_status(pid, "Threads") > 2 || !children_of(pid).is_empty() {
+    while proc_status(pid, "Threads") > idle_threads || !children_of(pid).is_empty() {
         assert!(start.elapsed() < DEADLINE, "the connection threads or processes never ended");
         thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -351,13 +353,15 @@ fn check_server(program: &str) {
     let model = programs::get(program).model;
     let want = match model {
         // main, the signal thread, and a thread or a process per session
-        Model::Threads | Model::Fork => 6,
+        Model::Threads => 6,
+        // and the log relay, which reads and writes (no network call)
+        Model::Fork => 7,
         // main, the signal thread: one thread serves every client
         _ => 2,
     };
     assert_eq!(tasks, want, "{program}: traced threads and processes:\n{trace}");
     // And the calls SPEC names are there at all (a drift in both twins alike).
-    let needles: &[&str] = match programs::get(program).model {
+    let needles: &[&str] = match model {
         programs::Model::Poll => &[
             "SO_REUSEADDR, [1]",
             "O_NONBLOCK",
@@ -548,9 +552,10 @@ fn syscalls_client_server_closes() {
 // IPv6
 
 /// Waits until the traced server is back where it started: its descriptors
-/// at `fds` (the client's socket closed), no thread but main and the signal
-/// thread, no child process; its traces are then whole.
-fn wait_until_idle(tracee: Pid, fds: usize) {
+/// at `fds` (the client's socket closed), its threads at `threads` (main,
+/// the signal thread, server_fork's log relay), no child process; its
+/// traces are then whole.
+fn wait_until_idle(tracee: Pid, fds: usize, threads: u64) {
     let pid = tracee.as_raw() as u32;
     let start = Instant::now();
     let children = || {
@@ -559,7 +564,7 @@ fn wait_until_idle(tracee: Pid, fds: usize) {
             .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
             .any(|c| !c.is_empty())
     };
-    while open_fds(pid) > fds || proc_status(pid, "Threads") > 2 || children() {
+    while open_fds(pid) > fds || proc_status(pid, "Threads") > threads || children() {
         assert!(start.elapsed() < DEADLINE, "the server never went back to idle");
         thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -574,13 +579,14 @@ fn server_trace_ipv6(lang: Lang, program: &str) -> String {
     server.host = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
     let tracee = tracee_pid(server.pid());
     let idle_fds = open_fds(tracee.as_raw() as u32);
+    let idle_threads = proc_status(tracee.as_raw() as u32, "Threads");
     let mut stream = server.connect();
     stream.write_all(b"hello\n").unwrap();
     read_up_to(&mut stream, 6);
     stream.write_all(b"quit\n").unwrap();
     read_up_to(&mut stream, usize::MAX); // until the server's FIN
     drop(stream);
-    wait_until_idle(tracee, idle_fds);
+    wait_until_idle(tracee, idle_fds, idle_threads);
     kill(tracee, Signal::SIGTERM).expect("signal the traced server");
     let (status, _) = server.wait_exit();
     assert!(status.success(), "{lang:?} {program} -b ::1 under strace: {status}");

@@ -8,16 +8,28 @@
 //! the reaping, and a shutdown that ends the children first. It has its own
 //! `main` (the C `main`, translated) because the child must close the
 //! listening socket and the signal thread does more than in `server.rs`.
+//!
+//! The children's log lines reach stdout through the parent: a child's
+//! stdout is a socket that keeps each write(2) one message, and one thread of
+//! the parent writes each message to the real stdout (see [`CHILDREN_LOG`]).
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
 
 use libc::pid_t;
 use nix::errno::Errno;
 use sockets::sys::{self, strerror};
-use sockets::{next_client, print_listening, serve_client, start_server, ServerOptions, SignalThread};
+use sockets::{
+    args, errno_of, next_client, open_listener, parse_server_options, print_listening, serve_client,
+    start_signal_thread, Failure, ServerOptions, SignalThread,
+};
 
 const PROG: &str = "server_fork";
+/// The relay's buffer: more than the longest log line (a piece escaped, 4096
+/// bytes), as the C's stdout buffer of the same name.
+const STDOUT_SIZE: usize = 8192;
 
 /// The server's children by PID, the ones not reaped yet: what it ends at
 /// shutdown. `main` adds a child (fork), the signal thread removes it
@@ -38,21 +50,45 @@ fn server_signals() -> sys::sigset_t {
     sys::sigset(SIGNAL_THREAD.signals)
 }
 
+/// The log. The children share the parent's stdout, and one write(2) of a
+/// line is not enough to keep it whole there: a pipe takes a write whole
+/// only up to PIPE_BUF (4096 bytes), a `recv:` line of 1024 undisplayable
+/// bytes is 4,117, and when the pipe is full a longer write goes in parts,
+/// with another child's line between them. A lock shared by the processes,
+/// held around each write, would keep the lines apart, but not whole: a
+/// child killed while it waits, its line half written into a full pipe,
+/// leaves the half there. So no child writes stdout. A child's stdout is one
+/// end of a socketpair of type SOCK_SEQPACKET, which keeps message
+/// boundaries: each write(2) is one message, queued whole or not at all (a
+/// child killed while it waits for room queues nothing), and each read(2)
+/// takes one message. The other end is the parent's, and one thread of the
+/// parent, the relay, copies each message to the real stdout: one writer, at
+/// any line length, pipe, file or terminal. This is the children's end, each
+/// child's stdout, and what `shut_down` closes to end the log; the relay's
+/// end belongs to the relay thread.
+static CHILDREN_LOG: OnceLock<OwnedFd> = OnceLock::new();
+
+fn children_log() -> BorrowedFd<'static> {
+    CHILDREN_LOG.get().expect("open_log runs before the first fork and the signal thread").as_fd()
+}
+
 /// The child: a copy of the server made by fork, with one thread, the one
 /// that called fork (main); the signal thread is not copied. It serves its
-/// client and exits; it never goes back to accept.
+/// client and exits; it never goes back to accept. The signal thread and
+/// the relay are not copied.
 ///
 /// In the child of a process with threads POSIX allows only
 /// async-signal-safe calls (recv, send, close, _exit, ...), because a lock
 /// that another thread held at the fork stays locked in the child, with no
 /// thread left to unlock it. `serve_client` also prints with `println!`
 /// (stdout's lock) and allocates (`escape`, `strerror`: malloc's locks);
-/// that is safe here because at the fork the only other thread holds no
-/// lock: main forks with the `CHILDREN` lock held, and the signal thread
-/// does all its work with that lock, so it is in sigwait or waiting for the
-/// lock. (Its start-up may still be allocating at the first fork: glibc's
-/// fork takes malloc's locks around the fork and resets them in the child.
-/// Nothing resets Rust's stdout lock.)
+/// that is safe here because at the fork the other threads hold no lock:
+/// main forks with the `CHILDREN` lock and stdout's lock held; the signal
+/// thread does all its work with the `CHILDREN` lock, so it is in sigwait or
+/// waiting for that lock; the relay takes no lock but stdout's, so it is in
+/// read or waiting for stdout. (Their start-up may still be allocating at
+/// the first fork: glibc's fork takes malloc's locks around the fork and
+/// resets them in the child. Nothing resets Rust's stdout lock.)
 fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOptions, server_pid: pid_t) -> ! {
     // step: child
     // The listening socket is the parent's business.
@@ -60,6 +96,11 @@ fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOption
     // If the server dies, even by SIGKILL, the kernel sends this child SIGKILL.
     // If it died before that was asked, this child's parent is already another.
     if sys::prctl_set_pdeathsig(libc::SIGKILL).is_err() || sys::getppid() != server_pid {
+        sys::_exit(1);
+    }
+    // Every line this child prints becomes one message to the relay (the
+    // library prints each line with one write(2)).
+    if sys::dup2(children_log(), libc::STDOUT_FILENO).is_err() {
         sys::_exit(1);
     }
     // As any program: Ctrl-C (sent to the whole process group) or kill ends it.
@@ -85,10 +126,11 @@ fn reap_children(children: &mut Vec<pid_t>) {
     }
 }
 
-/// Ends every child, waits for each, then the server. The `CHILDREN` lock
-/// stays held, for good: main cannot fork again. No signal can interrupt
-/// waitpid here (EINTR): every signal the server takes is blocked and has no
-/// handler.
+/// Ends every child, waits for each, then ends the log: the relay writes
+/// the lines still queued, then `shutting down`, and ends the server. The
+/// `CHILDREN` lock stays held, for good: main cannot fork again. No signal
+/// can interrupt waitpid here (EINTR): every signal the server takes is
+/// blocked and has no handler.
 fn shut_down(children: &[pid_t]) -> ! {
     // step: kill
     // SIGKILL: a child has nothing to clean up (the kernel closes its socket
@@ -97,8 +139,13 @@ fn shut_down(children: &[pid_t]) -> ! {
         let _ = sys::kill(pid, libc::SIGKILL);
     }
     while let Ok(1..) = sys::waitpid(-1, 0) {}
-    println!("shutting down");
-    std::process::exit(0);
+    // step: end log
+    // No writer is left but this process: after SHUT_WR the relay's read
+    // returns 0 once it has taken every message still queued.
+    let _ = sys::shutdown(children_log(), libc::SHUT_WR);
+    loop {
+        sys::pause(); // the relay ends the server
+    }
 }
 
 fn wait_for_signals(signals: sys::sigset_t) -> ! {
@@ -120,8 +167,58 @@ fn wait_for_signals(signals: sys::sigset_t) -> ! {
 const SIGNAL_THREAD: SignalThread =
     SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
 
+/// The log's socketpair (see [`CHILDREN_LOG`]); before the signal thread,
+/// which reads it. Returns the relay's end.
+fn open_log() -> Result<OwnedFd, Failure> {
+    // step: log socket
+    let (children_end, relay_end) =
+        sys::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0).map_err(|e| Failure::new("socketpair", e))?;
+    let _ = CHILDREN_LOG.set(children_end);
+    Ok(relay_end)
+}
+
+/// The relay: each child's line, one message, to stdout, until `shut_down`
+/// ends the log. The lock on stdout keeps a line of main's (connected) out
+/// of a relayed one, and stdout (line-buffered) writes each whole line with
+/// one write(2), and the rest of it after a short one.
+fn relay_log(relay_end: OwnedFd) -> ! {
+    let mut line = [0u8; STDOUT_SIZE];
+    // step: relay
+    loop {
+        match sys::read(relay_end.as_fd(), &mut line) {
+            Ok(0) => break,
+            // As the C's fwrite, an error writing stdout is not the relay's to report.
+            Ok(n) => drop(io::stdout().lock().write_all(&line[..n])),
+            Err(err) => Failure::new("read", err).exit(PROG),
+        }
+    }
+    println!("shutting down");
+    std::process::exit(0);
+}
+
+/// After `start_signal_thread`: the relay inherits its blocked signals.
+/// (So server_fork starts up in its own `main`, not the library's
+/// `start_server`: the log comes before the signal thread, the relay after.)
+fn start_log_relay(relay_end: OwnedFd) -> Result<(), Failure> {
+    // step: relay thread
+    // std::thread::spawn is pthread_create underneath; the C names the call.
+    thread::Builder::new()
+        .spawn(move || relay_log(relay_end))
+        .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
+    Ok(())
+}
+
 fn main() {
-    let (opt, listener, listen_addr) = start_server(PROG, SIGNAL_THREAD);
+    sys::restore_default_sigpipe();
+    let opt = parse_server_options(PROG, &args());
+    // Rust's stdout is line-buffered already, also into a pipe (the C's
+    // setvbuf); the library writes each log line with one write(2).
+
+    let relay_end = open_log().unwrap_or_else(|failure| failure.exit(PROG));
+    start_signal_thread(SIGNAL_THREAD).unwrap_or_else(|failure| failure.exit(PROG));
+    start_log_relay(relay_end).unwrap_or_else(|failure| failure.exit(PROG));
+
+    let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
     print_listening(&listen_addr, "process per client", &opt);
     let server_pid = sys::getpid();
 
@@ -131,8 +228,12 @@ fn main() {
         // step: fork
         // With the lock held: the child's PID is in the list before the
         // signal thread can reap it, and that thread holds no other lock.
+        // And with stdout's: the relay is not in the middle of a line, and
+        // the child's copy of the lock is not held by a thread it lacks.
         let mut children = lock_children();
+        let stdout = io::stdout().lock();
         let forked = children.try_reserve(1).map_err(|_| Errno::ENOMEM).and_then(|()| sys::fork());
+        drop(stdout);
         if let Ok(pid @ 1..) = forked {
             children.push(pid); // room reserved: no allocation after the fork
         }
