@@ -549,3 +549,64 @@ fn valgrind_udp_pair_leaks_no_descriptors() {
     assert_eq!(sockets(&client_report), Vec::<String>::new(), "client: {client_report}");
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+// ---------------------------------------------------------------------------
+// Loss, between two network namespaces
+
+/// SPEC "UDP" (datagrams get lost; that is the lesson): `make demo-udp`'s
+/// script without its slow link, so that every `no reply` is a lost
+/// datagram. An nftables rule drops 30 % of the datagrams each way at random
+/// (root, nft and ip needed); its counters must show drops, the client must
+/// tell each one (`no reply` lines = datagrams dropped either way), the
+/// server must log exactly the lines that reached it; and over TCP, through
+/// the same rule, every line comes back.
+#[test]
+fn loss_is_dropped_and_told() {
+    let as_root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+    if !as_root {
+        skip("network namespaces need root", "run make test as root (.ci/run does)");
+        return;
+    }
+    if !have("nft", "--version") || !have("ip", "-V") {
+        return;
+    }
+    const LINES: usize = 24;
+    let capture = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("udp-loss-{}.pcap", std::process::id()));
+    let mut command = Command::new(root().join("scripts/demo-udp.sh"));
+    command
+        .env("UDP_SLOW", "0")
+        .env("UDP_DROP", "30")
+        .env("UDP_LINES", LINES.to_string())
+        .env("UDP_OUT", &capture)
+        .env("UDP_SERVER", bin(Lang::C, SERVER))
+        .env("UDP_CLIENT", bin(Lang::Rust, CLIENT));
+    let out = run(command, b"", Duration::from_secs(180));
+    let _ = std::fs::remove_file(&capture);
+    let transcript = out.stdout();
+    assert_eq!(out.code(), Some(0), "demo-udp.sh failed:\n{transcript}\n{}", out.stderr());
+
+    let (udp, tcp) = transcript.split_once("== TCP:").expect("a TCP part");
+    let count = |text: &str, needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+    let dropped = |text: &str, what: &str| -> (usize, usize) {
+        let line = text.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no {what}:\n{text}"));
+        let numbers: Vec<usize> =
+            line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+        (numbers[0], numbers[1])
+    };
+    let (to_server, to_client) = dropped(udp, "udp dropped:");
+    assert!(to_server + to_client > 0, "the rule dropped nothing:\n{transcript}");
+    let no_reply = count(udp, "client: no reply within 1 s");
+    let echoed = count(udp, "client: echo: ");
+    assert_eq!(no_reply, to_server + to_client, "a loss the client did not tell:\n{transcript}");
+    assert_eq!(echoed + no_reply, LINES, "{transcript}");
+    assert_eq!(count(udp, "client: late: "), 0, "{transcript}");
+    assert_eq!(count(udp, "] recv: line "), LINES - to_server, "the server's log:\n{transcript}");
+    eprintln!("UDP over the lossy link: {LINES} lines, {to_server} datagrams dropped to the server, {to_client} to the client, {no_reply} told");
+
+    let (tcp_to_server, tcp_to_client) = dropped(tcp, "tcp dropped:");
+    assert_eq!(count(tcp, "client: echo: line "), LINES, "TCP lost a line:\n{transcript}");
+    assert!(tcp.contains("client: closing connection"), "{transcript}");
+    eprintln!("TCP over the same link: {tcp_to_server} segments dropped to the server, {tcp_to_client} to the client, every line echoed");
+    assert!(transcript.contains("demo-udp: removed the namespaces"), "{transcript}");
+}
