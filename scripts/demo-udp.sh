@@ -5,7 +5,7 @@
 #
 #   namespace sbs-udp-PID-srv               namespace sbs-udp-PID-cli
 #   sbsuPIDs 10.78.0.1/24  <---- veth ---->  sbsuPIDc 10.78.0.2/24
-#   nftables: each side drops DROP % of the datagrams from the other, at random
+#   nftables: drops DROP % of the datagrams each way, at random
 #   tc tbf:   the server's side sends 100 bytes/s, so an echo may come after
 #             the client's 1-second wait (this kernel has no netem to delay)
 #   build/c/server_udp -b 10.78.0.1         build/rust/client_udp -t 1 10.78.0.1
@@ -84,32 +84,39 @@ prog=demo-udp
 
 run() { echo "+ $*"; "$@"; }
 
-# The rule that loses: DROP % of the packets that arrive from the other
-# side, each by its own throw of the dice (numgen random), counted; in the
-# server's namespace what goes to its port, in the client's what comes from
-# it. (Both on arrival: a packet dropped on its way out would fail the
-# sender's sendto with EPERM instead of vanishing, as on a network.)
+# The rule that loses: DROP % of the packets to and from the server's port,
+# each by its own throw of the dice (numgen random), counted, all in the
+# server's namespace: what comes in on its input, what goes out on the
+# veth's egress hook. (Not on the output hook: a packet dropped there fails
+# the server's sendto with EPERM, where on a network it would vanish; and
+# out there, before the capture point, a lost echo never reaches the
+# client's side of the veth, as a lost request never gets an echo.)
 lossy_link() {
-    local proto=$1 ns direction
-    for ns in "$ns_server" "$ns_client"; do
-        direction=dport
-        [ "$ns" = "$ns_client" ] && direction=sport
-        ip netns exec "$ns" nft -f - <<EOF
+    local proto=$1
+    ip netns exec "$ns_server" nft -f - <<EOF
 table inet sbs_udp_demo
 delete table inet sbs_udp_demo
 table inet sbs_udp_demo {
-    chain lossy {
+    chain lossy_in {
         type filter hook input priority filter; policy accept;
-        $proto $direction $port numgen random mod 100 < $drop counter drop
+        $proto dport $port numgen random mod 100 < $drop counter drop
+    }
+}
+table netdev sbs_udp_demo
+delete table netdev sbs_udp_demo
+table netdev sbs_udp_demo {
+    chain lossy_out {
+        type filter hook egress device "$veth_server" priority filter; policy accept;
+        $proto sport $port numgen random mod 100 < $drop counter drop
     }
 }
 EOF
-    done
 }
 
-# How many packets the rule dropped in the namespace $1.
+# How many packets the rule dropped on the way in to the server ($1 inet)
+# or out of it ($1 netdev).
 dropped() {
-    ip netns exec "$1" nft list table inet sbs_udp_demo | awk '/counter packets/ {
+    ip netns exec "$ns_server" nft list table "$1" sbs_udp_demo | awk '/counter packets/ {
         for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'
 }
 
@@ -143,8 +150,8 @@ ip -n "$ns_server" neigh replace "$client_addr" lladdr "$(ip -n "$ns_client" -br
 echo
 echo "== a lossy link: $drop % of the datagrams to and from port $port dropped at random (nftables)"
 lossy_link udp
-echo "+ nft (server): udp dport $port numgen random mod 100 < $drop counter drop"
-echo "+ nft (client): udp sport $port numgen random mod 100 < $drop counter drop"
+echo "+ nft (input):  udp dport $port numgen random mod 100 < $drop counter drop"
+echo "+ nft (egress): udp sport $port numgen random mod 100 < $drop counter drop"
 if [ "$slow" = 1 ]; then
     echo "== and a slow one: the server's side sends 100 bytes/s (tc tbf), so echoes queue"
     run tc -n "$ns_server" qdisc add dev "$veth_server" root tbf rate 800bit burst 140 limit 100000
@@ -177,8 +184,8 @@ if [ -n "$have_tcpdump" ]; then
 fi
 kill -TERM "${pids[0]}" && wait "${pids[0]}" || true
 pids=()
-lost_in=$(dropped "$ns_server")
-lost_out=$(dropped "$ns_client")
+lost_in=$(dropped inet)
+lost_out=$(dropped netdev)
 echo
 echo "== UDP: the server's log"
 sed 's/^/server: /' "$work/udp-server.log"
@@ -209,8 +216,8 @@ if [ "$tcp" = 1 ]; then
     wait_for "$work/tcp-server.log" "] quit"
     kill -TERM "${pids[0]}" && wait "${pids[0]}" || true
     pids=()
-    lost_in=$(dropped "$ns_server")
-    lost_out=$(dropped "$ns_client")
+    lost_in=$(dropped inet)
+    lost_out=$(dropped netdev)
     retrans=$(ip netns exec "$ns_server" nstat -az TcpRetransSegs 2>/dev/null | awk '/TcpRetransSegs/ {print $2}')
     retrans_client=$(ip netns exec "$ns_client" nstat -az TcpRetransSegs 2>/dev/null | awk '/TcpRetransSegs/ {print $2}')
     echo
