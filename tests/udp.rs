@@ -582,9 +582,15 @@ fn loss_is_dropped_and_told() {
         .env("UDP_SERVER", bin(Lang::C, SERVER))
         .env("UDP_CLIENT", bin(Lang::Rust, CLIENT));
     let out = run(command, b"", Duration::from_secs(180));
-    let _ = std::fs::remove_file(&capture);
     let transcript = out.stdout();
     assert_eq!(out.code(), Some(0), "demo-udp.sh failed:\n{transcript}\n{}", out.stderr());
+    // The picture of it (docs/udp.svg), as text: its first 8 lines.
+    let mut ladder = Command::new(root().join("scripts/ladder.py"));
+    ladder.args(["--picture", "udp", "--list"]).arg(&capture);
+    let ladder = run(ladder, b"", DEADLINE);
+    let _ = std::fs::remove_file(&capture);
+    let arrows = ladder.stdout();
+    assert_eq!(ladder.code(), Some(0), "ladder.py: {}", ladder.stderr());
 
     let (udp, tcp) = transcript.split_once("== TCP:").expect("a TCP part");
     let count = |text: &str, needle: &str| text.lines().filter(|l| l.contains(needle)).count();
@@ -602,6 +608,18 @@ fn loss_is_dropped_and_told() {
     assert_eq!(echoed + no_reply, LINES, "{transcript}");
     assert_eq!(count(udp, "client: late: "), 0, "{transcript}");
     assert_eq!(count(udp, "] recv: line "), LINES - to_server, "the server's log:\n{transcript}");
+    // No handshake, no ACK, no FIN: one datagram each way per line, and a
+    // lost one is a request no echo answered, as the client said.
+    assert!(arrows.lines().all(|l| l.contains("  UDP  len ")), "not only datagrams:\n{arrows}");
+    let first_lines: Vec<&str> =
+        udp.lines().filter(|l| l.starts_with("client: ") && !l.contains("sending to")).take(8).collect();
+    let told = first_lines.iter().filter(|l| l.contains("no reply")).count();
+    assert_eq!(
+        arrows.matches("[lost]").count(),
+        told,
+        "the picture's lost datagrams:\n{arrows}\n{first_lines:?}"
+    );
+    assert_eq!(arrows.lines().count(), 16 - told, "{arrows}");
     eprintln!("UDP over the lossy link: {LINES} lines, {to_server} datagrams dropped to the server, {to_client} to the client, {no_reply} told");
 
     let (tcp_to_server, tcp_to_client) = dropped(tcp, "tcp dropped:");
