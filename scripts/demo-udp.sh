@@ -125,7 +125,7 @@ dropped() {
 the_lines() {
     for i in $(seq "$lines"); do
         if [ $((i % 4)) = 0 ]; then
-            printf 'line %02d is a longer line: on the slow link its echo takes more than a second to come back\n' "$i"
+            printf 'line %02d is longer: on the slow link its echo takes more than a second to come back\n' "$i"
         else
             printf 'line %02d\n' "$i"
         fi
@@ -229,6 +229,6 @@ fi
 if [ -n "$have_tcpdump" ]; then
     echo
     echo "== $out: the UDP part as the client's side of the veth saw it"
-    tcpdump -nn -tt -r "$out" 2>/dev/null | sed 's/^/  /'
+    tcpdump -nn -ttttt -r "$out" 2>/dev/null | sed "s/^/  /"
 fi
 echo
