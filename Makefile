@@ -107,7 +107,7 @@ demo-udp: all
 bench-build:
 	cargo build --release -p bench --quiet
 	@mkdir -p build/bench
-	@for p in echo-bench tokio-echo; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
+	@for p in echo-bench tokio-echo udp-bench; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
 
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench
