@@ -87,7 +87,7 @@ static bool parse_number(const char *s, unsigned min, unsigned max, unsigned *ou
 }
 
 /* client.c's options; the wait is shorter (1 s): a lost datagram is normal here. */
-static void parse_udp_options(int argc, char **argv, struct options *opt)
+static void parse_udp_client_options(int argc, char **argv, struct options *opt)
 {
     opt->host = "127.0.0.1";
     opt->port = 8080;
@@ -404,7 +404,7 @@ static void echo_datagram(int fd, const char *line, size_t len, size_t max_datag
 int main(int argc, char **argv)
 {
     struct options opt;
-    parse_udp_options(argc, argv, &opt);
+    parse_udp_client_options(argc, argv, &opt);
     setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
 
     char server_addr[PEER_SIZE];

@@ -102,7 +102,7 @@ static socklen_t addr_len(const struct sockaddr_storage *addr)
 }
 
 /* The TCP servers' options less -t: with no connection there is nothing to time out. */
-static void parse_udp_options(int argc, char **argv, struct options *opt)
+static void parse_udp_server_options(int argc, char **argv, struct options *opt)
 {
     unsigned port = 8080;
     parse_bind_addr("0.0.0.0", &opt->bind_addr);
@@ -357,7 +357,7 @@ static void start_shutdown_thread(void)
 int main(int argc, char **argv)
 {
     struct options opt;
-    parse_udp_options(argc, argv, &opt);
+    parse_udp_server_options(argc, argv, &opt);
     /* One whole line per write, also into a pipe: the buffer holds the
        longest line, so no line is written in two. */
     static char stdout_buffer[STDOUT_SIZE];

@@ -50,7 +50,7 @@ fn die(what: &str, errno: Errno) -> ! {
 }
 
 /// `client`'s options; the wait is shorter (1 s): a lost datagram is normal here.
-fn parse_udp_options(args: &[Vec<u8>]) -> Options {
+fn parse_udp_client_options(args: &[Vec<u8>]) -> Options {
     let mut opt = Options { host: b"127.0.0.1".to_vec(), port: 8080, reply_timeout: 1 };
 
     let mut getopt = Getopt::new(args, b"t:h");
@@ -231,7 +231,7 @@ fn echo_datagram(fd: BorrowedFd, line: &[u8], max_datagram: usize, reply_timeout
 
 fn main() {
     sys::restore_default_sigpipe();
-    let opt = parse_udp_options(&args());
+    let opt = parse_udp_client_options(&args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
 
     let (fd, server_addr, max_datagram) = connect_udp(&opt);

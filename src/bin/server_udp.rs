@@ -35,7 +35,7 @@ fn die(what: &str, errno: Errno) -> ! {
 
 /// The TCP servers' options less `-t`: with no connection there is nothing
 /// to time out.
-fn parse_udp_options(args: &[Vec<u8>]) -> Options {
+fn parse_udp_server_options(args: &[Vec<u8>]) -> Options {
     let mut port = 8080;
     let mut opt =
         Options { bind_addr: SockAddr::v4(in_addr { s_addr: libc::INADDR_ANY.to_be() }, 0), quiet: false };
@@ -144,7 +144,7 @@ fn open_udp_socket(opt: &Options) -> Result<(OwnedFd, SockAddr), Failure> {
 
 fn main() {
     sys::restore_default_sigpipe();
-    let opt = parse_udp_options(&args());
+    let opt = parse_udp_server_options(&args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
 
     start_shutdown_thread().unwrap_or_else(|failure| failure.exit(PROG));
