@@ -628,3 +628,32 @@ fn loss_is_dropped_and_told() {
     eprintln!("TCP over the same link: {tcp_to_server} segments dropped to the server, {tcp_to_client} to the client, every line echoed");
     assert!(transcript.contains("demo-udp: removed the namespaces"), "{transcript}");
 }
+
+/// docs/udp.svg (drawn by `make demo-udp`) is well-formed, renders, and
+/// shows what the section says: datagrams only (no handshake, ACK or FIN),
+/// one each way per line, at least one lost, and one late.
+#[test]
+fn udp_picture_renders_and_shows_loss() {
+    if !have("python3", "--version") || !have("rsvg-convert", "--version") {
+        return;
+    }
+    let path = root().join("docs/udp.svg");
+    let svg = std::fs::read_to_string(&path).expect("docs/udp.svg");
+    let mut parse = Command::new("python3");
+    parse.args(["-c", "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])"]).arg(&path);
+    let out = run(parse, b"", DEADLINE);
+    assert_eq!(out.code(), Some(0), "docs/udp.svg is not well-formed XML: {}", out.stderr());
+    let mut render = Command::new("rsvg-convert");
+    render.arg(&path);
+    let out = run(render, b"", DEADLINE);
+    assert_eq!(out.code(), Some(0), "rsvg-convert docs/udp.svg: {}", out.stderr());
+    assert!(out.stdout.starts_with(b"\x89PNG\r\n\x1a\n"), "rsvg-convert made no PNG of docs/udp.svg");
+
+    let open = "<desc id=\"desc\">";
+    let start = svg.find(open).expect("a <desc>") + open.len();
+    let desc = &svg[start..svg[start..].find("</desc>").map(|end| start + end).expect("</desc>")];
+    let arrows: Vec<&str> = desc.lines().collect();
+    assert!(!arrows.is_empty(), "{desc}");
+    assert!(arrows.iter().all(|a| a.contains("  UDP  len ")), "not only datagrams:\n{desc}");
+    assert!(desc.contains("[lost]") && desc.contains("[late]"), "no lost or no late datagram:\n{desc}");
+}
