@@ -657,3 +657,56 @@ fn udp_picture_renders_and_shows_loss() {
     assert!(arrows.iter().all(|a| a.contains("  UDP  len ")), "not only datagrams:\n{desc}");
     assert!(desc.contains("[lost]") && desc.contains("[late]"), "no lost or no late datagram:\n{desc}");
 }
+
+/// SPEC "Client behaviour" (the prompt): on a terminal `client_udp` shows
+/// `> ` before each line, as `client` does; Ctrl-D on an empty line ends it
+/// with the cursor on a line of its own. Python's pty module gives it the
+/// terminal; the test's own socket is the server.
+#[test]
+fn prompt_on_a_terminal() {
+    if !have("python3", "--version") {
+        return;
+    }
+    const PTY_PY: &str = r#"
+import os, pty, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(10)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "127.0.0.1", str(s.getsockname()[1])])
+out = b""
+def read_until(want):
+    global out
+    end = time.time() + 10
+    while want not in out and time.time() < end:
+        out += os.read(fd, 1000)
+read_until(b"> ")
+os.write(fd, b"hi\n")
+data, peer = s.recvfrom(100)
+s.sendto(data, peer)
+read_until(b"echo: hi\r\n> ")
+os.write(fd, b"\x04")
+try:
+    while True:
+        chunk = os.read(fd, 1000)
+        if not chunk:
+            break
+        out += chunk
+except OSError:
+    pass
+os.waitpid(pid, 0)
+sys.stdout.write(repr(out.replace(str(s.getsockname()[1]).encode(), b"PORT")))
+"#;
+    for lang in LANGS {
+        let mut command = Command::new("python3");
+        command.args(["-c", PTY_PY]).arg(bin(lang, CLIENT));
+        let out = run(command, b"", DEADLINE);
+        assert_eq!(
+            out.stdout(),
+            r"b'sending to 127.0.0.1:PORT (UDP)\r\n> hi\r\necho: hi\r\n> \r\n'",
+            "{lang:?}: {}",
+            out.stderr()
+        );
+    }
+}
