@@ -12,6 +12,10 @@
 #                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
 #                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
+#   make demo-udp (root) loss made visible: the UDP pair between two network
+#                 namespaces over a link that drops datagrams at random
+#                 (nftables) and delays echoes (tc tbf), then TCP over the
+#                 same link, all delivered; draws docs/udp.svg
 #   make bench    measure it: C against Rust against tokio, socat and the
 #                 floor, tables of medians and two charts in build/bench/
 #                 (about 7 minutes; docs/BENCHMARKS.md)
@@ -80,7 +84,7 @@ demo: all
 	@scripts/demo.sh
 
 # The teaching aid: the side-by-side guide, a capture, a two-host run.
-.PHONY: docs capture demo-netns
+.PHONY: docs capture demo-netns demo-udp
 docs: all
 	@if command -v strace >/dev/null; then scripts/gen-side-by-side.py --strace; \
 	else echo "docs: strace is not installed: docs/strace/*.txt stay as they are"; fi
@@ -95,6 +99,10 @@ demo-netns: all
 	@scripts/demo-netns.sh
 	@scripts/ladder.py --picture netns build/netns.pcap docs/netns.svg
 
+demo-udp: all
+	@scripts/demo-udp.sh
+	@scripts/ladder.py --picture udp build/udp.pcap docs/udp.svg
+
 # The bench crate (bench/: echo-bench and tokio-echo, with their crates), a
 # package of its own so that `make` never builds it; make test runs its
 # smoke test, make bench the suite.
@@ -102,7 +110,7 @@ demo-netns: all
 bench-build:
 	cargo build --release -p bench --quiet
 	@mkdir -p build/bench
-	@for p in echo-bench tokio-echo; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
+	@for p in echo-bench tokio-echo udp-bench; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
 
 # Not part of make test: minutes of load, and figures need a quiet machine.
 .PHONY: bench

@@ -3,7 +3,8 @@
 
     scripts/ladder.py --picture NAME PCAP OUT.svg
                             one of the project's pictures (NAME: session, reset,
-                            netns; make capture and make demo-netns draw them)
+                            netns, udp; make capture, make demo-netns and make
+                            demo-udp draw them)
     scripts/ladder.py PCAP OUT.svg [--title TEXT] [--source TEXT]
                                    [--client TEXT] [--server TEXT]
                             any capture of one connection
@@ -36,6 +37,26 @@ import sys
 from ladders.pcap import connection
 from ladders.story import explain
 from ladders.svg import draw
+from ladders.udp import UDP_LINES, datagram_flow, draw_datagrams, explain_datagrams
+
+
+def main_datagrams(args):
+    """main() for a datagram picture (--picture udp)."""
+    try:
+        with open(args.pcap, "rb") as f:
+            packets, client, server = datagram_flow(f.read())
+    except (OSError, ValueError) as e:
+        print(f"ladder: {args.pcap}: {e}", file=sys.stderr)
+        return 1
+    arrows = explain_datagrams(packets, client)
+    if args.list:
+        print("\n".join(a.line() for a in arrows))
+        return 0
+    subtitle = args.source or f"drawn by scripts/ladder.py from {args.pcap}"
+    with open(args.svg, "w", encoding="utf-8") as f:
+        f.write(draw_datagrams(arrows, client, server, args.title, subtitle, args.client, args.server))
+    print(f"ladder: wrote {args.svg} ({len(arrows)} arrows)")
+    return 0
 
 
 # The project's pictures: what make capture and make demo-netns record.
@@ -55,6 +76,12 @@ PICTURES = {
         "source": "make demo-netns: tcpdump on the server's veth (build/netns.pcap), drawn by scripts/ladder.py",
         "client": "build/rust/client", "server": "build/c/server",
     },
+    "udp": {
+        "kind": "udp",
+        "title": f"UDP over a lossy, slow link: the first {UDP_LINES} lines",
+        "source": "make demo-udp: tcpdump on the client's veth (build/udp.pcap), drawn by scripts/ladder.py",
+        "client": "build/rust/client_udp", "server": "build/c/server_udp",
+    },
 }
 
 
@@ -72,6 +99,8 @@ def main():
     if args.picture:
         for key, value in PICTURES[args.picture].items():
             setattr(args, key, value)
+    if getattr(args, "kind", "tcp") == "udp":
+        return main_datagrams(args)
     try:
         with open(args.pcap, "rb") as f:
             packets, client, server = connection(f.read())

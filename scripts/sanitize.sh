@@ -4,8 +4,8 @@
 # `make sanitize` builds build/asan/ (gcc -fsanitize=address,undefined) and
 # build/tsan/ (gcc -fsanitize=thread), then runs this script, which runs the
 # conformance sessions (tests/behaviour.rs, tests/conformance.rs), the load
-# test with 200 clients (tests/load.rs) and server_fork's own tests
-# (tests/fork.rs) against each build: SOCKETS_C_DIR
+# test with 200 clients (tests/load.rs), server_fork's own tests
+# (tests/fork.rs) and the UDP pair's (tests/udp.rs) against each build: SOCKETS_C_DIR
 # points the tests' C side at it. Every sanitizer writes its reports to a
 # file of its own (log_path) instead of the programs' stderr, which the tests
 # read; any report file at the end fails the run, and is shown.
@@ -25,10 +25,10 @@ done
 failed=()
 run() {
     local build=$1
-    echo "sanitize: $build: conformance sessions, the load test with 200 clients, server_fork's tests"
+    echo "sanitize: $build: conformance sessions, the load test with 200 clients, server_fork's and the UDP pair's tests"
     SOCKETS_C_DIR="build/$build" SOCKETS_LOAD_CLIENTS=200 \
-        cargo test --release --quiet --test behaviour --test conformance --test load --test fork -- \
-        --skip memory_per_idle_client --skip load_rust || failed+=("$build")
+        cargo test --release --quiet --test behaviour --test conformance --test load --test fork --test udp -- \
+        --skip memory_per_idle_client --skip load_rust --skip valgrind || failed+=("$build")
 }
 
 # halt_on_error: the first report ends the program (a test then fails too);

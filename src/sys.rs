@@ -195,11 +195,16 @@ pub struct AddrInfo {
 /// address of `host` with `service` as its port, in the order given, or the
 /// EAI_* code, for `gai_strerror`. The list is copied, then freeaddrinfo(3).
 pub fn getaddrinfo(host: &[u8], service: &str) -> Result<Vec<AddrInfo>, i32> {
+    getaddrinfo_of(host, service, libc::SOCK_STREAM)
+}
+
+/// getaddrinfo(3) with `socktype` in the hints (SOCK_STREAM, SOCK_DGRAM).
+fn getaddrinfo_of(host: &[u8], service: &str, socktype: i32) -> Result<Vec<AddrInfo>, i32> {
     let host = CString::new(host).map_err(|_| libc::EAI_NONAME)?;
     let service = CString::new(service).map_err(|_| libc::EAI_SERVICE)?;
     let mut hints: libc::addrinfo = zeroed();
     hints.ai_family = libc::AF_UNSPEC;
-    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_socktype = socktype;
     let mut found: *mut libc::addrinfo = std::ptr::null_mut();
     // SAFETY: host and service are NUL-terminated, hints is initialised,
     // found is writable.
@@ -602,5 +607,40 @@ pub fn epoll_wait(epfd: BorrowedFd, events: &mut [epoll_event], timeout_ms: i32)
     let max = events.len().min(i32::MAX as usize) as i32;
     // SAFETY: events is a writable array of at least max epoll_event structs.
     let res = unsafe { libc::epoll_wait(epfd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+    Errno::result(res).map(|n| n as usize)
+}
+
+// ---------------------------------------------------------------------------
+// Datagrams: what the UDP pair adds.
+// A datagram carries its sender's address, and a reply names where it goes.
+
+/// getaddrinfo(3) for datagram sockets of any family: as [`getaddrinfo`],
+/// with SOCK_DGRAM in the hints (so each answer says SOCK_DGRAM and
+/// IPPROTO_UDP).
+pub fn getaddrinfo_datagram(host: &[u8], service: &str) -> Result<Vec<AddrInfo>, i32> {
+    getaddrinfo_of(host, service, libc::SOCK_DGRAM)
+}
+
+/// recvfrom(2): one whole datagram (its length; 0 for an empty one) and the
+/// address it came from. A datagram larger than `buf` is cut to fit.
+pub fn recvfrom(fd: BorrowedFd, buf: &mut [u8], flags: i32) -> Result<(usize, SockAddr), Errno> {
+    let mut storage: sockaddr_storage = zeroed();
+    let mut len = STORAGE_LEN;
+    let ptr = (&mut storage as *mut sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: buf is writable for buf.len() bytes; ptr and len describe a
+    // writable sockaddr_storage, of which the kernel writes at most len bytes.
+    let res =
+        unsafe { libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags, ptr, &mut len) };
+    let n = Errno::result(res)? as usize;
+    Ok((n, SockAddr::from_storage(&storage)?))
+}
+
+/// sendto(2): `buf` as one datagram to `addr`; how many bytes were sent
+/// (all of them: a datagram is never sent in part).
+pub fn sendto(fd: BorrowedFd, buf: &[u8], flags: i32, addr: &SockAddr) -> Result<usize, Errno> {
+    let (ptr, len) = addr.as_ptr();
+    // SAFETY: buf is readable for buf.len() bytes; ptr points at a whole
+    // sockaddr_in or sockaddr_in6 of len bytes.
+    let res = unsafe { libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags, ptr, len) };
     Errno::result(res).map(|n| n as usize)
 }

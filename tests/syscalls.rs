@@ -663,3 +663,97 @@ fn syscalls_client_tries_each_address_in_order() {
         "not ::1 refused, then 127.0.0.1:\n{trace}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The UDP pair (SPEC "UDP"): recvfrom and sendto on one socket, no listen or
+// accept; the client's connected datagram socket.
+
+/// The traced `server_udp`, sent a line, an empty datagram and a binary one
+/// by a socket of the test's own (each echo awaited), then SIGTERM.
+fn udp_server_trace(lang: Lang) -> String {
+    let dir = trace_dir("server_udp", lang);
+    let command = strace(&dir, lang, "server_udp", &["-b", "127.0.0.1", "-p", "0"]);
+    let server = Server::start_command(lang, "server_udp", command);
+    let tracee = tracee_pid(server.pid());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(server.addr()).unwrap();
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    for datagram in [&b"hello\n"[..], b"", b"\x00\xff\n"] {
+        socket.send(datagram).unwrap();
+        assert_eq!(socket.recv(&mut buf).ok(), Some(datagram.len()), "{lang:?}: the echo");
+    }
+    kill(tracee, Signal::SIGTERM).expect("signal the traced server");
+    let (status, _) = server.wait_exit();
+    assert!(status.success(), "{lang:?} server_udp under strace: {status}");
+    read_traces(&dir)
+}
+
+/// SPEC "Parity" and "UDP": `server_udp` makes the C's calls: a datagram
+/// socket, bind, then recvfrom and sendto per datagram; no SO_REUSEADDR,
+/// listen or accept.
+#[test]
+fn syscalls_server_udp() {
+    if !have_strace() {
+        return;
+    }
+    let trace = assert_same_syscalls("SPEC \"Parity\", server_udp", udp_server_trace);
+    for needle in
+        ["SOCK_DGRAM", "recvfrom(FD0, \"hello\\n\", 65536, 0, {sa_family=AF_INET", "sendto(FD0, \"\", 0, 0"]
+    {
+        assert!(trace.contains(needle), "server_udp: no {needle} in the trace:\n{trace}");
+    }
+    for absent in ["SO_REUSEADDR", "listen(", "accept"] {
+        assert!(!trace.contains(absent), "server_udp: {absent} in the trace:\n{trace}");
+    }
+}
+
+/// The traced `client_udp` with `stdin`, to its end.
+fn udp_client_trace(name: &str, lang: Lang, args: &[&str], stdin: &[u8]) -> String {
+    let dir = trace_dir(name, lang);
+    let mut child = strace(&dir, lang, "client_udp", args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start strace");
+    let _ = child.stdin.take().unwrap().write_all(stdin); // then EOF
+    wait_bounded(&mut child, DEADLINE);
+    read_traces(&dir)
+}
+
+/// SPEC "Parity" and "UDP": `client_udp` against the C server (lines, one
+/// too long for a datagram), against a socket that never answers (EAGAIN),
+/// and against a closed port (ECONNREFUSED from recv).
+#[test]
+fn syscalls_client_udp() {
+    if !have_strace() {
+        return;
+    }
+    let server = Server::start(Lang::C, "server_udp", &[]);
+    let port = server.port.to_string();
+    let mut input = b"hello\n\x00\xff\n".to_vec();
+    input.extend(vec![b'z'; 65_508]);
+    input.extend_from_slice(b"\nquit\n");
+    let trace = assert_same_syscalls("SPEC \"Parity\", client_udp echo", |lang| {
+        udp_client_trace("udp-echo", lang, &["127.0.0.1", &port], &input)
+    });
+    for needle in ["SOCK_DGRAM, IPPROTO_UDP", "connect(FD0", "SO_RCVTIMEO", "recvfrom(FD0, \"hello\\n\""] {
+        assert!(trace.contains(needle), "client_udp: no {needle} in the trace:\n{trace}");
+    }
+    // Two datagrams out, hello and the binary line: not the one too long, not quit.
+    assert_eq!(trace.lines().filter(|l| l.starts_with("sendto(")).count(), 2, "{trace}");
+
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", client_udp no reply", |lang| {
+        udp_client_trace("udp-silent", lang, &["127.0.0.1", &silent_port], b"a\n")
+    });
+    assert!(trace.contains("EAGAIN"), "{trace}");
+
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let trace = assert_same_syscalls("SPEC \"Parity\", client_udp refused", |lang| {
+        udp_client_trace("udp-refused", lang, &["127.0.0.1", &closed], b"a\n")
+    });
+    assert!(trace.contains("ECONNREFUSED"), "{trace}");
+}

@@ -25,6 +25,7 @@ fn debian_package(tool: &str) -> &str {
     match tool {
         "nc" => "netcat-openbsd",
         "ip" | "ss" => "iproute2",
+        "nft" => "nftables",
         "ps" => "procps",
         "rsvg-convert" => "librsvg2-bin",
         "unshare" => "util-linux",
