@@ -4,6 +4,10 @@
 #                 build/c/NAME (gcc, C11), build/rust/NAME (cargo, release),
 #                 and ./NAME (a link to the Rust build)
 #   make demo     see it work (under 20 s)
+#   make tls      the TLS twins (crate tls: server_tls, client_tls) over
+#                 libssl, and a demonstration CA and server certificate in
+#                 build/tls/ (needs libssl-dev, pkg-config and openssl; plain
+#                 make does not build it); make demo-tls shows one session
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
@@ -31,7 +35,7 @@ PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "sockets" { print $$1 }' program
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
 
-.PHONY: all c rust test sanitize demo clean
+.PHONY: all c rust test sanitize demo clean tls demo-tls
 
 all: c rust
 
@@ -54,7 +58,7 @@ rust:
 # test failed) by scripts/skipped.sh, with what to install.
 SKIP_LOG := build/skipped-checks.txt
 
-test: all bench-build
+test: all tls bench-build
 	@rm -f $(SKIP_LOG)
 	@status=0; { cargo test --release && $(MAKE) --no-print-directory sanitize; } || status=$$?; \
 	scripts/skipped.sh $(SKIP_LOG); exit $$status
@@ -75,6 +79,42 @@ sanitize: all $(SANITIZE_BINS)
 
 demo: all
 	@scripts/demo.sh
+
+# The TLS twins: crate tls of programs.txt, linked with libssl and libcrypto.
+TLS_PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "tls" { print $$1 }' programs.txt)
+TLS_LIBS     = $(shell pkg-config --cflags --libs openssl)
+# The demonstration CA and the server's certificate: made here, never committed.
+TLS_FILES    := build/tls/ca.pem build/tls/server.pem build/tls/server.key
+
+tls: $(addprefix build/c/,$(TLS_PROGRAMS)) tls-rust $(TLS_FILES)
+
+$(addprefix build/c/,$(TLS_PROGRAMS)): build/c/%: c-reference/%.c
+	@mkdir -p build/c
+	$(CC) $(CFLAGS) $< -o $@ $(TLS_LIBS)
+
+.PHONY: tls-rust
+tls-rust:
+	cargo build --release -p tls --bins --quiet
+	@mkdir -p build/rust
+	@for p in $(TLS_PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
+
+# A CA (its key deleted once it has signed: it can sign nothing else), and
+# an EC P-256 server certificate for localhost, 127.0.0.1 and ::1 that it
+# signed, valid 825 days.
+$(TLS_FILES) &:
+	@mkdir -p build/tls
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+	    -subj "/CN=sockets side by side demonstration CA" \
+	    -keyout build/tls/ca.key -out build/tls/ca.pem 2>/dev/null
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+	    -subj "/CN=localhost" -CA build/tls/ca.pem -CAkey build/tls/ca.key \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+	    -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
+	    -keyout build/tls/server.key -out build/tls/server.pem 2>/dev/null
+	@rm -f build/tls/ca.key
+
+demo-tls: all tls
+	@scripts/demo-tls.sh
 
 # The teaching aid: the side-by-side guide, a capture, a two-host run.
 .PHONY: docs capture demo-netns
@@ -107,5 +147,5 @@ bench: all bench-build
 	@scripts/bench.sh
 
 clean:
-	rm -rf build $(PROGRAMS)
+	rm -rf build $(PROGRAMS) $(TLS_PROGRAMS)
 	cargo clean --quiet
