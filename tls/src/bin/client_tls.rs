@@ -171,7 +171,7 @@ fn tls_client_context(opt: &Options) -> Ctx {
     let ctx = ssl::ssl_ctx_new(ssl::tls_client_method()).unwrap_or_else(|| tls_die(PROG, "SSL_CTX_new"));
     ssl::ssl_ctx_set_min_proto_version(&ctx, ssl::TLS1_2_VERSION);
     // A server's EOF without close_notify reads as "server closed the connection".
-    ssl::ssl_ctx_set_options(&ctx, ssl::SSL_OP_IGNORE_UNEXPECTED_EOF as u64);
+    ssl::ssl_ctx_set_options(&ctx, ssl::SSL_OP_IGNORE_UNEXPECTED_EOF);
     ssl::ssl_ctx_clear_mode(&ctx, ssl::SSL_MODE_AUTO_RETRY);
 
     // step: trust

@@ -174,7 +174,7 @@ fn tls_server_context(opt: &Options) -> Ctx {
     let ctx = ssl::ssl_ctx_new(ssl::tls_server_method()).unwrap_or_else(|| tls_die(PROG, "SSL_CTX_new"));
     ssl::ssl_ctx_set_min_proto_version(&ctx, ssl::TLS1_2_VERSION);
     // A client's EOF without close_notify is "disconnected", as in server.
-    ssl::ssl_ctx_set_options(&ctx, ssl::SSL_OP_IGNORE_UNEXPECTED_EOF as u64);
+    ssl::ssl_ctx_set_options(&ctx, ssl::SSL_OP_IGNORE_UNEXPECTED_EOF);
     ssl::ssl_ctx_set_num_tickets(&ctx, 0);
 
     // step: certificate
