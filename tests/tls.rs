@@ -685,6 +685,9 @@ fn records(stream: &[u8]) -> Vec<String> {
     out
 }
 
+/// A client's language and its server's.
+type Pairing = (Lang, Lang);
+
 /// What crossed a relay: the client's bytes, the server's bytes.
 type Recording = (Vec<u8>, Vec<u8>);
 
@@ -723,8 +726,7 @@ fn twins_put_the_same_records_on_the_wire() {
     if !ready() {
         return;
     }
-    // (client, server) and the records each sent.
-    let mut seen: Vec<((Lang, Lang), [Vec<String>; 2])> = Vec::new();
+    let mut seen: Vec<(Pairing, [Vec<String>; 2])> = Vec::new();
     for server_lang in LANGS {
         for client in LANGS {
             let mut server = start_server(server_lang, "rsa", "5");
