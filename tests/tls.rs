@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -747,4 +748,184 @@ fn twins_put_the_same_records_on_the_wire() {
     for (pairing, records) in &seen[1..] {
         assert_eq!(records, reference, "{pairing:?} against C -> C (client's records, server's records)");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Parity of the socket system calls (as tests/syscalls.rs, for the TLS pair).
+
+/// One strace line with its quoted data (random in TLS records) as `"…"`,
+/// its descriptor named, ports and strace's padding normalised.
+fn normalise_call(line: &str, fds: &mut HashMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        // A quoted string: skip to its closing quote, escapes included, and
+        // the "..." strace adds when it shortened it.
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+        out.push_str("\"…\"");
+        let rest = chars.as_str();
+        if let Some(after) = rest.strip_prefix("...") {
+            chars = after.chars();
+        }
+    }
+    let fd_name = |fds: &mut HashMap<String, String>, fd: &str| {
+        let next = format!("FD{}", fds.len());
+        fds.entry(fd.to_string()).or_insert(next).clone()
+    };
+    if let Some(open) = out.find('(') {
+        let digits = out[open + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let name = fd_name(fds, &out[open + 1..open + 1 + digits].to_string());
+            out.replace_range(open + 1..open + 1 + digits, &name);
+        }
+    }
+    while out.contains("  = ") {
+        out = out.replace("  = ", " = ");
+    }
+    // Ports, and the buffer a failed read had (no data to show: a pointer).
+    for (marker, digits) in [("htons(", 10), ("0x", 16)] {
+        if let Some(i) = out.find(marker) {
+            let start = i + marker.len();
+            let len = out[start..].chars().take_while(|c| c.is_digit(digits)).count();
+            out.replace_range(start..start + len, "N");
+        }
+    }
+    out
+}
+
+/// The socket calls of one traced run, thread by thread in the order the
+/// threads were made: read(2), write(2) and close(2) only on sockets
+/// (libssl's records), not on files or the terminal; descriptors named in
+/// order.
+fn socket_calls(dir: &Path) -> String {
+    let mut files: Vec<(u32, PathBuf)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            Some((path.extension()?.to_str()?.parse().ok()?, path))
+        })
+        .collect();
+    files.sort();
+    let mut sockets: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for (n, (_, path)) in files.iter().enumerate() {
+        out.push_str(&format!("== thread {}\n", n + 1));
+        let mut fds = HashMap::new();
+        for line in fs::read_to_string(path).unwrap().lines() {
+            if line.contains("<unfinished ...>") || line.starts_with("+++") || line.starts_with("---") {
+                continue;
+            }
+            let call = line.split('(').next().unwrap_or("");
+            let fd = line[call.len()..].trim_start_matches('(').split([',', ')']).next().unwrap_or("");
+            let ret = line.rsplit(" = ").next().unwrap_or("").trim();
+            // The first thread opens files too (libssl's configuration, the
+            // certificate); a server's other threads touch only their client's socket.
+            let is_socket =
+                if n == 0 { sockets.iter().any(|s| s == fd) } else { !matches!(fd, "0" | "1" | "2") };
+            match call {
+                "socket" | "accept" | "accept4" => sockets.push(ret.to_string()),
+                "read" | "write" | "close" if !is_socket => continue,
+                "close" => sockets.retain(|s| s != fd),
+                // Rust's runtime checks descriptors 0, 1 and 2 before main.
+                "poll" if line.starts_with("poll([{fd=0, events=0}") => continue,
+                _ => {}
+            }
+            let mut normalised = normalise_call(line, &mut fds);
+            if matches!(call, "socket" | "accept" | "accept4") && ret.bytes().all(|b| b.is_ascii_digit()) {
+                let eq = normalised.rfind(" = ").unwrap();
+                let name = format!("FD{}", fds.len());
+                let name = fds.entry(ret.to_string()).or_insert(name).clone();
+                normalised.replace_range(eq + 3.., &name);
+            }
+            out.push_str(&normalised);
+            out.push('\n');
+        }
+    }
+    let _ = fs::remove_dir_all(dir);
+    out
+}
+
+fn strace_command(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("strace");
+    command.args(["-ff", "-e", "trace=network,read,write,poll,close", "-o"]).arg(dir.join("t"));
+    command.arg(bin(lang, program)).args(args);
+    command
+}
+
+fn trace_dir(what: &str, lang: Lang) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("strace-tls-{}-{what}-{lang:?}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The traced server: a session (a line, quit), a plaintext client, a
+/// client that stalls in the handshake, then SIGTERM.
+fn server_socket_calls(lang: Lang) -> String {
+    let dir = trace_dir("server", lang);
+    let rsa = cert("rsa");
+    let args = ["-b", "127.0.0.1", "-p", "0", "-t", "1", "-c", &rsa.pem, "-k", &rsa.key];
+    let mut server =
+        Server::start_command(lang, "server_tls", strace_command(&dir, lang, "server_tls", &args));
+    let out = run_client_tls(Lang::C, &[], "127.0.0.1", server.port, b"hello\nquit\n");
+    assert_eq!(out.code(), Some(0), "{}", out.stderr());
+    session_end(&mut server);
+    send_and_close(&server, b"plain\n");
+    session_end(&mut server);
+    let mut stall = server.connect();
+    let _ = stall.read_to_end(&mut Vec::new());
+    session_end(&mut server);
+    let tracee = children_of(server.pid())[0];
+    // Every client thread has ended: main and the signal thread are left.
+    wait_until("client threads ended", || proc_status(tracee, "Threads") <= 2);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(tracee as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let (status, _) = server.wait_exit();
+    assert!(status.success(), "{lang:?} server_tls under strace: {status}");
+    socket_calls(&dir)
+}
+
+/// The traced client: a session against the C server.
+fn client_socket_calls(lang: Lang, port: u16) -> String {
+    let dir = trace_dir("client", lang);
+    let port = port.to_string();
+    let ca = ca_file();
+    let args = ["-C", ca.as_str(), "127.0.0.1", port.as_str()];
+    let out = run(strace_command(&dir, lang, "client_tls", &args), b"hello\nquit\n", DEADLINE);
+    assert_eq!(out.code(), Some(0), "{lang:?} client_tls under strace: {}", out.stderr());
+    socket_calls(&dir)
+}
+
+#[test]
+fn twins_make_the_same_socket_system_calls() {
+    if !ready() || !have("strace", "-V") {
+        return;
+    }
+    let [c, rust] = LANGS.map(server_socket_calls);
+    let diff = unified_diff("C", &c, "Rust", &rust);
+    assert!(diff.is_empty(), "server_tls: the system calls differ:\n{diff}\nC trace:\n{c}");
+    // The steps of the contract are there at all: records read header first,
+    // the line's echo as one record, close_notify before the lingering close.
+    for needle in ["TCP_NODELAY", ", 5) = 5", "SHUT_WR", "EAGAIN"] {
+        assert!(c.contains(needle), "server_tls trace without {needle}:\n{c}");
+    }
+
+    let server = start_server(Lang::C, "rsa", "5");
+    let [c, rust] = LANGS.map(|lang| client_socket_calls(lang, server.port));
+    let diff = unified_diff("C", &c, "Rust", &rust);
+    assert!(diff.is_empty(), "client_tls: the system calls differ:\n{diff}\nC trace:\n{c}");
+    assert!(c.contains("connect(") && c.contains("poll("), "{c}");
 }
