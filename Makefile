@@ -32,6 +32,14 @@ CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
 # crate, label); the twins of the sockets crate are built here.
 PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "sockets" { print $$1 }' programs.txt)
 
+# The twins of crate tls (make tls), linked with libssl and libcrypto; the
+# flags are asked for only when a TLS program is built (make alone needs no
+# libssl-dev).
+TLS_PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "tls" { print $$1 }' programs.txt)
+TLS_LIBS      = $(shell pkg-config --cflags --libs openssl)
+# The demonstration CA and the server's certificate: made here, never committed.
+TLS_FILES    := build/tls/ca.pem build/tls/server.pem build/tls/server.key
+
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
 
@@ -65,6 +73,7 @@ test: all tls bench-build
 
 # The sanitizer builds: the same sources and flags, plus the sanitizer.
 SANITIZE_BINS := $(addprefix build/asan/,$(PROGRAMS)) $(addprefix build/tsan/,$(PROGRAMS))
+SANITIZE_TLS_BINS := $(addprefix build/asan/,$(TLS_PROGRAMS)) $(addprefix build/tsan/,$(TLS_PROGRAMS))
 
 build/asan/%: c-reference/%.c
 	@mkdir -p build/asan
@@ -74,17 +83,21 @@ build/tsan/%: c-reference/%.c
 	@mkdir -p build/tsan
 	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@
 
-sanitize: all $(SANITIZE_BINS)
+$(addprefix build/asan/,$(TLS_PROGRAMS)): build/asan/%: c-reference/%.c
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $< -o $@ $(TLS_LIBS)
+
+$(addprefix build/tsan/,$(TLS_PROGRAMS)): build/tsan/%: c-reference/%.c
+	@mkdir -p build/tsan
+	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@ $(TLS_LIBS)
+
+sanitize: all tls $(SANITIZE_BINS) $(SANITIZE_TLS_BINS)
 	scripts/sanitize.sh
 
 demo: all
 	@scripts/demo.sh
 
-# The TLS twins: crate tls of programs.txt, linked with libssl and libcrypto.
-TLS_PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "tls" { print $$1 }' programs.txt)
-TLS_LIBS     = $(shell pkg-config --cflags --libs openssl)
-# The demonstration CA and the server's certificate: made here, never committed.
-TLS_FILES    := build/tls/ca.pem build/tls/server.pem build/tls/server.key
+# The TLS twins: make tls.
 
 tls: $(addprefix build/c/,$(TLS_PROGRAMS)) tls-rust $(TLS_FILES)
 

@@ -787,7 +787,7 @@ fn normalise_call(line: &str, fds: &mut HashMap<String, String>) -> String {
     if let Some(open) = out.find('(') {
         let digits = out[open + 1..].bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
-            let name = fd_name(fds, &out[open + 1..open + 1 + digits].to_string());
+            let name = fd_name(fds, &out[open + 1..open + 1 + digits]);
             out.replace_range(open + 1..open + 1 + digits, &name);
         }
     }
