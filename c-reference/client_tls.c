@@ -91,7 +91,7 @@ static bool parse_number(const char *s, unsigned min, unsigned max, unsigned *ou
     return true;
 }
 
-static void parse_options(int argc, char **argv, struct options *opt)
+static void parse_tls_options(int argc, char **argv, struct options *opt)
 {
     opt->host = "127.0.0.1";
     opt->port = 8443;
@@ -353,7 +353,7 @@ static int connect_to(const struct options *opt, char *server_addr)
     }
 
     /* step: setsockopt */
-    /* An echo (or a handshake) that does not come within the timeout fails with EAGAIN. */
+    /* An echo that does not come within the timeout fails recv with EAGAIN. */
     struct timeval timeout = {.tv_sec = (time_t)opt->reply_timeout, .tv_usec = 0};
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
         die("setsockopt SO_RCVTIMEO");
@@ -601,7 +601,7 @@ static void tls_echo_line(SSL *ssl, const char *line, size_t len, unsigned reply
 int main(int argc, char **argv)
 {
     struct options opt;
-    parse_options(argc, argv, &opt);
+    parse_tls_options(argc, argv, &opt);
     setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line per write, also into a pipe */
     /* libssl writes with write(2), which has no MSG_NOSIGNAL: a vanished
        server must give EPIPE, not a process-killing SIGPIPE. */

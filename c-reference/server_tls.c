@@ -123,7 +123,7 @@ static socklen_t addr_len(const struct sockaddr_storage *addr)
     return addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void parse_options(int argc, char **argv, struct options *opt)
+static void parse_tls_options(int argc, char **argv, struct options *opt)
 {
     unsigned port = 8443;
     parse_bind_addr("0.0.0.0", &opt->bind_addr);
@@ -625,7 +625,7 @@ static SSL_CTX *tls_server_context(const struct options *opt)
 int main(int argc, char **argv)
 {
     struct options opt;
-    parse_options(argc, argv, &opt);
+    parse_tls_options(argc, argv, &opt);
     /* One whole line per write, also into a pipe: the buffer holds the
        longest line, so no line is written in two. */
     static char stdout_buffer[STDOUT_SIZE];

@@ -56,7 +56,7 @@ fn c_string(what: &[u8], value: &[u8]) -> CString {
     CString::new(value).unwrap_or_else(|_| usage_error(PROG, USAGE, &[what, value]))
 }
 
-fn parse_options(args: &[Vec<u8>]) -> Options {
+fn parse_tls_options(args: &[Vec<u8>]) -> Options {
     let mut opt = Options {
         host: c"127.0.0.1".into(),
         port: 8443,
@@ -148,7 +148,7 @@ fn connect_to(opt: &Options) -> (OwnedFd, String) {
     let (fd, server_addr) = connected.unwrap_or_else(|| failure.exit(PROG));
 
     // step: setsockopt
-    // An echo (or a handshake) that does not come within the timeout fails with EAGAIN.
+    // An echo that does not come within the timeout fails recv with EAGAIN.
     let timeout = sys::timeval { tv_sec: opt.reply_timeout.into(), tv_usec: 0 };
     sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)
         .unwrap_or_else(|e| die("setsockopt SO_RCVTIMEO", e));
@@ -361,7 +361,7 @@ fn tls_echo_line(ssl: &Ssl, line: &[u8], reply_timeout: u32) {
 }
 
 fn main() {
-    let opt = parse_options(&args());
+    let opt = parse_tls_options(&args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
     // libssl writes with write(2), which has no MSG_NOSIGNAL: a vanished
     // server must give EPIPE, not a process-killing SIGPIPE. Rust's runtime

@@ -38,7 +38,7 @@ fn path(prog: &str, value: &[u8]) -> CString {
     CString::new(value).unwrap_or_else(|_| usage_error(prog, USAGE, &[b"bad file name: ", value]))
 }
 
-fn parse_options(args: &[Vec<u8>]) -> Options {
+fn parse_tls_options(args: &[Vec<u8>]) -> Options {
     let mut port = 8443;
     let mut opt = Options {
         server: ServerOptions {
@@ -190,7 +190,7 @@ fn tls_server_context(opt: &Options) -> Ctx {
 }
 
 fn main() {
-    let opt = parse_options(&args());
+    let opt = parse_tls_options(&args());
     // Rust's stdout is line-buffered already, also into a pipe (the C's setvbuf).
     // libssl writes with write(2), which has no MSG_NOSIGNAL: a vanished
     // client must give EPIPE, not a process-killing SIGPIPE. Rust's runtime
