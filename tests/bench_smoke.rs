@@ -242,13 +242,19 @@ fn bench_quick_suite_runs_every_row() {
     let out = run(command, b"", DEADLINE * 6);
     let (table, log) = (out.stdout(), out.stderr());
     assert_eq!(out.code(), Some(0), "{table}\n{log}");
-    for row in
-        ["1 client x 64 B", "256 clients x 64 B", "storm of 20 clients", "50 idle clients", "churn of 20"]
-    {
+    for row in [
+        "1 client x 64 B",
+        "256 clients x 64 B",
+        "storm of 20 clients",
+        "50 idle clients",
+        "60 idle clients, 25 per process of the bench", // the largest idle row, held by helpers
+        "churn of 20",
+    ] {
         assert!(table.contains(row), "no row {row:?}:\n{table}");
     }
     assert!(table.contains("| tokio |") || table.contains("| tokio"), "no tokio column:\n{table}");
     assert!(table.contains("server Rust/tokio"), "no Rust/tokio ratio:\n{table}");
+    assert!(table.contains("| s to open them |"), "no opening table of the idle rows:\n{table}");
     for program in ["server_fork", "server_poll"] {
         if !root().join("build/c").join(program).exists() {
             assert!(table.contains("missing"), "C {program} is not built, and no cell says so:\n{table}");

@@ -70,15 +70,24 @@ fn spec_parity_side_by_side_check_catches_a_missing_and_a_moved_step() {
         return;
     }
     let copy = scratch("markers");
-    for dir in ["scripts", "c-reference", "src/bin", "docs/strace"] {
+    for dir in ["scripts/guide/steps", "c-reference", "src/bin", "docs/strace"] {
         fs::create_dir_all(copy.join(dir)).unwrap();
     }
-    // Everything the generator reads: the sources of every program, the
-    // library's modules, the traces and the diagrams.
-    let mut paths: Vec<String> = vec!["scripts/gen-side-by-side.py".into(), "docs/SIDE-BY-SIDE.md".into()];
-    for (dir, ending) in
-        [("src", ".rs"), ("src/bin", ".rs"), ("c-reference", ".c"), ("docs/strace", ""), ("docs", ".svg")]
-    {
+    // Everything the generator reads: itself (scripts/gen-side-by-side.py,
+    // its package scripts/guide/ and scripts/programs.py), the list of the
+    // programs, their sources, the library's modules, the traces and the
+    // diagrams.
+    let mut paths: Vec<String> = vec!["programs.txt".into(), "docs/SIDE-BY-SIDE.md".into()];
+    for (dir, ending) in [
+        ("scripts", ".py"),
+        ("scripts/guide", ".py"),
+        ("scripts/guide/steps", ".py"),
+        ("src", ".rs"),
+        ("src/bin", ".rs"),
+        ("c-reference", ".c"),
+        ("docs/strace", ""),
+        ("docs", ".svg"),
+    ] {
         for entry in fs::read_dir(root().join(dir)).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
             if name.ends_with(ending) && root().join(dir).join(&name).is_file() {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::line;
-use crate::procfs;
-use crate::tally::Tally;
+use crate::procfs::{self, CpuMeter};
+use crate::tally::{RunReport, Tally};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// Fields left out of a JSON file read back are zero or empty.
@@ -27,24 +27,6 @@ pub struct ChurnReport {
     pub tally: Tally,
 }
 
-impl ChurnReport {
-    pub fn text(&self) -> String {
-        let cpu = self.server_cpu_us.map_or(String::new(), |us| format!(", server CPU {us:.1} us each"));
-        format!(
-            "{}: {} connections one after another in {:.3} s: {:.0} connections/s{cpu}\n{}",
-            self.target,
-            self.connections,
-            self.seconds,
-            self.connections_per_s,
-            self.tally.text()
-        )
-    }
-}
-
-/// How long a server may take to finish with the last closed connections
-/// (a forking server's children exit and are reaped).
-const SETTLE: Duration = Duration::from_secs(5);
-
 /// `n` connections one after another. With the server's `pid`, its CPU time
 /// is read before and, once it has no child process left, after.
 pub fn run_churn(
@@ -54,7 +36,7 @@ pub fn run_churn(
     pid: Option<u32>,
     timeout: Duration,
 ) -> ChurnReport {
-    let cpu_before = pid.and_then(procfs::tree_cpu_us);
+    let cpu = CpuMeter::start(pid);
     let mut report = ChurnReport { target: target.into(), connections: n, ..Default::default() };
     let start = Instant::now();
     for id in 0..n {
@@ -66,20 +48,34 @@ pub fn run_churn(
     report.seconds = start.elapsed().as_secs_f64();
     report.connections_per_s = n as f64 / report.seconds.max(1e-9);
     if let Some(pid) = pid {
-        settle(pid);
-        if let (Some(before), Some(after)) = (cpu_before, procfs::tree_cpu_us(pid)) {
-            report.server_cpu_us = Some((after - before) / n as f64);
-        }
+        procfs::settle(pid);
+        report.server_cpu_us = cpu.per(n as u64);
     }
     report
 }
 
-/// Waits (bounded) until the server `pid` has no child process left and
-/// its threads have had a moment to see their clients' EOF.
-pub fn settle(pid: u32) {
-    let deadline = Instant::now() + SETTLE;
-    std::thread::sleep(Duration::from_millis(20));
-    while procfs::tree(pid).len() > 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+impl RunReport for ChurnReport {
+    fn text(&self) -> String {
+        let cpu = self.server_cpu_us.map_or(String::new(), |us| format!(", server CPU {us:.1} us each"));
+        format!(
+            "{}: {} connections one after another in {:.3} s: {:.0} connections/s{cpu}\n{}",
+            self.target,
+            self.connections,
+            self.seconds,
+            self.connections_per_s,
+            self.tally.text()
+        )
+    }
+
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{:.0} connections/s, server CPU {:.1} us each",
+            self.connections_per_s,
+            self.server_cpu_us.unwrap_or(f64::NAN)
+        )
     }
 }

@@ -11,22 +11,38 @@ use crate::load::Workload;
 pub const USAGE: &str = "\
 usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--json] [HOST] PORT
        echo-bench --floor [-c CLIENTS] [-n ROUNDS] [-s SIZE] [--json]
-       echo-bench --idle N [--active CLIENTS -n ROUNDS -s SIZE] [--pid PID] [--hold SECONDS] [--json] [HOST] PORT
+       echo-bench --idle N [--active CLIENTS -n ROUNDS -s SIZE] [--per-process N] [--pid PID] [--hold SECONDS] [--json] [HOST] PORT
        echo-bench --storm N [--json] [HOST] PORT
        echo-bench --churn N [--pid PID] [--json] [HOST] PORT
        echo-bench suite [--build DIR] [--reps N] [--out DIR] [--quick]
        echo-bench report RESULTS.json     (the suite's tables again, from its saved results)
        echo-bench chart RESULTS.json [--out DIR]   (its two SVG charts again)
        echo-bench --echo-loop       (the floor's echo peer: prints its port, runs until killed)
+       echo-bench --helper N --first ID [-t SECONDS] HOST PORT   (holds idle clients for --idle)
 ";
 
 /// What one run against one peer does.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
     Load,
-    Idle { connections: usize, active: Option<usize> },
-    Storm { clients: usize },
-    Churn { connections: usize },
+    /// `per_process`: clients held in this process at most; past it, in
+    /// helper processes.
+    Idle {
+        connections: usize,
+        active: Option<usize>,
+        per_process: Option<usize>,
+    },
+    /// A helper of an idle run: holds the clients `first..first + clients`.
+    Helper {
+        clients: usize,
+        first: usize,
+    },
+    Storm {
+        clients: usize,
+    },
+    Churn {
+        connections: usize,
+    },
 }
 
 /// The options of a run against one peer.
@@ -69,27 +85,40 @@ pub fn parse() -> Result<Command, String> {
     parse_from(&mut parser).map_err(|e| e.to_string())
 }
 
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            mode: Mode::Load,
+            workload: Workload { clients: 1, rounds: 1000, size: 64 },
+            timeout: Duration::from_secs(60),
+            json: false,
+            floor: false,
+            pid: None,
+            hold: Duration::ZERO,
+            operands: Vec::new(),
+        }
+    }
+}
+
+/// `suite`, `report` or `chart` and what follows it.
+fn parse_command(word: &str, parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    match word {
+        "suite" => parse_suite(parser),
+        "report" => Ok(Command::Report { results: parse_results(parser)?.0 }),
+        _ => parse_results(parser).map(|(results, out)| Command::Chart { results, out }),
+    }
+}
+
 fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
-    let mut run = RunOptions {
-        mode: Mode::Load,
-        workload: Workload { clients: 1, rounds: 1000, size: 64 },
-        timeout: Duration::from_secs(60),
-        json: false,
-        floor: false,
-        pid: None,
-        hold: Duration::ZERO,
-        operands: Vec::new(),
-    };
-    let mut active = None;
+    let mut run = RunOptions::default();
+    let (mut active, mut per_process, mut first) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Value(word) if run.operands.is_empty() && word == "suite" => return parse_suite(parser),
-            Value(word) if run.operands.is_empty() && word == "report" => {
-                return Ok(Command::Report { results: parse_results(parser)?.0 })
-            }
-            Value(word) if run.operands.is_empty() && word == "chart" => {
-                let (results, out) = parse_results(parser)?;
-                return Ok(Command::Chart { results, out });
+            Value(word)
+                if run.operands.is_empty()
+                    && ["suite", "report", "chart"].contains(&&*word.to_string_lossy()) =>
+            {
+                return parse_command(&word.string()?, parser)
             }
             Short('c') | Long("clients") => run.workload.clients = at_least(parser, 1)?,
             Short('n') | Long("rounds") => run.workload.rounds = at_least(parser, 1)?,
@@ -98,8 +127,13 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("json") => run.json = true,
             Long("floor") => run.floor = true,
             Long("echo-loop") => return Ok(Command::EchoLoop),
-            Long("idle") => run.mode = Mode::Idle { connections: at_least(parser, 1)?, active: None },
+            Long("idle") => {
+                run.mode = Mode::Idle { connections: at_least(parser, 1)?, active: None, per_process: None }
+            }
             Long("active") => active = Some(at_least(parser, 1)?),
+            Long("per-process") => per_process = Some(at_least(parser, 1)?),
+            Long("helper") => run.mode = Mode::Helper { clients: at_least(parser, 1)?, first: 0 },
+            Long("first") => first = Some(at_least(parser, 0)?),
             Long("storm") => run.mode = Mode::Storm { clients: at_least(parser, 1)? },
             Long("churn") => run.mode = Mode::Churn { connections: at_least(parser, 1)? },
             Long("pid") => run.pid = Some(at_least(parser, 1)?),
@@ -109,17 +143,29 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
-    check(run, active).map(Command::Run)
+    check(run, active, per_process, first).map(Command::Run)
 }
 
 /// The checks that span options.
-fn check(mut run: RunOptions, active: Option<usize>) -> Result<RunOptions, lexopt::Error> {
+fn check(
+    mut run: RunOptions,
+    active: Option<usize>,
+    per_process: Option<usize>,
+    first: Option<usize>,
+) -> Result<RunOptions, lexopt::Error> {
     if run.workload.size > MAX_SIZE {
         return Err(format!("a line is at most {MAX_SIZE} bytes").into());
     }
-    match (&mut run.mode, active) {
-        (Mode::Idle { active: slot, .. }, Some(clients)) => *slot = Some(clients),
-        (_, Some(_)) => return Err("--active goes with --idle".into()),
+    match &mut run.mode {
+        Mode::Idle { active: a, per_process: p, .. } => (*a, *p) = (active, per_process),
+        _ if active.is_some() || per_process.is_some() => {
+            return Err("--active and --per-process go with --idle".into())
+        }
+        _ => {}
+    }
+    match (&mut run.mode, first) {
+        (Mode::Helper { first: slot, .. }, Some(id)) => *slot = id,
+        (_, Some(_)) => return Err("--first goes with --helper".into()),
         _ => {}
     }
     let operands = run.operands.len();

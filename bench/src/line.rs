@@ -1,7 +1,9 @@
 //! The lines the bench sends, and one checked echo of one line.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+
+use socket2::{Domain, Socket, Type};
 use std::time::{Duration, Instant};
 
 use crate::tally::Problem;
@@ -75,8 +77,27 @@ pub fn round_trip(stream: &mut TcpStream, line: &[u8], echo: &mut [u8], what: &s
 /// servers, and reads and writes that give up after `timeout`. Returns it
 /// with the time its connect took, in µs.
 pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<(TcpStream, u64)> {
+    connect_from(addr, None, timeout)
+}
+
+/// `connect`, from the `source` address if one is given: bound (to any
+/// port) before it connects, since the ephemeral ports of one source
+/// address toward one server port run out past ~28,000 connections.
+pub fn connect_from(
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    timeout: Duration,
+) -> std::io::Result<(TcpStream, u64)> {
     let connecting = Instant::now();
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    let stream = match source {
+        None => TcpStream::connect_timeout(&addr, timeout)?,
+        Some(source) => {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            socket.bind(&SocketAddr::from((source, 0)).into())?;
+            socket.connect_timeout(&addr.into(), timeout)?;
+            socket.into()
+        }
+    };
     let connect_us = connecting.elapsed().as_micros() as u64;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(timeout))?;
@@ -84,14 +105,29 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<(TcpStrea
     Ok((stream, connect_us))
 }
 
-/// Connects and checks one echo of a short line: the client of the idle,
-/// storm and churn runs. Returns the open connection and its connect time.
+/// Connects and checks one echo of a short line: the client of the storm
+/// and churn runs. Returns the open connection and its connect time.
 pub fn connect_and_echo(addr: SocketAddr, id: usize, timeout: Duration) -> Result<(TcpStream, u64), Problem> {
+    connect_and_echo_from(addr, None, id, timeout)
+}
+
+/// `connect_and_echo` from a source address: the idle runs' client.
+pub fn connect_and_echo_from(
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    id: usize,
+    timeout: Duration,
+) -> Result<(TcpStream, u64), Problem> {
     let what = format!("connection {id}");
-    let (mut stream, connect_us) =
-        connect(addr, timeout).map_err(|e| Problem::Error(format!("{what}: connect {addr}: {e}")))?;
+    let (mut stream, connect_us) = connect_from(addr, source, timeout)
+        .map_err(|e| Problem::Error(format!("{what}: connect {addr}: {e}")))?;
+    echo_once(&mut stream, id)?;
+    Ok((stream, connect_us))
+}
+
+/// One round trip of the short line of connection `id`.
+pub fn echo_once(stream: &mut TcpStream, id: usize) -> Result<(), Problem> {
     let line = format!("echo {id:06}\n").into_bytes();
     let mut echo = vec![0u8; line.len()];
-    round_trip(&mut stream, &line, &mut echo, &what)?;
-    Ok((stream, connect_us))
+    round_trip(stream, &line, &mut echo, &format!("connection {id}"))
 }

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::line::{self, Lines};
-use crate::tally::{Problem, Tally};
+use crate::tally::{Problem, RunReport, Tally};
 
 /// How much work one load run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,28 +60,6 @@ impl LoadReport {
             size: w.size,
             ..Default::default()
         }
-    }
-
-    pub fn text(&self) -> String {
-        format!(
-            "{}: {} clients x {} round trips x {} B: {} round trips in {:.3} s\n\
-             {:.0} round trips/s, {:.2} MB/s, latency p50 {} us, p99 {} us, p99.9 {} us, max {} us\n\
-             slowest connect {} us; {}",
-            self.target,
-            self.clients,
-            self.rounds,
-            self.size,
-            self.round_trips,
-            self.seconds,
-            self.round_trips_per_s,
-            self.mb_per_s,
-            self.p50_us,
-            self.p99_us,
-            self.p999_us,
-            self.max_us,
-            self.connect_max_us,
-            self.tally.text(),
-        )
     }
 
     /// Fills in the figures that follow from the latencies and the time.
@@ -197,6 +175,24 @@ fn progress(done: Arc<AtomicU64>, total: u64, start: Instant) -> (mpsc::Sender<(
     (stop, monitor)
 }
 
+/// The clients' results, as they end, into the report; the clock stops
+/// when the last has.
+fn gather(
+    mut report: LoadReport,
+    clients: Vec<thread::JoinHandle<ClientResult>>,
+    start: Instant,
+) -> LoadReport {
+    let mut latencies = histogram();
+    for client in clients {
+        let result = client.join().expect("client thread panicked");
+        latencies.add(&result.latencies).expect("histograms of the same bounds");
+        report.connect_max_us = report.connect_max_us.max(result.connect_us);
+        report.tally.add(result.tally);
+    }
+    report.finish(&latencies, start.elapsed().as_secs_f64());
+    report
+}
+
 /// `w.clients` connections at once against `addr`, the connections opened
 /// first (see `open_first`); the clock runs until the last client ends.
 pub fn run_load(
@@ -226,18 +222,50 @@ pub fn run_load(
     let total = (w.clients * w.rounds) as u64;
     let monitor = show_progress.then(|| progress(Arc::clone(&done), total, start));
 
-    let mut report = LoadReport::new(target, w);
-    let mut latencies = histogram();
-    for handle in handles {
-        let result = handle.join().expect("client thread panicked");
-        latencies.add(&result.latencies).expect("histograms of the same bounds");
-        report.connect_max_us = report.connect_max_us.max(result.connect_us);
-        report.tally.add(result.tally);
-    }
-    report.finish(&latencies, start.elapsed().as_secs_f64());
+    let report = gather(LoadReport::new(target, w), handles, start);
     if let Some((stop, monitor)) = monitor {
         drop(stop);
         let _ = monitor.join();
     }
     report
+}
+
+impl RunReport for LoadReport {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} clients x {} round trips x {} B: {} round trips in {:.3} s\n\
+             {:.0} round trips/s, {:.2} MB/s, latency p50 {} us, p99 {} us, p99.9 {} us, max {} us\n\
+             slowest connect {} us; {}",
+            self.target,
+            self.clients,
+            self.rounds,
+            self.size,
+            self.round_trips,
+            self.seconds,
+            self.round_trips_per_s,
+            self.mb_per_s,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+            self.connect_max_us,
+            self.tally.text(),
+        )
+    }
+
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us",
+            self.round_trips_per_s,
+            self.server_cpu_us.unwrap_or(f64::NAN),
+            self.p50_us,
+            self.p99_us,
+            self.max_us,
+            self.connect_max_us
+        )
+    }
 }

@@ -20,6 +20,7 @@
 mod chart;
 mod churn;
 mod cli;
+mod hold;
 mod idle;
 mod line;
 mod load;
@@ -28,9 +29,13 @@ mod procfs;
 mod report;
 mod results;
 mod run;
+mod stats;
 mod storm;
 mod suite;
+mod svg;
 mod tally;
+mod target;
+mod verdicts;
 
 use std::process::exit;
 

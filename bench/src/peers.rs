@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::churn;
+use crate::procfs;
 
 /// A peer started for a run; killed (by its PID) when dropped, once it has
 /// no child process left (a forking server's children end when their
@@ -27,7 +27,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        churn::settle(self.child.id());
+        procfs::settle(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -82,12 +82,13 @@ pub fn start_listening(mut command: Command) -> Result<Running, String> {
     Ok(running)
 }
 
-/// A server built by `make`: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 -q -t 300`
-/// (`-q`: no per-line logging; `-t 300`: no client times out while it waits
-/// for a core, or while 10,000 others are opened against poll).
+/// A server built by `make`: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 -q -t 3600`
+/// (`-q`: no per-line logging; `-t 3600`: no client times out while it waits
+/// for a core, or while 20,000 others are opened against poll, a few
+/// minutes).
 pub fn start_server(path: &Path, pin: Option<&str>) -> Result<Running, String> {
     let mut command = pinned(pin, path.as_os_str());
-    command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "300"]);
+    command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "3600"]);
     start_listening(command)
 }
 

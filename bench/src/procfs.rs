@@ -3,6 +3,7 @@
 //! kernel's TCP counters, and what the machine is.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,39 @@ pub fn tree_cpu_us(pid: u32) -> Option<f64> {
         ticks += stat_fields(child).and_then(|f| f.get(11..13).map(|t| t.iter().sum())).unwrap_or(0);
     }
     Some(ticks as f64 * TICK_US)
+}
+
+/// A server's CPU time from a moment on.
+pub struct CpuMeter {
+    pid: Option<u32>,
+    before: Option<f64>,
+}
+
+impl CpuMeter {
+    /// Reads the CPU time of the server `pid` (nothing without one).
+    pub fn start(pid: Option<u32>) -> CpuMeter {
+        CpuMeter { pid, before: pid.and_then(tree_cpu_us) }
+    }
+
+    /// The CPU time since `start` per one of `n` things done, in µs.
+    pub fn per(&self, n: u64) -> Option<f64> {
+        let after = self.pid.and_then(tree_cpu_us)?;
+        Some((after - self.before?) / n.max(1) as f64)
+    }
+}
+
+/// How long a server may take to finish with the last closed connections
+/// (a forking server's children exit and are reaped).
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// Waits (bounded) until the server `pid` has no child process left and
+/// its threads have had a moment to see their clients' EOF.
+pub fn settle(pid: u32) {
+    let deadline = Instant::now() + SETTLE;
+    std::thread::sleep(Duration::from_millis(20));
+    while tree(pid).len() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A `Name: N kB` (or `Name: N`) line of a /proc file.
@@ -118,9 +152,69 @@ pub fn cpu_name() -> String {
     format!("{} x {}", cores, model.unwrap_or("unknown CPU"))
 }
 
-/// This process's soft limit on open descriptors (`Max open files`).
-pub fn open_files_limit() -> Option<u64> {
+/// This process's soft and hard limits on open descriptors (`Max open
+/// files`, RLIMIT_NOFILE); `unlimited` as u64::MAX.
+pub fn open_files_limits() -> Option<(u64, u64)> {
     let limits = fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+    let mut values = line["Max open files".len()..].split_whitespace().map(|v| {
+        if v == "unlimited" {
+            Some(u64::MAX)
+        } else {
+            v.parse().ok()
+        }
+    });
+    Some((values.next()??, values.next()??))
+}
+
+/// This process's soft limit on open descriptors.
+pub fn open_files_limit() -> Option<u64> {
+    open_files_limits().map(|(soft, _)| soft)
+}
+
+/// The pids the bench leaves free for the rest of the machine: a quarter
+/// of kernel.pid_max (every thread and process takes one).
+const PID_SHARE_KEPT: u64 = 4;
+/// The memory it leaves: a fifth of MemTotal.
+const MEMORY_SHARE_KEPT: u64 = 5;
+
+/// Why no more clients should be opened, if there is a reason: the pids or
+/// the memory left on the machine (a server with a thread or a process
+/// per client takes a pid and memory for each; the bench stops before the
+/// machine runs out, for the sake of everything else on it).
+pub fn no_room() -> Option<String> {
+    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+    let pid_max: u64 = read("/proc/sys/kernel/pid_max").trim().parse().ok()?;
+    // /proc/loadavg: `0.15 0.19 0.09 1/101 9568`: 101 threads and processes.
+    let tasks: u64 = read("/proc/loadavg").split_whitespace().nth(3)?.split_once('/')?.1.parse().ok()?;
+    let meminfo = read("/proc/meminfo");
+    room((tasks, pid_max), (field(&meminfo, "MemAvailable")?, field(&meminfo, "MemTotal")?))
+}
+
+/// `no_room` from its figures: tasks of pid_max, KiB available of total.
+fn room((tasks, pid_max): (u64, u64), (available, total): (u64, u64)) -> Option<String> {
+    if pid_max.saturating_sub(tasks) < pid_max / PID_SHARE_KEPT {
+        return Some(format!(
+            "pids: {tasks} threads and processes of kernel.pid_max {pid_max}, a quarter kept free"
+        ));
+    }
+    (available < total / MEMORY_SHARE_KEPT).then(|| {
+        format!("memory: {} MiB available of {} MiB, a fifth kept free", available / 1024, total / 1024)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_stops_with_a_quarter_of_the_pids_or_a_fifth_of_the_memory_left() {
+        let memory = (20 << 20, 24 << 20);
+        assert_eq!(room((101, 32_768), memory), None);
+        assert_eq!(room((24_576, 32_768), memory), None);
+        let pids = room((24_577, 32_768), memory).expect("too few pids left");
+        assert!(pids.contains("24577 threads and processes of kernel.pid_max 32768"), "{pids}");
+        let low = room((101, 32_768), (4 << 20, 24 << 20)).expect("too little memory left");
+        assert!(low.starts_with("memory: 4096 MiB available of 24576 MiB"), "{low}");
+    }
 }

@@ -4,23 +4,12 @@
 
 use std::path::Path;
 
+use programs::Model;
+
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
-use crate::suite::PROGRAMS;
-
-/// The median of the values, if there are any.
-pub fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
-fn min_max(values: &[f64]) -> (f64, f64) {
-    values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
-}
+use crate::stats::{median, min_max};
+use crate::target::{servers, Lang, Target};
+use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, TWIN_RATE};
 
 /// A markdown table: the first column left-aligned, the others right.
 fn table(header: &[String], rows: &[Vec<String>]) {
@@ -33,7 +22,7 @@ fn table(header: &[String], rows: &[Vec<String>]) {
 }
 
 /// A cell of a table: `missing`, `-` (not run in this row), or the figure.
-fn cell_text(row: &RowResults, target: &str, figure: impl Fn(&Cell) -> Option<String>) -> String {
+fn cell_text(row: &RowResults, target: Target, figure: impl Fn(&Cell) -> Option<String>) -> String {
     match row.cell(target) {
         Some(cell) if cell.missing => "missing".into(),
         Some(cell) => figure(cell).unwrap_or_else(|| "-".into()),
@@ -45,83 +34,12 @@ fn cell_text(row: &RowResults, target: &str, figure: impl Fn(&Cell) -> Option<St
 fn rate_text(cell: &Cell) -> Option<String> {
     let rates = cell.rates();
     let m = median(rates.clone())?;
-    let (lo, hi) = min_max(&rates);
+    let (lo, hi) = min_max(&rates)?;
     Some(if rates.len() > 1 {
         format!("{m:.0} ±{:.0}%", (hi - lo) / 2.0 / m * 100.0)
     } else {
         format!("{m:.0}")
     })
-}
-
-/// The targets missed, and those below target within the noise.
-#[derive(Default)]
-struct Verdicts {
-    misses: Vec<String>,
-    noise: Vec<String>,
-}
-
-impl Verdicts {
-    /// Judges `ours / theirs >= at_least` from the runs of both: below it is
-    /// a miss only when every one of our runs was lower than every one of
-    /// theirs (with at least 3 runs); otherwise the runs overlap: noise.
-    /// `shortfall` words a ratio below target. Returns the ratio of the
-    /// medians and its mark: ``, ` MISS` or ` ~`.
-    fn judge(
-        &mut self,
-        shortfall: &dyn Fn(f64) -> String,
-        ours: &[f64],
-        theirs: &[f64],
-        at_least: f64,
-    ) -> Option<(f64, &'static str)> {
-        let x = median(ours.to_vec())? / median(theirs.to_vec())?;
-        if x >= at_least {
-            return Some((x, ""));
-        }
-        let apart = min_max(ours).1 < min_max(theirs).0 && ours.len() >= 3 && theirs.len() >= 3;
-        if apart {
-            self.misses.push(format!("{}, and every run below every run it is compared with", shortfall(x)));
-            Some((x, " MISS"))
-        } else {
-            self.noise.push(format!("{}, but the runs overlap (or fewer than 3 runs)", shortfall(x)));
-            Some((x, " ~"))
-        }
-    }
-
-    /// `judge` as a table cell.
-    fn at_least(&mut self, what: &str, ours: &[f64], theirs: &[f64], at_least: f64) -> String {
-        match self.judge(&|x| format!("{what} {x:.3} < {at_least:.2}"), ours, theirs, at_least) {
-            Some((x, "")) => format!("{x:.2}"),
-            Some((x, mark)) => format!("{x:.3}{mark}"),
-            None => "-".into(),
-        }
-    }
-
-    fn print(&self, results: &Results) {
-        println!();
-        let failed: Vec<String> = results
-            .rows
-            .iter()
-            .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)))
-            .flat_map(|(row, cell)| cell.runs.iter().filter(|s| !s.ok()).map(move |s| (row, cell, s)))
-            .map(|(row, cell, s)| format!("{}, {}: {}", row.name, cell.target, s.problem().unwrap_or("?")))
-            .collect();
-        if !failed.is_empty() {
-            println!(
-                "Runs with errors or mismatches (their figures are in the medians above; the suite exits 1):"
-            );
-            failed.iter().for_each(|f| println!("  {f}"));
-        }
-        if !self.noise.is_empty() {
-            println!("Below target but within the run-to-run spread (rerun on a quiet machine):");
-            self.noise.iter().for_each(|n| println!("  {n}"));
-        }
-        if self.misses.is_empty() {
-            println!("All targets met.");
-        } else {
-            println!("Targets missed:");
-            self.misses.iter().for_each(|m| println!("  {m}"));
-        }
-    }
 }
 
 /// The rows that have a load run, with the name of that load.
@@ -130,12 +48,12 @@ fn load_rows(results: &Results) -> impl Iterator<Item = (&RowResults, String)> {
 }
 
 /// The targets of the rows with a load, in table order.
-fn load_targets(results: &Results) -> Vec<&str> {
+fn load_targets(results: &Results) -> Vec<Target> {
     let loads: Vec<&RowResults> = load_rows(results).map(|(row, _)| row).collect();
-    results.targets().into_iter().filter(|t| loads.iter().any(|row| row.cell(t).is_some())).collect()
+    results.targets().into_iter().filter(|&t| loads.iter().any(|row| row.cell(t).is_some())).collect()
 }
 
-fn header_with(first: &str, targets: &[&str]) -> Vec<String> {
+fn header_with(first: &str, targets: &[Target]) -> Vec<String> {
     std::iter::once(first.to_string()).chain(targets.iter().map(|t| t.to_string())).collect()
 }
 
@@ -144,7 +62,7 @@ fn load_table(results: &Results, figure: impl Fn(&Cell) -> Option<String>) {
     let targets = load_targets(results);
     let rows: Vec<Vec<String>> = load_rows(results)
         .map(|(row, name)| {
-            std::iter::once(name).chain(targets.iter().map(|t| cell_text(row, t, &figure))).collect()
+            std::iter::once(name).chain(targets.iter().map(|&t| cell_text(row, t, &figure))).collect()
         })
         .collect();
     table(&header_with("workload", &targets), &rows);
@@ -157,37 +75,31 @@ fn throughput(results: &Results) {
     load_table(results, rate_text);
 }
 
-/// Whether a row is one of those where the thread and poll servers must
-/// match tokio: a load of 64-byte lines from 1, 16 or 256 clients.
-fn judged_against_tokio(row: &RowResults) -> bool {
-    matches!(row.kind, Kind::Load { workload, .. } if workload.size == 64 && [1, 16, 256].contains(&workload.clients))
-}
-
 fn ratios(results: &Results, verdicts: &mut Verdicts) {
     println!();
     println!("Ratios of the medians: Rust/C at least 0.97 is the target for every twin; Rust/tokio at least");
-    println!("1.00 for the thread and poll servers with 1, 16 and 256 clients (64 B). MISS: below, every");
-    println!("run below every run of the other; ~: below, but the runs overlap.");
-    let vs_tokio = ["server", "server_fork", "server_poll"];
+    println!("1.00 for the thread, poll and epoll servers with 1, 16 and 256 clients (64 B), for poll and");
+    println!(
+        "epoll with 4 clients of 16 KiB, for epoll in every row. MISS: below, every run below every run"
+    );
+    println!("of the other; ~: below, but the runs overlap.");
+    let programs = servers();
+    let vs_tokio: Vec<_> = programs.iter().filter(|p| p.model != Model::Single).collect();
     let mut header = vec!["workload".to_string()];
-    header.extend(PROGRAMS.iter().map(|p| format!("{p} Rust/C")));
-    header.extend(vs_tokio.iter().map(|p| format!("{p} Rust/tokio")));
+    header.extend(programs.iter().map(|p| format!("{} Rust/C", p.name)));
+    header.extend(vs_tokio.iter().map(|p| format!("{} Rust/tokio", p.name)));
     let mut rows = Vec::new();
     for (row, name) in load_rows(results) {
-        let rates = |t: &str| row.cell(t).filter(|c| !c.missing).map(Cell::rates).unwrap_or_default();
+        let rates = |lang, program| row.rates(Target::Server(lang, program));
         let mut line = vec![name.clone()];
-        for p in PROGRAMS {
-            line.push(verdicts.at_least(
-                &format!("{name}, {p}: Rust/C"),
-                &rates(&format!("Rust {p}")),
-                &rates(&format!("C {p}")),
-                0.97,
-            ));
+        for &p in &programs {
+            let what = format!("{name}, {}: Rust/C", p.name);
+            line.push(verdicts.at_least(&what, &rates(Lang::Rust, p), &rates(Lang::C, p), TWIN_RATE));
         }
-        for p in vs_tokio {
-            let (ours, tokio) = (rates(&format!("Rust {p}")), rates("tokio"));
-            line.push(if p != "server_fork" && judged_against_tokio(row) {
-                verdicts.at_least(&format!("{name}, {p}: Rust/tokio"), &ours, &tokio, 1.0)
+        for &&p in &vs_tokio {
+            let (ours, tokio) = (rates(Lang::Rust, p), row.rates(Target::Tokio));
+            line.push(if verdicts::must_match_tokio(p, row) {
+                verdicts.at_least(&format!("{name}, {}: Rust/tokio", p.name), &ours, &tokio, 1.0)
             } else {
                 median(ours).zip(median(tokio)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b))
             });
@@ -195,6 +107,38 @@ fn ratios(results: &Results, verdicts: &mut Verdicts) {
         rows.push(line);
     }
     table(&header, &rows);
+}
+
+/// The load among each idle row's clients against as many clients alone
+/// (the load row of the same clients and size), for every target of both.
+fn among_idle(results: &Results, verdicts: &mut Verdicts) {
+    let alone = |active: crate::load::Workload| {
+        results.rows.iter().find(|r| {
+            matches!(r.kind, Kind::Load { workload: w, one_core: false } if (w.clients, w.size) == (active.clients, active.size))
+        })
+    };
+    for row in &results.rows {
+        let (Kind::Idle { active, .. }, Some(name)) = (row.kind, row.load_name()) else { continue };
+        let Some(alone) = alone(active) else { continue };
+        println!();
+        println!("{name}: round trips/s over those of the row {} (medians; at least", alone.name);
+        println!("{AMONG_IDLE_RATE:.2} is the target for epoll, whose work does not grow with the clients it holds).");
+        let mut line = vec![name.clone()];
+        let targets: Vec<Target> = row.cells.iter().map(|c| c.target).collect();
+        for &t in &targets {
+            let (ours, theirs) = (row.rates(t), alone.rates(t));
+            line.push(match t.program().filter(|p| verdicts::must_keep_rate_among_idle(p)) {
+                Some(_) => verdicts.at_least(
+                    &format!("{name}, {t}: among idle / alone"),
+                    &ours,
+                    &theirs,
+                    AMONG_IDLE_RATE,
+                ),
+                None => median(ours).zip(median(theirs)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b)),
+            });
+        }
+        table(&header_with("workload", &targets), &[line]);
+    }
 }
 
 fn latency(results: &Results) {
@@ -225,7 +169,7 @@ fn per_target(row: &RowResults, header: &[&str], figures: impl Fn(&Cell) -> Vec<
         .cells
         .iter()
         .map(|cell| {
-            let mut line = vec![cell.target.clone()];
+            let mut line = vec![cell.target.to_string()];
             match cell.missing {
                 true => line.extend(header[1..].iter().map(|_| "missing".to_string())),
                 false => line.extend(figures(cell)),
@@ -242,7 +186,7 @@ fn figure(cell: &Cell, f: impl Fn(&Sample) -> Option<f64>, decimals: usize) -> S
 
 /// A figure of `cell` over tokio's in the same row (the medians).
 fn over_tokio(row: &RowResults, cell: &Cell, f: impl Fn(&Sample) -> Option<f64> + Copy) -> String {
-    let tokio = row.cell("tokio").and_then(|t| median(t.values(f)));
+    let tokio = row.cell(Target::Tokio).and_then(|t| median(t.values(f)));
     median(cell.values(f)).zip(tokio).map_or("-".into(), |(ours, tokio)| format!("{:.2}", ours / tokio))
 }
 
@@ -253,9 +197,7 @@ fn storm(row: &RowResults) {
         row.name
     );
     println!("are the whole machine's, from /proc/net/netstat).");
-    let storm = |f: fn(&crate::storm::StormReport) -> f64| {
-        move |s: &Sample| if let Sample::Storm(r) = s { Some(f(r)) } else { None }
-    };
+    let storm = |f: fn(&crate::storm::StormReport) -> f64| move |s: &Sample| s.storm().map(f);
     per_target(
         row,
         &[
@@ -280,34 +222,7 @@ fn storm(row: &RowResults) {
 
 /// An idle run's figure, for `Cell::values`.
 fn idle(f: fn(&crate::idle::IdleReport) -> Option<f64>) -> impl Fn(&Sample) -> Option<f64> + Copy {
-    move |s: &Sample| if let Sample::Idle(r) = s { f(r) } else { None }
-}
-
-/// The memory targets: the thread server at most 64 KiB PSS per client,
-/// each Rust twin at most 1.03x its C twin, server_poll at most tokio.
-fn judge_memory(row: &RowResults, verdicts: &mut Verdicts) {
-    let pss = |target: &str| {
-        row.cell(target).map(|c| median(c.values(idle(|r| r.pss_per_client_kib())))).unwrap_or_default()
-    };
-    for cell in row.cells.iter().filter(|c| !c.missing) {
-        let target = &cell.target;
-        let Some(m) = pss(target) else { continue };
-        if target.ends_with(" server") && m > 64.0 {
-            verdicts.misses.push(format!("{}: {target} {m:.1} KiB > 64 KiB", row.name));
-        }
-        if let (Some(c), Some(program)) =
-            (pss(&target.replacen("Rust ", "C ", 1)), target.strip_prefix("Rust "))
-        {
-            if m > c / 0.97 {
-                verdicts.misses.push(format!("{}: {program} Rust/C memory {:.2} > 1.03", row.name, m / c));
-            }
-        }
-        if let (true, Some(t)) = (target.ends_with("server_poll"), pss("tokio")) {
-            if m > t {
-                verdicts.misses.push(format!("{}: {target} {m:.2} KiB > tokio's {t:.2} KiB", row.name));
-            }
-        }
-    }
+    move |s: &Sample| s.idle().and_then(f)
 }
 
 fn memory(row: &RowResults, verdicts: &mut Verdicts) {
@@ -319,8 +234,8 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
     println!(
         "a page shared by processes in each; PSS divides it among them. Targets: at most 64 KiB PSS for"
     );
-    println!("the thread-per-client server, Rust/C at most 1.03, server_poll at most tokio's.");
-    judge_memory(row, verdicts);
+    println!("the thread-per-client server, Rust/C at most 1.03, the event loops at most tokio's.");
+    verdicts::judge_memory(row, verdicts);
     per_target(
         row,
         &[
@@ -345,12 +260,40 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
     );
 }
 
+/// What held the clients of an idle row: all of them, or what stopped it
+/// (the first run's), and the time to open them one after another (not in
+/// results saved before the bench timed it).
+fn opening(row: &RowResults) {
+    let timed = |cell: &Cell| !cell.values(idle(|r| r.open_seconds)).is_empty();
+    if !row.cells.iter().any(timed) {
+        return;
+    }
+    println!();
+    println!(
+        "{}: clients opened one after another (connect, one echo, next), then one more echo each",
+        row.name
+    );
+    println!("(medians); what stopped the opening where a server held fewer.");
+    let header = ["server", "clients held", "s to open them", "s for one more echo each", "stopped by"];
+    per_target(row, &header, |cell| {
+        let first = cell.runs.iter().find_map(Sample::idle);
+        let stopped = first.map_or("-", |r| match r.opened == r.idle_connections {
+            true => "nothing: all held",
+            false => r.stopped_by().unwrap_or("?"),
+        });
+        vec![
+            figure(cell, idle(|r| Some(r.opened as f64)), 0),
+            figure(cell, idle(|r| r.open_seconds), 2),
+            figure(cell, idle(|r| r.again_seconds), 2),
+            stopped.to_string(),
+        ]
+    });
+}
+
 fn churn(row: &RowResults) {
     println!();
     println!("{}: one client after another connects, does one round trip and closes (medians).", row.name);
-    let churn = |f: fn(&crate::churn::ChurnReport) -> Option<f64>| {
-        move |s: &Sample| if let Sample::Churn(r) = s { f(r) } else { None }
-    };
+    let churn = |f: fn(&crate::churn::ChurnReport) -> Option<f64>| move |s: &Sample| s.churn().and_then(f);
     let header = ["server", "connections/s", "server CPU per connection, us", "CPU / tokio's"];
     per_target(row, &header, |cell| {
         vec![
@@ -367,23 +310,25 @@ fn floor(results: &Results, verdicts: &mut Verdicts) {
     let one_client =
         |row: &&RowResults| matches!(row.kind, Kind::Load { workload, .. } if workload.clients == 1);
     for row in results.rows.iter().filter(one_client) {
-        let Some(floor) = row.cell("floor").map(Cell::rates).filter(|r| !r.is_empty()) else { continue };
+        let Some(floor) = row.cell(Target::Floor).map(Cell::rates).filter(|r| !r.is_empty()) else {
+            continue;
+        };
         println!();
         println!(
             "Distance to the floor ({}: floor round trips/s over the server's; at most 1.30 is the target):",
             row.name
         );
-        for cell in row.cells.iter().filter(|c| c.target != "floor" && !c.missing) {
+        for cell in row.cells.iter().filter(|c| c.target != Target::Floor && !c.missing) {
             let ours = cell.rates();
             // Only the project's servers are judged; floor/ours <= 1.30 is ours/floor >= 1/1.30.
-            let judged = cell.target.starts_with("C ") || cell.target.starts_with("Rust ");
+            let judged = cell.target.program().is_some();
             let what = |x: f64| format!("{}: {} is {:.2}x the floor > 1.30", row.name, cell.target, 1.0 / x);
             let verdict = match judged {
                 true => verdicts.judge(&what, &ours, &floor, 1.0 / 1.3),
                 false => median(ours).zip(median(floor.clone())).map(|(a, b)| (a / b, "")),
             };
             if let Some((x, mark)) = verdict {
-                println!("  {:<22} {:.2}x{mark}", cell.target, 1.0 / x);
+                println!("  {:<22} {:.2}x{mark}", cell.target.to_string(), 1.0 / x);
             }
         }
     }
@@ -409,12 +354,16 @@ pub fn print(results: &Results) {
     let mut verdicts = Verdicts::default();
     throughput(results);
     ratios(results, &mut verdicts);
+    among_idle(results, &mut verdicts);
     latency(results);
     cpu(results);
     for row in &results.rows {
         match row.kind {
             Kind::Storm { .. } => storm(row),
-            Kind::Idle { .. } => memory(row, &mut verdicts),
+            Kind::Idle { .. } => {
+                memory(row, &mut verdicts);
+                opening(row);
+            }
             Kind::Churn { .. } => churn(row),
             Kind::Load { .. } => {}
         }

@@ -10,6 +10,8 @@ use crate::churn::ChurnReport;
 use crate::idle::IdleReport;
 use crate::load::{LoadReport, Workload};
 use crate::storm::StormReport;
+use crate::tally::RunReport;
+use crate::target::Target;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Results {
@@ -31,8 +33,15 @@ pub enum Kind {
     Load { workload: Workload, one_core: bool },
     /// A connection storm of this many clients.
     Storm { clients: usize },
-    /// Idle clients, their memory, then a load run among them.
-    Idle { connections: usize, active: Workload },
+    /// Idle clients, their memory, then a load run among them; held in
+    /// helper processes of `per_process` clients each past that many (by
+    /// default, what this process's descriptors allow).
+    Idle {
+        connections: usize,
+        active: Workload,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        per_process: Option<usize>,
+    },
     /// Connections one after another.
     Churn { connections: usize },
 }
@@ -48,7 +57,7 @@ pub struct RowResults {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Cell {
     /// `C server`, `Rust server_poll`, `tokio`, `socat`, `floor`.
-    pub target: String,
+    pub target: Target,
     /// The binary was not built: no runs, and the table says `missing`.
     #[serde(default)]
     pub missing: bool,
@@ -61,11 +70,21 @@ pub struct Cell {
 pub enum Sample {
     Load(LoadReport),
     Storm(StormReport),
-    Idle(IdleReport),
+    Idle(Box<IdleReport>),
     Churn(ChurnReport),
 }
 
 impl Sample {
+    /// The report, whichever its kind.
+    fn report(&self) -> &dyn RunReport {
+        match self {
+            Sample::Load(r) => r,
+            Sample::Storm(r) => r,
+            Sample::Idle(r) => r.as_ref(),
+            Sample::Churn(r) => r,
+        }
+    }
+
     /// The load run: a load row's, or the one among an idle row's clients.
     pub fn load(&self) -> Option<&LoadReport> {
         match self {
@@ -75,60 +94,40 @@ impl Sample {
         }
     }
 
+    pub fn storm(&self) -> Option<&StormReport> {
+        if let Sample::Storm(report) = self {
+            Some(report)
+        } else {
+            None
+        }
+    }
+
+    pub fn idle(&self) -> Option<&IdleReport> {
+        if let Sample::Idle(report) = self {
+            Some(report)
+        } else {
+            None
+        }
+    }
+
+    pub fn churn(&self) -> Option<&ChurnReport> {
+        if let Sample::Churn(report) = self {
+            Some(report)
+        } else {
+            None
+        }
+    }
+
     pub fn ok(&self) -> bool {
-        match self {
-            Sample::Load(r) => r.tally.ok(),
-            Sample::Storm(r) => r.tally.ok(),
-            Sample::Idle(r) => r.ok(),
-            Sample::Churn(r) => r.tally.ok(),
-        }
+        self.report().ok()
     }
 
-    /// The first problem of a failed run.
     pub fn problem(&self) -> Option<&str> {
-        let tally = match self {
-            Sample::Load(r) => &r.tally,
-            Sample::Storm(r) => &r.tally,
-            Sample::Idle(r) => r.active.as_ref().filter(|_| r.tally.ok()).map_or(&r.tally, |a| &a.tally),
-            Sample::Churn(r) => &r.tally,
-        };
-        tally.first_problem.as_deref()
+        self.report().problem()
     }
 
-    /// One line for the suite's progress on stderr.
     pub fn summary(&self) -> String {
-        match self {
-            Sample::Load(r) => format!(
-                "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us",
-                r.round_trips_per_s,
-                r.server_cpu_us.unwrap_or(f64::NAN),
-                r.p50_us,
-                r.p99_us,
-                r.max_us,
-                r.connect_max_us
-            ),
-            Sample::Storm(r) => format!(
-                "all {} echoed in {:.1} ms, slowest connect {} us, ListenOverflows +{}, TCPSynRetrans +{}",
-                r.clients,
-                r.seconds * 1e3,
-                r.connect_max_us,
-                r.listen_overflows,
-                r.syn_retrans
-            ),
-            Sample::Idle(r) => format!(
-                "{:.1} KiB RSS, {:.1} KiB PSS per idle client ({} processes, {} threads); {:.0} round trips/s among them",
-                r.rss_per_client_kib().unwrap_or(f64::NAN),
-                r.pss_per_client_kib().unwrap_or(f64::NAN),
-                r.after.map_or(0, |m| m.processes),
-                r.after.map_or(0, |m| m.threads),
-                r.active.as_ref().map_or(f64::NAN, |a| a.round_trips_per_s)
-            ),
-            Sample::Churn(r) => format!(
-                "{:.0} connections/s, server CPU {:.1} us each",
-                r.connections_per_s,
-                r.server_cpu_us.unwrap_or(f64::NAN)
-            ),
-        }
+        self.report().summary()
     }
 }
 
@@ -145,8 +144,18 @@ impl Cell {
 }
 
 impl RowResults {
-    pub fn cell(&self, target: &str) -> Option<&Cell> {
+    pub fn cell(&self, target: Target) -> Option<&Cell> {
         self.cells.iter().find(|c| c.target == target)
+    }
+
+    /// Round trips per second of each run of a target that was built.
+    pub fn rates(&self, target: Target) -> Vec<f64> {
+        self.runs_of(target, |s| s.load().map(|r| r.round_trips_per_s))
+    }
+
+    /// The runs of a target that was built (none for one that was not).
+    pub fn runs_of(&self, target: Target, figure: impl Fn(&Sample) -> Option<f64>) -> Vec<f64> {
+        self.cell(target).filter(|c| !c.missing).map(|c| c.values(figure)).unwrap_or_default()
     }
 
     /// The name of the row's load, if it has one: an idle row's is the load
@@ -154,7 +163,7 @@ impl RowResults {
     pub fn load_name(&self) -> Option<String> {
         match self.kind {
             Kind::Load { .. } => Some(self.name.clone()),
-            Kind::Idle { connections, active } => {
+            Kind::Idle { connections, active, .. } => {
                 Some(format!("{} active among {connections} idle", active.clients))
             }
             _ => None,
@@ -174,13 +183,13 @@ impl Results {
     }
 
     /// Every target of every row, in the order of their first appearance.
-    pub fn targets(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
+    pub fn targets(&self) -> Vec<Target> {
+        let mut targets: Vec<Target> = Vec::new();
         for cell in self.rows.iter().flat_map(|r| &r.cells) {
-            if !names.contains(&cell.target.as_str()) {
-                names.push(&cell.target);
+            if !targets.contains(&cell.target) {
+                targets.push(cell.target);
             }
         }
-        names
+        targets
     }
 }

@@ -7,7 +7,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use serde::Serialize;
 
 use crate::cli::{Mode, RunOptions};
-use crate::{churn, idle, load, peers, storm};
+use crate::tally::RunReport;
+use crate::{churn, hold, idle, load, peers, storm};
 
 /// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
 fn resolve(operands: &[String]) -> Result<SocketAddr, String> {
@@ -39,40 +40,35 @@ pub fn run(o: RunOptions) -> i32 {
         Ok(floor) => floor,
         Err(e) => return fail(&e),
     };
-    let addr = match &floor {
-        Some(peer) => peer.addr,
-        None => match resolve(&o.operands) {
-            Ok(addr) => addr,
-            Err(e) => return fail(&e),
-        },
+    let addr = match floor.as_ref().map(|peer| peer.addr).ok_or(()).or_else(|()| resolve(&o.operands)) {
+        Ok(addr) => addr,
+        Err(e) => return fail(&e),
     };
     let target = if o.floor { "floor".to_string() } else { addr.to_string() };
     let ok = match o.mode {
-        Mode::Load => {
-            let report = load::run_load(addr, &target, o.workload, o.timeout, true);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
-        }
-        Mode::Idle { connections, active } => {
+        Mode::Load => shown(load::run_load(addr, &target, o.workload, o.timeout, true), o.json),
+        Mode::Idle { connections, active, per_process } => {
             let active = active.map(|clients| load::Workload { clients, ..o.workload });
-            let (report, streams) = idle::run_idle(addr, &target, connections, o.pid, active, o.timeout);
-            show(&report, report.text(), o.json);
+            let size = (connections, per_process.unwrap_or_else(idle::per_process));
+            let (report, held) = idle::run_idle(addr, &target, size, o.pid, active, o.timeout);
+            let ok = shown(report, o.json);
             std::thread::sleep(o.hold);
-            drop(streams);
-            report.ok()
+            drop(held);
+            ok
         }
-        Mode::Storm { clients } => {
-            let report = storm::run_storm(addr, &target, clients, o.timeout);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
-        }
+        Mode::Helper { clients, first } => return hold::helper(addr, first, clients, o.timeout),
+        Mode::Storm { clients } => shown(storm::run_storm(addr, &target, clients, o.timeout), o.json),
         Mode::Churn { connections } => {
-            let report = churn::run_churn(addr, &target, connections, o.pid, o.timeout);
-            show(&report, report.text(), o.json);
-            report.tally.ok()
+            shown(churn::run_churn(addr, &target, connections, o.pid, o.timeout), o.json)
         }
     };
     i32::from(!ok)
+}
+
+/// `show`s a report; whether its run went well.
+fn shown(report: impl RunReport + Serialize, json: bool) -> bool {
+    show(&report, report.text(), json);
+    report.ok()
 }
 
 fn fail(message: &str) -> i32 {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::line;
 use crate::procfs;
-use crate::tally::Tally;
+use crate::tally::{RunReport, Tally};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// Fields left out of a JSON file read back are zero or empty.
@@ -29,22 +29,6 @@ pub struct StormReport {
     pub syn_retrans: u64,
     #[serde(flatten)]
     pub tally: Tally,
-}
-
-impl StormReport {
-    pub fn text(&self) -> String {
-        format!(
-            "{}: {} clients connecting at once: all echoed within {:.1} ms, slowest connect {} us; \
-             ListenOverflows +{}, TCPSynRetrans +{}\n{}",
-            self.target,
-            self.clients,
-            self.seconds * 1e3,
-            self.connect_max_us,
-            self.listen_overflows,
-            self.syn_retrans,
-            self.tally.text()
-        )
-    }
 }
 
 /// `clients` threads wait at a barrier, then each connects and checks one
@@ -87,4 +71,35 @@ pub fn run_storm(addr: SocketAddr, target: &str, clients: usize, timeout: Durati
     report.listen_overflows = overflows_after.saturating_sub(overflows_before);
     report.syn_retrans = retrans_after.saturating_sub(retrans_before);
     report
+}
+
+impl RunReport for StormReport {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} clients connecting at once: all echoed within {:.1} ms, slowest connect {} us; \
+             ListenOverflows +{}, TCPSynRetrans +{}\n{}",
+            self.target,
+            self.clients,
+            self.seconds * 1e3,
+            self.connect_max_us,
+            self.listen_overflows,
+            self.syn_retrans,
+            self.tally.text()
+        )
+    }
+
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "all {} echoed in {:.1} ms, slowest connect {} us, ListenOverflows +{}, TCPSynRetrans +{}",
+            self.clients,
+            self.seconds * 1e3,
+            self.connect_max_us,
+            self.listen_overflows,
+            self.syn_retrans
+        )
+    }
 }

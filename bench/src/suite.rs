@@ -1,7 +1,7 @@
-//! The suite, `make bench`: every server (C and Rust: thread per client,
-//! single, fork, poll), tokio, socat and the floor through the same rows,
-//! each run with a freshly started peer, interleaved and repeated; the
-//! table of medians, the results as JSON, and the charts.
+//! The suite, `make bench`: every TCP server of programs.txt (C and Rust),
+//! tokio, socat and the floor through the same rows, each run with a
+//! freshly started peer, interleaved and repeated; the table of medians,
+//! the results as JSON, and the charts.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,65 +11,11 @@ use std::time::{Duration, Instant};
 use crate::cli::SuiteOptions;
 use crate::load::{self, LoadReport, Workload};
 use crate::peers::{self, Running};
+use crate::procfs::{self, CpuMeter};
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::tally::Problem;
-use crate::{chart, churn, idle, procfs, report, storm};
-
-/// What a run is measured against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `build/{c,rust}/PROGRAM`
-    Server(Lang, &'static str),
-    Tokio,
-    Socat,
-    Floor,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    C,
-    Rust,
-}
-
-/// The servers of the project, in the order of the table.
-pub const PROGRAMS: [&str; 4] = ["server", "server_single", "server_fork", "server_poll"];
-/// The servers that serve clients at the same time.
-const CONCURRENT: [&str; 3] = ["server", "server_fork", "server_poll"];
-
-impl Target {
-    pub fn name(self) -> String {
-        match self {
-            Target::Server(Lang::C, program) => format!("C {program}"),
-            Target::Server(Lang::Rust, program) => format!("Rust {program}"),
-            Target::Tokio => "tokio".into(),
-            Target::Socat => "socat".into(),
-            Target::Floor => "floor".into(),
-        }
-    }
-
-    /// The server's binary, if it is a server of the project.
-    fn path(self, build: &Path) -> Option<std::path::PathBuf> {
-        match self {
-            Target::Server(Lang::C, program) => Some(build.join("c").join(program)),
-            Target::Server(Lang::Rust, program) => Some(build.join("rust").join(program)),
-            _ => None,
-        }
-    }
-
-    fn start(self, build: &Path, pin: Option<&str>) -> Result<Running, String> {
-        match (self, self.path(build)) {
-            (_, Some(path)) => peers::start_server(&path, pin),
-            (Target::Tokio, _) => peers::start_tokio(pin),
-            (Target::Socat, _) => peers::start_socat(pin),
-            _ => peers::start_floor(pin),
-        }
-    }
-}
-
-/// C and Rust of each program.
-fn both(programs: &[&'static str]) -> Vec<Target> {
-    programs.iter().flat_map(|&p| [Target::Server(Lang::C, p), Target::Server(Lang::Rust, p)]).collect()
-}
+use crate::target::{both, concurrent, servers, Target};
+use crate::{chart, churn, idle, report, storm};
 
 /// One row of the table.
 struct Row {
@@ -86,21 +32,40 @@ struct Setup {
     taskset: bool,
     /// Idle clients that fit in the descriptors this process may open.
     idle: usize,
+    /// The largest idle row: as many clients as a server's descriptors
+    /// allow (up to 100,000), and the clients per process of the bench.
+    most: Option<(usize, usize)>,
+    /// This process's `ulimit -n`, which the servers inherit.
+    limit: u64,
 }
+
+/// The descriptors a server keeps for itself and the 16 active clients of
+/// the largest idle row.
+const SERVER_RESERVE: u64 = 64;
 
 impl Setup {
     fn detect(quick: bool) -> Setup {
-        let limit = procfs::open_files_limit().unwrap_or(1024) as usize;
-        let idle = if quick { 50 } else { 10_000.min(limit.saturating_sub(100)) };
-        if idle < 10_000 && !quick {
+        let (soft, hard) = procfs::open_files_limits().unwrap_or((1024, 1024));
+        if soft < hard {
             eprintln!(
-                "echo-bench suite: {limit} descriptors at most (ulimit -n): {idle} idle clients, not 10000"
+                "echo-bench suite: ulimit -n {soft}, not its hard limit {hard} (scripts/bench.sh raises it)"
             );
         }
+        let per_process = idle::per_process();
+        let idle = if quick { 50 } else { 10_000.min(per_process) };
+        if idle < 10_000 && !quick {
+            eprintln!(
+                "echo-bench suite: {soft} descriptors at most (ulimit -n): {idle} idle clients, not 10000"
+            );
+        }
+        let most = soft.saturating_sub(SERVER_RESERVE).min(100_000) as usize;
+        let most = if quick { Some((60, 25)) } else { (most > idle).then_some((most, per_process)) };
         let setup = Setup {
             socat: peers::available("socat", &["-V"]),
             taskset: peers::available("taskset", &["-c", "0", "true"]),
             idle,
+            most,
+            limit: soft,
         };
         if !setup.taskset {
             eprintln!("echo-bench suite: taskset not found: no one-core row");
@@ -109,14 +74,12 @@ impl Setup {
     }
 }
 
-/// The rows. `quick`: a hundredth of the work, one run each. The storm and
-/// churn rows run at most 3 times, the idle row once: against poll(2) and a
-/// process per client, opening 10,000 clients takes half a minute (poll
-/// scans every descriptor for each one), and memory varies little.
-fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
+/// The load rows: every server, tokio, and socat and the floor in some.
+/// `quick`: a hundredth of the work, one run each.
+fn load_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     let scale = |n: usize| if quick { (n / 100).max(2) } else { n };
-    let (reps, heavy_reps) = if quick { (1, 1) } else { (reps, reps.min(3)) };
-    let extra = |socat: bool, floor: bool| {
+    let reps = if quick { 1 } else { reps };
+    let peers = |socat: bool, floor: bool| {
         let mut peers = vec![Target::Tokio];
         peers.extend((socat && setup.socat).then_some(Target::Socat));
         peers.extend(floor.then_some(Target::Floor));
@@ -125,39 +88,53 @@ fn rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     let load = |name: &str, clients, rounds, size, one_core, peers: Vec<Target>| Row {
         name: name.into(),
         kind: Kind::Load { workload: Workload { clients, rounds: scale(rounds), size }, one_core },
-        targets: [both(&PROGRAMS), peers].concat(),
+        targets: [both(&servers()), peers].concat(),
         reps,
     };
-    let concurrent = |name: String, kind: Kind, single: bool, reps: usize| Row {
+    let mut rows = vec![load("1 client x 64 B", 1, 20_000, 64, false, peers(true, true))];
+    // Both sides on one CPU: each wakes the other where it runs, with no
+    // idle CPU to wake (this VM halts an idle vCPU at once, and waking it
+    // costs tens of µs), so the figure no longer depends on what else runs
+    // on the machine.
+    if setup.taskset {
+        rows.push(load("1 client x 64 B, one core", 1, 40_000, 64, true, peers(true, true)));
+    }
+    rows.extend([
+        load("16 clients x 64 B", 16, 3_000, 64, false, peers(true, false)),
+        load("256 clients x 64 B", 256, 500, 64, false, peers(false, false)),
+        load("4 clients x 16 KiB", 4, 1_200, 16 * 1024, false, peers(false, false)),
+    ]);
+    rows
+}
+
+/// The rows of many clients. The storm and churn rows run at most 3
+/// times, the idle rows once: against poll(2) and a process per client,
+/// opening 10,000 clients takes half a minute (poll scans every descriptor
+/// for each one), and memory varies little.
+fn crowd_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
+    let reps = if quick { 1 } else { reps.min(3) };
+    let (storm, churn) = if quick { (20, 20) } else { (1000, 5000) };
+    let active = Workload { clients: 16, rounds: if quick { 5 } else { 500 }, size: 64 };
+    let row = |name: String, kind: Kind, programs: Vec<_>, reps| Row {
         name,
         kind,
-        targets: [both(if single { &PROGRAMS } else { &CONCURRENT }), vec![Target::Tokio]].concat(),
+        targets: [both(&programs), vec![Target::Tokio]].concat(),
         reps,
     };
-    let (idle, storm, churn) = if quick { (setup.idle, 20, 20) } else { (setup.idle, 1000, 5000) };
-    let active = Workload { clients: 16, rounds: scale(500), size: 64 };
+    let idle = |connections, per_process| Kind::Idle { connections, active, per_process };
     let mut rows = vec![
-        load("1 client x 64 B", 1, 20_000, 64, false, extra(true, true)),
-        // Both sides on one CPU: each wakes the other where it runs, with no
-        // idle CPU to wake (this VM halts an idle vCPU at once, and waking it
-        // costs tens of µs), so the figure no longer depends on what else
-        // runs on the machine.
-        load("1 client x 64 B, one core", 1, 40_000, 64, true, extra(true, true)),
-        load("16 clients x 64 B", 16, 3_000, 64, false, extra(true, false)),
-        load("256 clients x 64 B", 256, 500, 64, false, extra(false, false)),
-        load("4 clients x 16 KiB", 4, 1_200, 16 * 1024, false, extra(false, false)),
-        concurrent(format!("storm of {storm} clients"), Kind::Storm { clients: storm }, false, heavy_reps),
-        concurrent(format!("{idle} idle clients"), Kind::Idle { connections: idle, active }, false, 1),
-        concurrent(
-            format!("churn of {churn} connections"),
-            Kind::Churn { connections: churn },
-            true,
-            heavy_reps,
-        ),
+        row(format!("storm of {storm} clients"), Kind::Storm { clients: storm }, concurrent(), reps),
+        row(format!("{} idle clients", setup.idle), idle(setup.idle, None), concurrent(), 1),
     ];
-    if !setup.taskset {
-        rows.retain(|row| !matches!(row.kind, Kind::Load { one_core: true, .. }));
+    if let Some((most, per_process)) = setup.most {
+        let name = match quick {
+            true => format!("{most} idle clients, {per_process} per process of the bench"),
+            false => format!("{most} idle clients, the most ulimit -n {} allows", setup.limit),
+        };
+        rows.push(row(name, idle(most, Some(per_process)), concurrent(), 1));
     }
+    let churn_kind = Kind::Churn { connections: churn };
+    rows.push(row(format!("churn of {churn} connections"), churn_kind, servers(), reps));
     rows
 }
 
@@ -191,30 +168,26 @@ fn pinned_report(addr: SocketAddr, w: Workload, timeout: Duration, cpu: &str) ->
 }
 
 /// One run of `row` against the peer `running`.
-fn measure(row: &Row, target: &str, running: &Running, timeout: Duration) -> Sample {
-    let (addr, pid) = (running.addr, running.pid());
+fn measure(row: &Row, target: Target, running: &Running, timeout: Duration) -> Sample {
+    let (addr, pid, target) = (running.addr, running.pid(), target.to_string());
     match row.kind {
         Kind::Load { workload, one_core } => {
-            let cpu_before = procfs::tree_cpu_us(pid);
+            let cpu = CpuMeter::start(Some(pid));
             let mut report = match one_core {
-                true => run_load_pinned(addr, target, workload, timeout, "0"),
-                false => load::run_load(addr, target, workload, timeout, false),
+                true => run_load_pinned(addr, &target, workload, timeout, "0"),
+                false => load::run_load(addr, &target, workload, timeout, false),
             };
-            churn::settle(pid); // the server's threads see the last EOF and exit
-            if let (Some(before), Some(after)) = (cpu_before, procfs::tree_cpu_us(pid)) {
-                report.server_cpu_us = Some((after - before) / report.round_trips.max(1) as f64);
-            }
+            procfs::settle(pid); // the server's threads see the last EOF and exit
+            report.server_cpu_us = cpu.per(report.round_trips);
             Sample::Load(report)
         }
-        Kind::Storm { clients } => Sample::Storm(storm::run_storm(addr, target, clients, timeout)),
-        Kind::Idle { connections, active } => {
-            let (report, streams) =
-                idle::run_idle(addr, target, connections, Some(pid), Some(active), timeout);
-            drop(streams);
-            Sample::Idle(report)
+        Kind::Storm { clients } => Sample::Storm(storm::run_storm(addr, &target, clients, timeout)),
+        Kind::Idle { connections, active, per_process } => {
+            let size = (connections, per_process.unwrap_or_else(idle::per_process));
+            Sample::Idle(Box::new(idle::run_idle(addr, &target, size, Some(pid), Some(active), timeout).0))
         }
         Kind::Churn { connections } => {
-            Sample::Churn(churn::run_churn(addr, target, connections, Some(pid), timeout))
+            Sample::Churn(churn::run_churn(addr, &target, connections, Some(pid), timeout))
         }
     }
 }
@@ -222,20 +195,14 @@ fn measure(row: &Row, target: &str, running: &Running, timeout: Duration) -> Sam
 /// The results before any run: a cell for each target of each row, marked
 /// `missing` where the server's binary was not built.
 fn empty_results(rows: &[Row], build: &Path, reps: usize) -> Results {
+    let cell =
+        |t: Target| Cell { target: t, missing: t.path(build).is_some_and(|p| !p.exists()), runs: vec![] };
     let rows = rows
         .iter()
         .map(|row| RowResults {
             name: row.name.clone(),
             kind: row.kind,
-            cells: row
-                .targets
-                .iter()
-                .map(|t| Cell {
-                    target: t.name(),
-                    missing: t.path(build).is_some_and(|p| !p.exists()),
-                    runs: Vec::new(),
-                })
-                .collect(),
+            cells: row.targets.iter().map(|&t| cell(t)).collect(),
         })
         .collect();
     Results {
@@ -250,8 +217,10 @@ fn empty_results(rows: &[Row], build: &Path, reps: usize) -> Results {
 /// Runs the suite; returns the exit status (1 if any run failed).
 pub fn run(options: &SuiteOptions) -> i32 {
     let setup = Setup::detect(options.quick);
-    let rows = rows(&setup, options.reps, options.quick);
-    let mut results = empty_results(&rows, &options.build, if options.quick { 1 } else { options.reps });
+    let reps = if options.quick { 1 } else { options.reps };
+    let mut rows = load_rows(&setup, reps, options.quick);
+    rows.extend(crowd_rows(&setup, reps, options.quick));
+    let mut results = empty_results(&rows, &options.build, reps);
     for cell in results.rows.iter().flat_map(|r| &r.cells).filter(|c| c.missing) {
         eprintln!("echo-bench suite: {} is not built: `missing` in the table", cell.target);
     }
@@ -271,42 +240,40 @@ pub fn run(options: &SuiteOptions) -> i32 {
     i32::from(failed)
 }
 
+/// One run of one target: its progress line, and whether it went well.
+fn run_one(row: &Row, cell: &mut Cell, build: &Path) -> (String, bool) {
+    let timeout = Duration::from_secs(60);
+    let pin = matches!(row.kind, Kind::Load { one_core: true, .. }).then_some("0");
+    let running = match cell.target.start(build, pin) {
+        Ok(running) => running,
+        Err(e) => return (format!("FAILED: {e}"), false),
+    };
+    let sample = measure(row, cell.target, &running, timeout);
+    let summary = match sample.problem().filter(|_| !sample.ok()) {
+        Some(problem) => format!("{}  FAILED: {problem}", sample.summary()),
+        None => sample.summary(),
+    };
+    let ok = sample.ok();
+    cell.runs.push(sample);
+    (summary, ok)
+}
+
 /// One repetition of one row: each target in turn, A B A B ..., and
 /// B A B A on the next repetition, so that none always runs first.
 fn run_row(row: &Row, results: &mut RowResults, rep: usize, build: &Path, started: Instant) -> bool {
-    let timeout = Duration::from_secs(60);
-    let pin = matches!(row.kind, Kind::Load { one_core: true, .. }).then_some("0");
     let mut order: Vec<usize> = (0..row.targets.len()).collect();
     if rep % 2 == 1 {
         order.reverse();
     }
     let mut ok = true;
     for i in order {
-        let (target, cell) = (row.targets[i], &mut results.cells[i]);
+        let cell = &mut results.cells[i];
         if cell.missing {
             continue;
         }
-        let (summary, run_ok) = match target.start(build, pin) {
-            Ok(running) => {
-                let sample = measure(row, &cell.target, &running, timeout);
-                let summary = match sample.problem().filter(|_| !sample.ok()) {
-                    Some(problem) => format!("{}  FAILED: {problem}", sample.summary()),
-                    None => sample.summary(),
-                };
-                let ok = sample.ok();
-                cell.runs.push(sample);
-                (summary, ok)
-            }
-            Err(e) => (format!("FAILED: {e}"), false),
-        };
-        let secs = started.elapsed().as_secs();
-        eprintln!(
-            "[{secs:>3} s] run {}/{}  {:<26} {:<20} {summary}",
-            rep + 1,
-            row.reps,
-            row.name,
-            cell.target
-        );
+        let (summary, run_ok) = run_one(row, cell, build);
+        let (secs, target) = (started.elapsed().as_secs(), cell.target.to_string());
+        eprintln!("[{secs:>3} s] run {}/{}  {:<26} {target:<20} {summary}", rep + 1, row.reps, row.name);
         ok &= run_ok;
     }
     ok
@@ -319,4 +286,37 @@ fn save(results: &Results, out: &Path) -> Result<(), String> {
     chart::draw(results, out)?;
     eprintln!("echo-bench suite: results and charts in {}/", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use programs::Program;
+
+    use super::*;
+    use crate::target::Lang;
+
+    /// A server added to programs.txt is in every row that applies, with no
+    /// other edit: both twins in the load and churn rows, the concurrent
+    /// ones in the storm and idle rows, the largest idle row included.
+    #[test]
+    fn every_row_takes_its_servers_from_programs_txt() {
+        let setup = Setup { socat: true, taskset: true, idle: 50, most: Some((60, 25)), limit: 1024 };
+        let rows =
+            [load_rows(&setup, 1, true), crowd_rows(&setup, 1, true)].map(|r| r.into_iter()).into_iter();
+        let rows: Vec<Row> = rows.flatten().collect();
+        assert_eq!(rows.iter().filter(|r| matches!(r.kind, Kind::Idle { .. })).count(), 2);
+        for row in &rows {
+            let applies = |p: &Program| match row.kind {
+                Kind::Storm { .. } | Kind::Idle { .. } => p.model != programs::Model::Single,
+                _ => true,
+            };
+            for program in programs::tcp_servers() {
+                for lang in Lang::BOTH {
+                    let present = row.targets.contains(&Target::Server(lang, program));
+                    assert_eq!(present, applies(program), "{}: {lang:?} {}", row.name, program.name);
+                }
+            }
+            assert!(row.targets.contains(&Target::Tokio), "{}", row.name);
+        }
+    }
 }

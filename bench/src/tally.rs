@@ -1,5 +1,5 @@
 //! What went wrong in a run: the counts every report carries, and the first
-//! problem in words.
+//! problem in words; and what every report tells the suite.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,5 +55,25 @@ impl Tally {
             out += &format!("first problem: {problem}\n");
         }
         out
+    }
+}
+
+/// What every run's report tells the suite.
+pub trait RunReport {
+    fn tally(&self) -> &Tally;
+
+    /// One line for the suite's progress on stderr.
+    fn summary(&self) -> String;
+
+    /// The report in words, as `echo-bench` prints it.
+    fn text(&self) -> String;
+
+    fn ok(&self) -> bool {
+        self.tally().ok()
+    }
+
+    /// The first problem of a failed run.
+    fn problem(&self) -> Option<&str> {
+        self.tally().first_problem.as_deref()
     }
 }

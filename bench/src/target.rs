@@ -1,0 +1,165 @@
+//! What a run is measured against, typed: a server of programs.txt in one
+//! language, tokio, socat or the floor; how it starts; and how the tables
+//! (`C server_poll`) and the charts (`server_poll (poll loop)`) name it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use programs::{Model, Program};
+use serde::{Deserialize, Serialize};
+
+use crate::peers::{self, Running};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    C,
+    Rust,
+}
+
+impl Lang {
+    pub const BOTH: [Lang; 2] = [Lang::C, Lang::Rust];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::C => "C",
+            Lang::Rust => "Rust",
+        }
+    }
+
+    /// The directory of `build/` its binaries are in.
+    fn dir(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Rust => "rust",
+        }
+    }
+}
+
+/// A peer of a run. In the results (JSON) it is its name, `C server` or
+/// `tokio`, read back through programs.txt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Target {
+    /// `build/{c,rust}/PROGRAM`
+    Server(Lang, &'static Program),
+    Tokio,
+    Socat,
+    Floor,
+}
+
+/// The TCP servers of programs.txt, in its order: the columns of the tables.
+pub fn servers() -> Vec<&'static Program> {
+    programs::tcp_servers()
+}
+
+/// The servers that serve clients at the same time (all but `single`).
+pub fn concurrent() -> Vec<&'static Program> {
+    servers().into_iter().filter(|p| p.model != Model::Single).collect()
+}
+
+/// C and Rust of each program.
+pub fn both(programs: &[&'static Program]) -> Vec<Target> {
+    programs.iter().flat_map(|&p| Lang::BOTH.map(|lang| Target::Server(lang, p))).collect()
+}
+
+/// `server_poll (poll loop)`: a program and its model, for a chart's group.
+pub fn program_label(program: &Program) -> String {
+    format!("{} ({})", program.name, program.label)
+}
+
+impl Target {
+    /// The program, for a server of the project.
+    pub fn program(self) -> Option<&'static Program> {
+        match self {
+            Target::Server(_, program) => Some(program),
+            _ => None,
+        }
+    }
+
+    /// A peer's label in a chart (the servers' come from `program_label`).
+    pub fn peer_label(self) -> &'static str {
+        match self {
+            Target::Tokio => "tokio (tasks on epoll)",
+            Target::Socat => "socat (fork, then a pipe)",
+            _ => "",
+        }
+    }
+
+    /// The server's binary, if it is a server of the project.
+    pub fn path(self, build: &Path) -> Option<PathBuf> {
+        let Target::Server(lang, program) = self else { return None };
+        Some(build.join(lang.dir()).join(program.name))
+    }
+
+    pub fn start(self, build: &Path, pin: Option<&str>) -> Result<Running, String> {
+        match (self, self.path(build)) {
+            (_, Some(path)) => peers::start_server(&path, pin),
+            (Target::Tokio, _) => peers::start_tokio(pin),
+            (Target::Socat, _) => peers::start_socat(pin),
+            _ => peers::start_floor(pin),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Server(lang, program) => write!(f, "{} {}", lang.name(), program.name),
+            Target::Tokio => f.write_str("tokio"),
+            Target::Socat => f.write_str("socat"),
+            Target::Floor => f.write_str("floor"),
+        }
+    }
+}
+
+impl From<Target> for String {
+    fn from(target: Target) -> String {
+        target.to_string()
+    }
+}
+
+impl TryFrom<String> for Target {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Target, String> {
+        let server = |lang, program: &str| {
+            let found = programs::all().iter().find(|p| p.name == program && p.is_server());
+            found.map(|p| Target::Server(lang, p)).ok_or(format!("{name}: not a server of programs.txt"))
+        };
+        match name.split_once(' ') {
+            Some(("C", program)) => server(Lang::C, program),
+            Some(("Rust", program)) => server(Lang::Rust, program),
+            _ => match name.as_str() {
+                "tokio" => Ok(Target::Tokio),
+                "socat" => Ok(Target::Socat),
+                "floor" => Ok(Target::Floor),
+                _ => Err(format!("{name}: not a peer of the bench")),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_reads_back_from_its_name() {
+        for target in both(&servers()).into_iter().chain([Target::Tokio, Target::Socat, Target::Floor]) {
+            assert_eq!(Target::try_from(target.to_string()), Ok(target));
+        }
+        assert!(Target::try_from("C client".to_string()).is_err());
+        assert!(Target::try_from("Go server".to_string()).is_err());
+    }
+
+    #[test]
+    fn every_tcp_server_is_a_column_and_the_concurrent_ones_leave_out_single() {
+        let names = |ps: Vec<&Program>| ps.iter().map(|p| p.name).collect::<Vec<_>>();
+        let tcp = programs::tcp_servers();
+        assert_eq!(names(servers()), names(tcp.clone()));
+        let concurrent = names(concurrent());
+        for p in tcp {
+            assert_eq!(concurrent.contains(&p.name), p.model != Model::Single, "{}", p.name);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The targets the report judges the figures by, stated by what a server
+//! is (its model in programs.txt), and the verdicts: met, missed, or below
+//! but within the noise.
+
+use programs::{Model, Program};
+
+use crate::results::{Kind, Results, RowResults};
+use crate::stats::{median, min_max};
+use crate::target::{Lang, Target};
+
+/// Each Rust twin's rate at least this share of its C twin's.
+pub const TWIN_RATE: f64 = 0.97;
+/// An event loop's rate among idle clients at least this share of its rate
+/// with as many clients alone.
+pub const AMONG_IDLE_RATE: f64 = 0.90;
+
+/// Whether a server's Rust twin must reach tokio's rate in a row: a thread
+/// per client with 1, 16 and 256 clients of 64 B; poll there and with 4
+/// clients of 16 KiB; epoll in every row with a load, those among idle
+/// clients included.
+pub fn must_match_tokio(program: &Program, row: &RowResults) -> bool {
+    let load = |f: fn(usize, usize) -> bool| matches!(row.kind, Kind::Load { workload, .. } if f(workload.clients, workload.size));
+    let small = load(|clients, size| size == 64 && [1, 16, 256].contains(&clients));
+    match program.model {
+        Model::Threads => small,
+        Model::Poll => small || load(|_, size| size == 16 * 1024),
+        Model::Epoll => row.load_name().is_some(),
+        _ => false,
+    }
+}
+
+/// Whether a server must keep its rate among idle clients (`AMONG_IDLE_RATE`):
+/// epoll, whose cost does not grow with the clients it holds.
+pub fn must_keep_rate_among_idle(program: &Program) -> bool {
+    program.model == Model::Epoll
+}
+
+/// The targets missed, and those below target within the noise.
+#[derive(Default)]
+pub struct Verdicts {
+    misses: Vec<String>,
+    noise: Vec<String>,
+}
+
+impl Verdicts {
+    /// Judges `ours / theirs >= at_least` from the runs of both: below it is
+    /// a miss only when every one of our runs was lower than every one of
+    /// theirs (with at least 3 runs); otherwise the runs overlap: noise.
+    /// `shortfall` words a ratio below target. Returns the ratio of the
+    /// medians and its mark: ``, ` MISS` or ` ~`.
+    pub fn judge(
+        &mut self,
+        shortfall: &dyn Fn(f64) -> String,
+        ours: &[f64],
+        theirs: &[f64],
+        at_least: f64,
+    ) -> Option<(f64, &'static str)> {
+        let x = median(ours.to_vec())? / median(theirs.to_vec())?;
+        if x >= at_least {
+            return Some((x, ""));
+        }
+        let (ours_max, theirs_min) = (min_max(ours)?.1, min_max(theirs)?.0);
+        if ours_max < theirs_min && ours.len() >= 3 && theirs.len() >= 3 {
+            self.misses.push(format!("{}, and every run below every run it is compared with", shortfall(x)));
+            Some((x, " MISS"))
+        } else {
+            self.noise.push(format!("{}, but the runs overlap (or fewer than 3 runs)", shortfall(x)));
+            Some((x, " ~"))
+        }
+    }
+
+    /// `judge` as a table cell.
+    pub fn at_least(&mut self, what: &str, ours: &[f64], theirs: &[f64], at_least: f64) -> String {
+        match self.judge(&|x| format!("{what} {x:.3} < {at_least:.2}"), ours, theirs, at_least) {
+            Some((x, "")) => format!("{x:.2}"),
+            Some((x, mark)) => format!("{x:.3}{mark}"),
+            None => "-".into(),
+        }
+    }
+
+    /// A target missed outright (a single figure, no runs to compare).
+    pub fn miss(&mut self, what: String) {
+        self.misses.push(what);
+    }
+
+    pub fn print(&self, results: &Results) {
+        println!();
+        let failed: Vec<String> = results
+            .rows
+            .iter()
+            .flat_map(|row| row.cells.iter().map(move |cell| (row, cell)))
+            .flat_map(|(row, cell)| cell.runs.iter().filter(|s| !s.ok()).map(move |s| (row, cell, s)))
+            .map(|(row, cell, s)| format!("{}, {}: {}", row.name, cell.target, s.problem().unwrap_or("?")))
+            .collect();
+        if !failed.is_empty() {
+            println!(
+                "Runs with errors or mismatches (their figures are in the medians above; the suite exits 1):"
+            );
+            failed.iter().for_each(|f| println!("  {f}"));
+        }
+        if !self.noise.is_empty() {
+            println!("Below target but within the run-to-run spread (rerun on a quiet machine):");
+            self.noise.iter().for_each(|n| println!("  {n}"));
+        }
+        if self.misses.is_empty() {
+            println!("All targets met.");
+        } else {
+            println!("Targets missed:");
+            self.misses.iter().for_each(|m| println!("  {m}"));
+        }
+    }
+}
+
+/// The memory targets of an idle row: a thread per client at most 64 KiB
+/// PSS per client, each Rust twin at most 1.03x its C twin, an event loop
+/// at most tokio's.
+pub fn judge_memory(row: &RowResults, verdicts: &mut Verdicts) {
+    let pss = |target| median(row.runs_of(target, |s| s.idle()?.pss_per_client_kib()));
+    let tokio = pss(Target::Tokio);
+    let mut programs: Vec<&Program> = row.cells.iter().filter_map(|c| c.target.program()).collect();
+    programs.dedup(); // C then Rust of each
+    for program in programs {
+        let [c, rust] = Lang::BOTH.map(|lang| pss(Target::Server(lang, program)));
+        for (lang, m) in Lang::BOTH.into_iter().zip([c, rust]).filter_map(|(l, m)| Some((l, m?))) {
+            let target = Target::Server(lang, program);
+            if program.model == Model::Threads && m > 64.0 {
+                verdicts.miss(format!("{}: {target} {m:.1} KiB > 64 KiB", row.name));
+            }
+            if let (true, Some(t)) = (program.is_event_loop(), tokio) {
+                if m > t {
+                    verdicts.miss(format!("{}: {target} {m:.2} KiB > tokio's {t:.2} KiB", row.name));
+                }
+            }
+        }
+        if let (Some(c), Some(rust)) = (c, rust) {
+            if rust > c / TWIN_RATE {
+                let name = program.name;
+                verdicts.miss(format!("{}: {name} Rust/C memory {:.2} > 1.03", row.name, rust / c));
+            }
+        }
+    }
+}

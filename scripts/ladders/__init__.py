@@ -1,0 +1,3 @@
+"""The parts of scripts/ladder.py: pcap.py reads the capture and finds the
+connection, escaping.py escapes payloads as the servers log them, story.py
+says what each packet means (steps, phases, TCP states), svg.py draws it."""
