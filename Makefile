@@ -13,7 +13,8 @@
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
 #                 for Wireshark, and a decode with a line on each packet
 #                 (then one that ends with RST, build/reset.pcap), drawn as
-#                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
+#                 docs/session.svg and docs/reset.svg (scripts/ladder.py),
+#                 and the session again over TLS: build/tls.pcap, docs/tls.svg;
 #                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
 #   make bench    measure it: C against Rust against tokio, socat and the
@@ -136,10 +137,11 @@ docs: all
 	else echo "docs: strace is not installed: docs/strace/*.txt stay as they are"; fi
 	@scripts/gen-side-by-side.py
 
-capture: all
+capture: all tls
 	@scripts/capture.sh
 	@scripts/ladder.py --picture session build/capture.pcap docs/session.svg
 	@scripts/ladder.py --picture reset build/reset.pcap docs/reset.svg
+	@scripts/ladder.py --picture tls build/tls.pcap docs/tls.svg
 
 demo-netns: all
 	@scripts/demo-netns.sh
