@@ -132,6 +132,7 @@ sed 's/^/server: /' "$work/server.log"
 
 echo
 echo "== the same session over TLS: $tls_server_bin, then SSLKEYLOGFILE=$keylog $tls_client_bin"
+plain_port=$port
 "${server_second[@]}" "$tls_server_bin" -b 127.0.0.1 -p 0 >"$work/tls-server.log" 2>&1 &
 server_pid=$!
 wait_for "$work/tls-server.log" "listening on"
@@ -145,7 +146,7 @@ stop_tcpdump "$tls_out" fins_and_last_ack
 kill -TERM "$server_pid" && wait "$server_pid" || true
 server_pid=
 sed 's/^/server: /' "$work/tls-server.log"
-tls_port=$port
+port=$plain_port # the decodes below name the plain sessions' server by it
 
 echo
 echo "== $out: $(tcpdump -nn -r "$out" 2>/dev/null | wc -l) packets (tcpdump -nn -x -ttttt -r $out, annotated)"
