@@ -49,10 +49,18 @@ pub fn tls_reason(ssl: &Ssl, ret: c_int) -> String {
     "unexpected end of stream".to_string()
 }
 
+/// `text` and a newline on stderr in one write(2), as the C's fprintf
+/// makes it (`eprintln!` writes each piece of its format by itself), and
+/// exit 1.
+pub fn fail(text: &str) -> ! {
+    let line = format!("{text}\n");
+    eprint!("{line}");
+    std::process::exit(1);
+}
+
 /// `prog: what: REASON` from OpenSSL's error queue, and exit 1.
 pub fn tls_die(prog: &str, what: &str) -> ! {
-    eprintln!("{prog}: {what}: {}", error_reason(ssl::err_get_error()));
-    std::process::exit(1);
+    fail(&format!("{prog}: {what}: {}", error_reason(ssl::err_get_error())))
 }
 
 /// SSL_write(3): a record (or more) on the wire. The socket blocks and

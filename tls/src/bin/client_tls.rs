@@ -20,7 +20,7 @@ use sockets::{
     args, escape, format_addr, is_quit, parse_number, usage_error, Failure, Getopt, Opt, BUF_SIZE,
 };
 use tls::ssl::{self, Ctx, Ssl};
-use tls::{tls_die, tls_read, tls_reason, tls_write};
+use tls::{fail, tls_die, tls_read, tls_reason, tls_write};
 
 const PROG: &str = "client_tls";
 const USAGE: &str = "usage: client_tls [-t SECONDS] [-C CAFILE] [HOST [PORT]]\n";
@@ -210,14 +210,10 @@ fn tls_handshake(ctx: &Ctx, fd: BorrowedFd, opt: &Options, server_addr: &str) ->
         let verify = ssl::ssl_get_verify_result(&ssl);
         let reason = tls_reason(&ssl, ret);
         if verify != ssl::X509_V_OK as _ {
-            eprintln!(
-                "{PROG}: TLS handshake with {server_addr}: {reason}: {}",
-                ssl::x509_verify_cert_error_string(verify)
-            );
-        } else {
-            eprintln!("{PROG}: TLS handshake with {server_addr}: {reason}");
+            let why = ssl::x509_verify_cert_error_string(verify);
+            fail(&format!("{PROG}: TLS handshake with {server_addr}: {reason}: {why}"));
         }
-        std::process::exit(1);
+        fail(&format!("{PROG}: TLS handshake with {server_addr}: {reason}"));
     }
     ssl
 }
@@ -279,11 +275,9 @@ fn tls_server_gone(ssl: &Ssl, prompt_showing: bool) {
         std::process::exit(1);
     }
     if n <= 0 {
-        eprintln!("{PROG}: recv: {}", tls_reason(ssl, n));
-        std::process::exit(1);
+        fail(&format!("{PROG}: recv: {}", tls_reason(ssl, n)));
     }
-    eprintln!("{PROG}: unexpected data from server");
-    std::process::exit(1);
+    fail(&format!("{PROG}: unexpected data from server"));
 }
 
 /// Wait until stdin has input; notice at once if the server goes away.
@@ -327,13 +321,11 @@ fn tls_receive_echo(ssl: &Ssl, sent: &[u8], reply_timeout: u32) {
             std::process::exit(1);
         }
         if n <= 0 {
-            eprintln!("{PROG}: recv: {}", tls_reason(ssl, n));
-            std::process::exit(1);
+            fail(&format!("{PROG}: recv: {}", tls_reason(ssl, n)));
         }
         let n = n as usize;
         if buf[..n] != sent[received..received + n] {
-            eprintln!("{PROG}: echo mismatch");
-            std::process::exit(1);
+            fail(&format!("{PROG}: echo mismatch"));
         }
         received += n;
     }
@@ -343,8 +335,7 @@ fn tls_receive_echo(ssl: &Ssl, sent: &[u8], reply_timeout: u32) {
 fn tls_send(ssl: &Ssl, data: &[u8]) {
     let n = tls_write(ssl, data);
     if n <= 0 {
-        eprintln!("{PROG}: send: {}", tls_reason(ssl, n));
-        std::process::exit(1);
+        fail(&format!("{PROG}: send: {}", tls_reason(ssl, n)));
     }
 }
 
