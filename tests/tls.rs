@@ -254,7 +254,7 @@ fn server_survives_a_plaintext_client() {
 fn server_survives_garbage_instead_of_a_client_hello() {
     if ready() {
         // A handshake record header that announces a record bigger than TLS allows.
-        survives("garbage", "", |server| {
+        survives("garbage", "packet length too long", |server| {
             send_and_close(server, b"\x16\x03\x01\xff\xff\x00\x01\x02garbage");
         });
     }
