@@ -50,6 +50,10 @@ unsafe impl Send for Ctx {}
 // SAFETY: as above; after set-up the threads only pass it to SSL_new.
 unsafe impl Sync for Ctx {}
 
+/// A cipher suite: an entry of libssl's static table (or NULL: none yet).
+#[derive(Clone, Copy)]
+pub struct Cipher(*const ffi::SSL_CIPHER);
+
 /// An `SSL`: one connection's session. `SSL_free` when dropped.
 pub struct Ssl(NonNull<ffi::SSL>);
 
@@ -241,12 +245,17 @@ pub fn ssl_get_version(ssl: &Ssl) -> String {
     text(unsafe { ffi::SSL_get_version(ssl.0.as_ptr()) }).unwrap_or_default()
 }
 
-/// SSL_get_cipher_name(3): `SSL_CIPHER_get_name(SSL_get_current_cipher(ssl))`,
-/// two calls, as the C macro makes them.
-pub fn ssl_get_cipher_name(ssl: &Ssl) -> String {
-    // SAFETY: ssl is live; the cipher is a static table entry or NULL,
-    // which SSL_CIPHER_get_name turns into "(NONE)".
-    text(unsafe { ffi::SSL_CIPHER_get_name(ffi::SSL_get_current_cipher(ssl.0.as_ptr())) }).unwrap_or_default()
+/// SSL_get_current_cipher(3): the cipher suite agreed (the C's
+/// `SSL_get_cipher_name` macro is this and `SSL_CIPHER_get_name`).
+pub fn ssl_get_current_cipher(ssl: &Ssl) -> Cipher {
+    // SAFETY: ssl is live; the result is NULL or a static table entry.
+    Cipher(unsafe { ffi::SSL_get_current_cipher(ssl.0.as_ptr()) })
+}
+
+/// SSL_CIPHER_get_name(3): the suite's standard name, as "TLS_AES_256_GCM_SHA384".
+pub fn ssl_cipher_get_name(cipher: Cipher) -> String {
+    // SAFETY: cipher is a static table entry, or NULL, which gives "(NONE)".
+    text(unsafe { ffi::SSL_CIPHER_get_name(cipher.0) }).unwrap_or_default()
 }
 
 impl Drop for Ssl {

@@ -364,7 +364,7 @@ fn main() {
     println!(
         "connected to {server_addr} ({}, {})",
         ssl::ssl_get_version(&ssl),
-        ssl::ssl_get_cipher_name(&ssl)
+        ssl::ssl_cipher_get_name(ssl::ssl_get_current_cipher(&ssl))
     );
 
     let interactive = sys::isatty(io::stdin().as_fd());
