@@ -4,8 +4,10 @@
 //! order; the manual pages are OpenSSL's (`man 3ssl SSL_read`).
 //!
 //! Two functions `openssl-sys` does not declare are declared here
-//! (`X509_VERIFY_PARAM_set1_ip_asc`, `SSL_set_fd`; `SSL_CTX_clear_mode`, a C macro over
-//! `SSL_CTX_ctrl`, is that call, as `SSL_set_tlsext_host_name` is `SSL_ctrl`).
+//! (`X509_VERIFY_PARAM_set1_ip_asc`, `SSL_set_fd`). Three C macros are the
+//! call they expand to: `SSL_CTX_clear_mode` and
+//! `SSL_CTX_set_min_proto_version` are `SSL_CTX_ctrl`,
+//! `SSL_set_tlsext_host_name` is `SSL_ctrl`.
 
 use std::ffi::{c_char, c_int, c_long, c_ulong, CStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
