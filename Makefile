@@ -4,12 +4,17 @@
 #                 build/c/NAME (gcc, C11), build/rust/NAME (cargo, release),
 #                 and ./NAME (a link to the Rust build)
 #   make demo     see it work (under 20 s)
+#   make tls      the TLS twins (crate tls: server_tls, client_tls) over
+#                 libssl, and a demonstration CA and server certificate in
+#                 build/tls/ (needs libssl-dev, pkg-config and openssl; plain
+#                 make does not build it); make demo-tls shows one session
 #   make docs     regenerate docs/SIDE-BY-SIDE.md from the sources (and, with
 #                 strace installed, docs/strace/*.txt from a real run)
 #   make capture  one session on 127.0.0.1 under tcpdump: build/capture.pcap
 #                 for Wireshark, and a decode with a line on each packet
 #                 (then one that ends with RST, build/reset.pcap), drawn as
-#                 docs/session.svg and docs/reset.svg (scripts/ladder.py);
+#                 docs/session.svg and docs/reset.svg (scripts/ladder.py),
+#                 and the session again over TLS: build/tls.pcap, docs/tls.svg;
 #                 make demo-netns draws docs/netns.svg
 #   make demo-netns  (root) the session between two network namespaces
 #   make demo-udp (root) loss made visible: the UDP pair between two network
@@ -34,10 +39,18 @@ CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -pthread
 # crate, label); the twins of the sockets crate are built here.
 PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "sockets" { print $$1 }' programs.txt)
 
+# The twins of crate tls (make tls), linked with libssl and libcrypto; the
+# flags are asked for only when a TLS program is built (make alone needs no
+# libssl-dev).
+TLS_PROGRAMS := $(shell awk '!/^\#/ && NF && $$5 == "tls" { print $$1 }' programs.txt)
+TLS_LIBS      = $(shell pkg-config --cflags --libs openssl)
+# The demonstration CA and the server's certificate: made here, never committed.
+TLS_FILES    := build/tls/ca.pem build/tls/server.pem build/tls/server.key
+
 C_BINS    := $(addprefix build/c/,$(PROGRAMS))
 RUST_BINS := $(addprefix build/rust/,$(PROGRAMS))
 
-.PHONY: all c rust test sanitize demo clean
+.PHONY: all c rust test sanitize demo clean tls demo-tls
 
 all: c rust
 
@@ -60,7 +73,7 @@ rust:
 # test failed) by scripts/skipped.sh, with what to install.
 SKIP_LOG := build/skipped-checks.txt
 
-test: all bench-build
+test: all tls bench-build
 	@rm -f $(SKIP_LOG)
 	@status=0; { cargo test --release && cargo test --release -p programs -p testkit && \
 		$(MAKE) --no-print-directory sanitize; } || status=$$?; \
@@ -68,6 +81,7 @@ test: all bench-build
 
 # The sanitizer builds: the same sources and flags, plus the sanitizer.
 SANITIZE_BINS := $(addprefix build/asan/,$(PROGRAMS)) $(addprefix build/tsan/,$(PROGRAMS))
+SANITIZE_TLS_BINS := $(addprefix build/asan/,$(TLS_PROGRAMS)) $(addprefix build/tsan/,$(TLS_PROGRAMS))
 
 build/asan/%: c-reference/%.c
 	@mkdir -p build/asan
@@ -77,11 +91,53 @@ build/tsan/%: c-reference/%.c
 	@mkdir -p build/tsan
 	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@
 
-sanitize: all $(SANITIZE_BINS)
+$(addprefix build/asan/,$(TLS_PROGRAMS)): build/asan/%: c-reference/%.c
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $< -o $@ $(TLS_LIBS)
+
+$(addprefix build/tsan/,$(TLS_PROGRAMS)): build/tsan/%: c-reference/%.c
+	@mkdir -p build/tsan
+	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@ $(TLS_LIBS)
+
+sanitize: all tls $(SANITIZE_BINS) $(SANITIZE_TLS_BINS)
 	scripts/sanitize.sh
 
 demo: all
 	@scripts/demo.sh
+
+# The TLS twins: make tls.
+
+tls: $(addprefix build/c/,$(TLS_PROGRAMS)) tls-rust $(TLS_FILES)
+
+$(addprefix build/c/,$(TLS_PROGRAMS)): build/c/%: c-reference/%.c
+	@mkdir -p build/c
+	$(CC) $(CFLAGS) $< -o $@ $(TLS_LIBS)
+
+.PHONY: tls-rust
+tls-rust:
+	cargo build --release -p tls --bins --quiet
+	@mkdir -p build/rust
+	@for p in $(TLS_PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
+
+# A CA (its key deleted once it has signed: it can sign nothing else), and
+# a server certificate for localhost, 127.0.0.1 and ::1 that it signed,
+# valid 825 days. Ed25519 keys: fast, and a signature always 64 bytes, so a
+# session's records have the same lengths every run (an ECDSA signature's
+# length varies by a byte or two) and docs/tls.svg stays as it is.
+$(TLS_FILES) &:
+	@mkdir -p build/tls
+	openssl req -x509 -newkey ed25519 -nodes -days 3650 \
+	    -subj "/CN=sockets side by side demonstration CA" \
+	    -keyout build/tls/ca.key -out build/tls/ca.pem 2>/dev/null
+	openssl req -x509 -newkey ed25519 -nodes -days 825 \
+	    -subj "/CN=localhost" -CA build/tls/ca.pem -CAkey build/tls/ca.key \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+	    -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
+	    -keyout build/tls/server.key -out build/tls/server.pem 2>/dev/null
+	@rm -f build/tls/ca.key
+
+demo-tls: all tls
+	@scripts/demo-tls.sh
 
 # The teaching aid: the side-by-side guide, a capture, a two-host run.
 .PHONY: docs capture demo-netns demo-udp
@@ -90,10 +146,11 @@ docs: all
 	else echo "docs: strace is not installed: docs/strace/*.txt stay as they are"; fi
 	@scripts/gen-side-by-side.py
 
-capture: all
+capture: all tls
 	@scripts/capture.sh
 	@scripts/ladder.py --picture session build/capture.pcap docs/session.svg
 	@scripts/ladder.py --picture reset build/reset.pcap docs/reset.svg
+	@scripts/ladder.py --picture tls build/tls.pcap docs/tls.svg
 
 demo-netns: all
 	@scripts/demo-netns.sh
@@ -118,5 +175,5 @@ bench: all bench-build
 	@scripts/bench.sh
 
 clean:
-	rm -rf build $(PROGRAMS)
+	rm -rf build $(PROGRAMS) $(TLS_PROGRAMS)
 	cargo clean --quiet

@@ -8,8 +8,12 @@
 # this script prints a decode of it with a one-line explanation of each packet.
 # Then a second connection to the same server, one that ends with RST
 # (scripts/reset-client.py: one line, then close with SO_LINGER 0), into
-# build/reset.pcap, and its decode. make capture draws both as ladder
-# diagrams, docs/session.svg and docs/reset.svg (scripts/ladder.py).
+# build/reset.pcap, and its decode. Then the first session again over TLS
+# (build/c/server_tls and build/rust/client_tls, make tls) into
+# build/tls.pcap, with the session's secrets in build/tls-keys.log
+# (SSLKEYLOGFILE) for Wireshark, and its tcpdump -A: no line is readable.
+# make capture draws the three as ladder diagrams, docs/session.svg,
+# docs/reset.svg and docs/tls.svg (scripts/ladder.py).
 #
 # The same packets every run: both programs run on CPU 0, the client at a
 # higher real-time priority than the server (chrt -f), so the client always
@@ -26,7 +30,10 @@
 #   CAPTURE_SERVER  the server to run   (default build/c/server)
 #   CAPTURE_CLIENT  the client to run   (default build/rust/client)
 #   CAPTURE_OUT     the capture file    (default build/capture.pcap; the
-#                   reset goes to reset.pcap in the same directory)
+#                   reset goes to reset.pcap in the same directory, the TLS
+#                   session to tls.pcap, its secrets to tls-keys.log)
+#   CAPTURE_TLS_SERVER, CAPTURE_TLS_CLIENT  the TLS pair (default
+#                   build/c/server_tls, build/rust/client_tls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,13 +41,17 @@ server_bin=${CAPTURE_SERVER:-build/c/server}
 client_bin=${CAPTURE_CLIENT:-build/rust/client}
 out=${CAPTURE_OUT:-build/capture.pcap}
 reset_out=$(dirname "$out")/reset.pcap
+tls_server_bin=${CAPTURE_TLS_SERVER:-build/c/server_tls}
+tls_client_bin=${CAPTURE_TLS_CLIENT:-build/rust/client_tls}
+tls_out=$(dirname "$out")/tls.pcap
+keylog=$(dirname "$out")/tls-keys.log
 
 if ! command -v tcpdump >/dev/null; then
     echo "capture: tcpdump is not installed: apt-get install tcpdump (or run .ci/run as root)" >&2
     exit 1
 fi
-for bin in "$server_bin" "$client_bin"; do
-    [ -x "$bin" ] || { echo "capture: $bin is missing: run make first" >&2; exit 1; }
+for bin in "$server_bin" "$client_bin" "$tls_server_bin" "$tls_client_bin"; do
+    [ -x "$bin" ] || { echo "capture: $bin is missing: run make and make tls first" >&2; exit 1; }
 done
 mkdir -p "$(dirname "$out")"
 
@@ -120,6 +131,24 @@ server_pid=
 sed 's/^/server: /' "$work/server.log"
 
 echo
+echo "== the same session over TLS: $tls_server_bin, then SSLKEYLOGFILE=$keylog $tls_client_bin"
+plain_port=$port
+"${server_second[@]}" "$tls_server_bin" -b 127.0.0.1 -p 0 >"$work/tls-server.log" 2>&1 &
+server_pid=$!
+wait_for "$work/tls-server.log" "listening on"
+port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/tls-server.log")
+start_tcpdump "$tls_out"
+rm -f "$keylog"
+printf 'hello\nworld\nquit\n' | SSLKEYLOGFILE="$keylog" "${client_first[@]}" "$tls_client_bin" 127.0.0.1 "$port" |
+    sed 's/^/client: /'
+wait_for "$work/tls-server.log" "] quit"
+stop_tcpdump "$tls_out" fins_and_last_ack
+kill -TERM "$server_pid" && wait "$server_pid" || true
+server_pid=
+sed 's/^/server: /' "$work/tls-server.log"
+port=$plain_port # the decodes below name the plain sessions' server by it
+
+echo
 echo "== $out: $(tcpdump -nn -r "$out" 2>/dev/null | wc -l) packets (tcpdump -nn -x -ttttt -r $out, annotated)"
 echo "   server 127.0.0.1.$port; the client's port is the one the kernel picked"
 echo
@@ -129,4 +158,10 @@ echo "== $reset_out: $(tcpdump -nn -r "$reset_out" 2>/dev/null | wc -l) packets,
 echo
 scripts/decode-pcap.sh "$reset_out" "$port"
 echo
+echo "== $tls_out: $(tcpdump -nn -r "$tls_out" 2>/dev/null | wc -l) packets, the session over TLS (tcpdump -nn -A: no line is readable)"
+echo
+tcpdump -nn -A -r "$tls_out" 2>/dev/null | sed 's/^/  /'
+echo
 echo "Open $out in Wireshark (or: tcpdump -nn -A -r $out) to look at every field."
+echo "Open $tls_out too, with Edit > Preferences > Protocols > TLS > (Pre)-Master-Secret log"
+echo "filename = $keylog, to see the same lines inside the TLS records."

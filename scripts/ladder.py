@@ -3,11 +3,12 @@
 
     scripts/ladder.py --picture NAME PCAP OUT.svg
                             one of the project's pictures (NAME: session, reset,
-                            netns, udp; make capture, make demo-netns and make
-                            demo-udp draw them)
+                            tls, netns, udp; make capture, make demo-netns
+                            and make demo-udp draw them)
     scripts/ladder.py PCAP OUT.svg [--title TEXT] [--source TEXT]
-                                   [--client TEXT] [--server TEXT]
-                            any capture of one connection
+                                   [--client TEXT] [--server TEXT] [--tls]
+                            any capture of one connection (--tls: a TLS
+                            session, drawn as its records: scripts/ladders/tls.py)
     scripts/ladder.py --list PCAP
                             the packets, one line each: what the SVG holds in
                             its <desc>, for tests and diffs
@@ -36,7 +37,8 @@ import sys
 
 from ladders.pcap import connection
 from ladders.story import explain
-from ladders.svg import draw
+from ladders.svg import NOTES, draw
+from ladders.tls import NOTES as TLS_NOTES, tls_story
 from ladders.udp import UDP_LINES, datagram_flow, draw_datagrams, explain_datagrams
 
 
@@ -71,6 +73,11 @@ PICTURES = {
         "source": "make capture: tcpdump on the loopback (build/reset.pcap), drawn by scripts/ladder.py",
         "client": "scripts/reset-client.py", "server": "build/c/server",
     },
+    "tls": {
+        "title": "The echo session over TLS 1.3 on 127.0.0.1: connect, handshake, two lines, quit",
+        "source": "make capture: tcpdump on the loopback (build/tls.pcap), drawn by scripts/ladder.py --tls",
+        "client": "build/rust/client_tls", "server": "build/c/server_tls", "tls": True,
+    },
     "netns": {
         "title": "The echo session between two network namespaces (a veth pair)",
         "source": "make demo-netns: tcpdump on the server's veth (build/netns.pcap), drawn by scripts/ladder.py",
@@ -95,6 +102,7 @@ def main():
     parser.add_argument("--source", default="", help="how the capture was made (the subtitle)")
     parser.add_argument("--client", default="", help="the client program")
     parser.add_argument("--server", default="", help="the server program")
+    parser.add_argument("--tls", action="store_true", help="a TLS session: show its records, not its bytes")
     args = parser.parse_args()
     if args.picture:
         for key, value in PICTURES[args.picture].items():
@@ -108,6 +116,8 @@ def main():
         print(f"ladder: {args.pcap}: {e}", file=sys.stderr)
         return 1
     arrows = explain(packets, client)
+    if args.tls:
+        tls_story(arrows)
     if args.list:
         print("\n".join(a.line() for a in arrows))
         return 0
@@ -115,7 +125,8 @@ def main():
         parser.error("give the SVG file to write, or --list")
     subtitle = args.source or f"drawn by scripts/ladder.py from {args.pcap}"
     with open(args.svg, "w", encoding="utf-8") as f:
-        f.write(draw(arrows, client, server, args.title, subtitle, args.client, args.server))
+        notes = TLS_NOTES if args.tls else NOTES
+        f.write(draw(arrows, client, server, args.title, subtitle, args.client, args.server, notes))
     print(f"ladder: wrote {args.svg} ({len(arrows)} arrows)")
     return 0
 

@@ -5,7 +5,8 @@
 # build/tsan/ (gcc -fsanitize=thread), then runs this script, which runs the
 # conformance sessions (tests/behaviour.rs, tests/conformance.rs), the load
 # test with 200 clients (tests/load.rs), server_fork's own tests
-# (tests/fork.rs) and the UDP pair's (tests/udp.rs) against each build: SOCKETS_C_DIR
+# (tests/fork.rs), the UDP pair's (tests/udp.rs) and the TLS checks (tests/tls.rs)
+# against each build: SOCKETS_C_DIR
 # points the tests' C side at it. Every sanitizer writes its reports to a
 # file of its own (log_path) instead of the programs' stderr, which the tests
 # read; any report file at the end fails the run, and is shown.
@@ -17,7 +18,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 
 for build in asan tsan; do
-    for program in $(awk '!/^#/ && NF && $5 == "sockets" { print $1 }' programs.txt); do
+    for program in $(awk '!/^#/ && NF && ($5 == "sockets" || $5 == "tls") { print $1 }' programs.txt); do
         [ -x "build/$build/$program" ] || { echo "sanitize: build/$build/$program is missing: run make sanitize" >&2; exit 1; }
     done
 done
@@ -29,6 +30,11 @@ run() {
     SOCKETS_C_DIR="build/$build" SOCKETS_LOAD_CLIENTS=200 \
         cargo test --release --quiet --test behaviour --test conformance --test load --test fork --test udp -- \
         --skip memory_per_idle_client --skip load_rust --skip valgrind || failed+=("$build")
+    # The TLS twins: every check of tests/tls.rs but the strace one (a
+    # sanitizer's own system calls are no step of the program).
+    echo "sanitize: $build: the TLS checks"
+    SOCKETS_C_DIR="build/$build" cargo test --release --quiet --test tls -- \
+        --skip twins_make_the_same_socket_system_calls || failed+=("$build (tls)")
 }
 
 # halt_on_error: the first report ends the program (a test then fails too);

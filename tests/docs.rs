@@ -239,6 +239,18 @@ fn spec_protocol_capture_holds_the_echoed_payloads_both_ways() {
     assert!(reset.iter().all(|s| s.flags & FIN == 0), "a FIN in reset.pcap");
     assert_picture_fresh("session", &pcap, &dir);
     assert_picture_fresh("reset", &dir.join("reset.pcap"), &dir);
+    // The same session over TLS: every segment's payload is TLS records, and
+    // no line crosses in the clear.
+    let tls = read_pcap(&dir.join("tls.pcap"));
+    let data: Vec<&Segment> = tls.iter().filter(|s| !s.payload.is_empty()).collect();
+    assert!(data.len() >= 8, "tls.pcap holds {} segments with data", data.len());
+    for s in data {
+        assert!(matches!(s.payload[0], 20..=23), "a segment that is no TLS record: {:?}", &s.payload[..5]);
+        for line in [&b"hello"[..], b"world", b"quit"] {
+            assert!(!s.payload.windows(line.len()).any(|w| w == line), "a line in the clear in tls.pcap");
+        }
+    }
+    assert_picture_fresh("tls", &dir.join("tls.pcap"), &dir);
     let _ = fs::remove_dir_all(&dir);
 }
 
@@ -360,9 +372,9 @@ fn demo_netns_removes_the_namespaces_when_interrupted() {
 
 // ---------------------------------------------------------------- the ladder diagrams
 
-/// The ladder diagrams in docs/: `make capture` draws session and reset,
-/// `make demo-netns` draws netns (scripts/ladder.py --picture NAME).
-const PICTURES: [&str; 3] = ["session", "reset", "netns"];
+/// The ladder diagrams in docs/: `make capture` draws session, reset and
+/// tls, `make demo-netns` draws netns (scripts/ladder.py --picture NAME).
+const PICTURES: [&str; 4] = ["session", "reset", "tls", "netns"];
 
 const RST: u8 = 0x04;
 const PSH: u8 = 0x08;

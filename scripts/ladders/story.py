@@ -29,6 +29,7 @@ class Arrow:
         self.sent_by = ("kernel", "")        # (step, note) on the sender's side
         self.read_by = ("", "")              # (step, note) on the receiver's side, if any
         self.states = {}                     # side -> the TCP state this packet moved it to
+        self.payload_label = None            # what to show instead of the payload (TLS records)
 
     def numbers(self):
         p = self.packet
@@ -52,7 +53,9 @@ class Arrow:
             text += f" | {step(self.dst, self.read_by)}"
         if self.states:
             text += " | now: " + ", ".join(f"{side} {state}" for side, state in sorted(self.states.items()))
-        if self.packet.kind == "tcp" and self.packet.payload:
+        if self.payload_label is not None:
+            text += f" | {self.payload_label}"
+        elif self.packet.kind == "tcp" and self.packet.payload:
             text += f' | "{escape(self.packet.payload)}"'
         return text
 

@@ -30,11 +30,12 @@ STYLES = {
 PHASES = {
     "arp": "ARP: the client's kernel looks up the server's Ethernet address",
     "handshake": "the three-way handshake: connect()",
+    "tls": "the TLS handshake: SSL_connect() and SSL_accept()",
     "data": "the session: each line goes out and comes back",
     "end": "the end of the connection",
 }
 
-BAND = {"arp": "#f4effa", "handshake": "#eef3fb", "data": "#eef7f0", "end": "#fcf1e8"}
+BAND = {"arp": "#f4effa", "handshake": "#eef3fb", "tls": "#f6f3e4", "data": "#eef7f0", "end": "#fcf1e8"}
 
 
 def style_of(a):
@@ -175,7 +176,9 @@ def arrow_row(a, top):
            text(CLIENT_X + 22, top - 6.5, str(a.number), size=12, weight="bold", fill="#ffffff"),
            text(mid, top - 7, a.numbers(), size=13, family=MONO,
                 weight="bold" if kind != "ack" else "normal", fill=colour)]
-    if a.packet.kind == "tcp" and a.packet.payload:
+    if a.payload_label is not None:
+        out.append(text(mid, top + SLANT + 18, shorten(a.payload_label, 64), size=12.5, family=MONO))
+    elif a.packet.kind == "tcp" and a.packet.payload:
         shown = shorten(escape(a.packet.payload), 44)
         out.append(text(mid, top + SLANT + 18, f'"{shown}"', size=14, family=MONO))
     out.append("</g>")
@@ -191,7 +194,7 @@ def arrow_row(a, top):
     return out
 
 
-def legend(used, legend_top, notes_top):
+def legend(used, legend_top, notes_top, notes):
     """What the colours, the numbers and the labels mean."""
     out = [f'<line x1="30" y1="{legend_top - 20}" x2="{WIDTH - 30}" y2="{legend_top - 20}" '
            f'stroke="#cccccc"/>']
@@ -203,23 +206,23 @@ def legend(used, legend_top, notes_top):
         out.append(f'<line x1="{x}" y1="{row_y - 4}" x2="{x + 40}" y2="{row_y - 4}" stroke="{colour}" '
                    f'stroke-width="2.2"{dash} marker-end="url(#head-{name})"/>')
         out.append(text(x + 50, row_y, meaning, size=12.5, anchor="start"))
-    for i, note in enumerate(NOTES):
+    for i, note in enumerate(notes):
         out.append(text(40, notes_top + 18 * i, note, size=12.5, anchor="start", fill="#333333"))
     return out
 
 
-def draw(arrows, client, server, title, subtitle, client_name, server_name):
+def draw(arrows, client, server, title, subtitle, client_name, server_name, notes=NOTES):
     """The SVG text of the ladder."""
     rows, bands, bottom = layout(arrows)
     used = [name for name in STYLES if any(style_of(a) == name for a in arrows)]
     legend_top = bottom + 40
     notes_top = legend_top + 24 * ((len(used) + 1) // 2) + 10
-    height = notes_top + 18 * len(NOTES) + 16
+    height = notes_top + 18 * len(notes) + 16
     out = head(arrows, used, height, title)
     out += ends(title, subtitle, client, server, client_name, server_name)
     out += lifelines(bands, bottom)
     for a, top in rows:
         out += arrow_row(a, top)
-    out += legend(used, legend_top, notes_top)
+    out += legend(used, legend_top, notes_top, notes)
     out.append("</svg>")
     return "\n".join(out) + "\n"
