@@ -264,8 +264,12 @@ impl RunReport for LoadReport {
     }
 
     fn summary(&self) -> String {
+        let lost = match self.tally.lost {
+            0 => String::new(),
+            n => format!(", {n} datagrams lost"),
+        };
         format!(
-            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us",
+            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us{lost}",
             self.round_trips_per_s,
             self.server_cpu_us.unwrap_or(f64::NAN),
             self.p50_us,

@@ -45,7 +45,8 @@ pub fn handshakes(row: &RowResults) {
         let (Some(r), Some(p)) = (figure(row, tls, rate), figure(row, plain, rate)) else { continue };
         let cpus = figure(row, tls, cpu).zip(figure(row, plain, cpu));
         let server = cpus.map_or(String::new(), |(t, p)| {
-            format!("; server CPU {t:.0} us against {p:.0} us, {:.1}x: {:.0} us a handshake", t / p, t - p)
+            let times = if p > 0.0 { format!(", {:.1}x", t / p) } else { String::new() };
+            format!("; server CPU {t:.0} us against {p:.0} us{times}: {:.0} us a handshake", t - p)
         });
         println!(
             "  {:<18} {r:.0} connections/s against {plain}'s {p:.0}: {:.2} ms each against {:.2} ms{server}",
