@@ -222,7 +222,7 @@ fn measure(row: &Row, target: Target, (running, dialer): (&Running, &Dialer), ti
 /// `missing` where the server's binary was not built (or, for TLS, its
 /// certificate, or the bench without TLS).
 fn empty_results(rows: &[Row], build: &Path, reps: usize) -> Results {
-    let cell = |t: Target| Cell { target: t, missing: t.missing(build), runs: vec![] };
+    let cell = |t: Target| Cell { target: t, missing: t.missing(build).is_some(), runs: vec![] };
     let rows = rows
         .iter()
         .map(|row| RowResults {
@@ -247,8 +247,10 @@ pub fn run(options: &SuiteOptions) -> i32 {
     let mut rows = load_rows(&setup, reps, options.quick);
     rows.extend(crowd_rows(&setup, reps, options.quick));
     let mut results = empty_results(&rows, &options.build, reps);
-    for cell in results.rows.iter().flat_map(|r| &r.cells).filter(|c| c.missing) {
-        eprintln!("echo-bench suite: {} is not built (make; make tls): `missing` in the table", cell.target);
+    for target in results.targets() {
+        if let Some(why) = target.missing(&options.build) {
+            eprintln!("echo-bench suite: {target}: {why}: `missing` in the table");
+        }
     }
     let started = Instant::now();
     let mut failed = false;

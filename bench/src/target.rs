@@ -123,13 +123,20 @@ impl Target {
         Some(build.join(lang.dir()).join(program.name))
     }
 
-    /// Whether the suite cannot run it: a server whose binary is not built,
-    /// or a TLS server without its certificate, or with a bench built
-    /// without TLS.
-    pub fn missing(self, build: &Path) -> bool {
-        let unbuilt = self.path(build).is_some_and(|p| !p.exists());
+    /// Why the suite cannot run it, if it cannot: a server whose binary is
+    /// not built, or a TLS server without its certificate, or with a bench
+    /// built without TLS.
+    pub fn missing(self, build: &Path) -> Option<&'static str> {
         let tls = self.program().is_some_and(|p| p.transport == Transport::Tls);
-        unbuilt || (tls && (!tls::AVAILABLE || tls::files(build).iter().any(|f| !f.exists())))
+        if self.path(build).is_some_and(|p| !p.exists()) {
+            Some(if tls { "not built (make tls)" } else { "not built (make)" })
+        } else if tls && !tls::AVAILABLE {
+            Some("echo-bench was built without TLS (no libssl-dev)")
+        } else if tls && tls::files(build).iter().any(|f| !f.exists()) {
+            Some("no certificate in build/tls/ (make tls)")
+        } else {
+            None
+        }
     }
 
     /// How its clients reach it: by its transport (TCP for the peers).
