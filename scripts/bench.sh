@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every server (C and Rust: thread per client, single, fork,
-# poll), tokio, socat and the floor through the same rows, interleaved and
+# poll; TLS and UDP beside them once built, make tls for TLS), tokio, socat
+# and the floor through the same rows, interleaved and
 # repeated; prints the tables of medians and the ratios, and writes
 # build/bench/bench-results.json and the charts build/bench/bench-*.svg.
 # See docs/BENCHMARKS.md.

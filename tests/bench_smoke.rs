@@ -276,8 +276,33 @@ fn bench_quick_suite_runs_every_row() {
     for file in ["bench-results.json", "bench-throughput.svg", "bench-memory.svg"] {
         assert!(out_dir.join(file).exists(), "no {file} in {}", out_dir.display());
     }
+    assert_transport_rows(&table);
     let _ = std::fs::remove_dir_all(&out_dir);
     let _ = std::fs::remove_dir_all(&build);
+}
+
+/// The TLS and UDP rows of the quick suite, by the transports programs.txt
+/// has: the handshake row, and where the servers are built (make tls for
+/// TLS, with its certificate) the comparisons with the plain server.
+fn assert_transport_rows(table: &str) {
+    use programs::Transport;
+    let built = |transport| {
+        let servers = programs::all().iter().filter(|p| p.is_server() && p.transport == transport);
+        let servers: Vec<_> = servers.collect();
+        let built = servers
+            .iter()
+            .all(|p| LANGS.iter().all(|l| root().join("build").join(l.dir()).join(p.name).exists()));
+        (!servers.is_empty(), built)
+    };
+    let (tls, tls_built) = built(Transport::Tls);
+    assert_eq!(table.contains("TLS handshakes, 10 connections"), tls, "the handshake row:\n{table}");
+    if tls && tls_built && root().join("build/tls/ca.pem").exists() {
+        assert!(table.contains("What a TLS handshake costs against a plain connect"), "{table}");
+        assert!(table.contains("What TLS adds to a round trip"), "{table}");
+    }
+    if let (true, true) = built(Transport::Udp) {
+        assert!(table.contains("What a datagram's round trip costs against a TCP segment's"), "{table}");
+    }
 }
 
 /// The charts of a known small results file (tests/data/): an SVG document

@@ -9,7 +9,7 @@ use programs::Program;
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
 use crate::svg::{render, short, Bar, Group, Panel, Series};
-use crate::target::{program_label, servers, Lang, Target};
+use crate::target::{all_servers, program_label, Lang, Target};
 
 /// A bar from the runs of a cell (absent cell: no bar).
 fn bar(series: Series, cell: Option<&Cell>, figure: impl Fn(&Sample) -> Option<f64>) -> Option<Bar> {
@@ -47,7 +47,8 @@ fn groups(
 
 fn throughput_panels(results: &Results) -> Vec<Panel> {
     let rate = |s: &Sample| s.load().map(|r| r.round_trips_per_s);
-    let programs = servers();
+    // Every server with a cell in the row, TLS and UDP included.
+    let programs = all_servers();
     let panel = |row: &RowResults| {
         let floor = row.cell(Target::Floor).and_then(|c| median(c.rates()));
         Some(Panel {
@@ -61,7 +62,7 @@ fn throughput_panels(results: &Results) -> Vec<Panel> {
 }
 
 fn memory_panels(results: &Results) -> Vec<Panel> {
-    let programs = servers();
+    let programs = all_servers();
     let per_client = |f: fn(&crate::idle::IdleReport) -> Option<f64>| move |s: &Sample| s.idle().and_then(f);
     let mut panels = Vec::new();
     for row in results.rows.iter().filter(|r| matches!(r.kind, Kind::Idle { .. })) {

@@ -1,15 +1,16 @@
 //! Connection churn, in the manner of Stevens' UNP Figure 30.1: clients one
 //! after another, each connects, does one round trip and closes; what a
-//! connection costs the server, fork or thread start included.
+//! connection costs the server, fork or thread start included. Over TLS
+//! each connection is a new handshake too: what a handshake costs.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::line;
+use crate::dial::Dialer;
 use crate::procfs::{self, CpuMeter};
-use crate::tally::{RunReport, Tally};
+use crate::tally::{Problem, RunReport, Tally};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// Fields left out of a JSON file read back are zero or empty.
@@ -27,10 +28,11 @@ pub struct ChurnReport {
     pub tally: Tally,
 }
 
-/// `n` connections one after another. With the server's `pid`, its CPU time
-/// is read before and, once it has no child process left, after.
+/// `n` connections one after another, opened by `dialer` (over TLS with a
+/// handshake each). With the server's `pid`, its CPU time is read before
+/// and, once it has no child process left, after.
 pub fn run_churn(
-    addr: SocketAddr,
+    (addr, dialer): (SocketAddr, &Dialer),
     target: &str,
     n: usize,
     pid: Option<u32>,
@@ -40,7 +42,11 @@ pub fn run_churn(
     let mut report = ChurnReport { target: target.into(), connections: n, ..Default::default() };
     let start = Instant::now();
     for id in 0..n {
-        if let Err(problem) = line::connect_and_echo(addr, id, timeout) {
+        let echoed = dialer
+            .open(addr, timeout)
+            .map_err(|e| Problem::Error(format!("connection {id}: connect {addr}: {e}")))
+            .and_then(|(mut conn, _)| conn.echo_once(id).map(|()| conn.close()));
+        if let Err(problem) = echoed {
             report.tally.count(problem);
             break;
         }

@@ -9,11 +9,13 @@ use crate::line::MAX_SIZE;
 use crate::load::Workload;
 
 pub const USAGE: &str = "\
-usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--json] [HOST] PORT
+usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--tls CAFILE | --udp] [--json] [HOST] PORT
        echo-bench --floor [-c CLIENTS] [-n ROUNDS] [-s SIZE] [--json]
        echo-bench --idle N [--active CLIENTS -n ROUNDS -s SIZE] [--per-process N] [--pid PID] [--hold SECONDS] [--json] [HOST] PORT
        echo-bench --storm N [--json] [HOST] PORT
-       echo-bench --churn N [--pid PID] [--json] [HOST] PORT
+       echo-bench --churn N [--tls CAFILE] [--pid PID] [--json] [HOST] PORT
+       (--tls CAFILE: over TLS, the server's certificate verified against CAFILE; --udp: one datagram
+        a line, an echo not back within 1 s counted as lost)
        echo-bench suite [--build DIR] [--reps N] [--out DIR] [--quick]
        echo-bench report RESULTS.json     (the suite's tables again, from its saved results)
        echo-bench chart RESULTS.json [--out DIR]   (its two SVG charts again)
@@ -55,6 +57,10 @@ pub struct RunOptions {
     pub floor: bool,
     pub pid: Option<u32>,
     pub hold: Duration,
+    /// `--tls CAFILE`: TLS to the server, whose certificate CAFILE vouches for.
+    pub tls: Option<PathBuf>,
+    /// `--udp`: a datagram a line.
+    pub udp: bool,
     /// `[HOST] PORT`
     pub operands: Vec<String>,
 }
@@ -95,6 +101,8 @@ impl Default for RunOptions {
             floor: false,
             pid: None,
             hold: Duration::ZERO,
+            tls: None,
+            udp: false,
             operands: Vec::new(),
         }
     }
@@ -138,6 +146,8 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("churn") => run.mode = Mode::Churn { connections: at_least(parser, 1)? },
             Long("pid") => run.pid = Some(at_least(parser, 1)?),
             Long("hold") => run.hold = Duration::from_secs(at_least(parser, 0)?),
+            Long("tls") => run.tls = Some(parser.value()?.into()),
+            Long("udp") => run.udp = true,
             Short('h') | Long("help") => return Ok(Command::Help),
             Value(word) => run.operands.push(word.string()?),
             _ => return Err(arg.unexpected()),
@@ -167,6 +177,13 @@ fn check(
         (Mode::Helper { first: slot, .. }, Some(id)) => *slot = id,
         (_, Some(_)) => return Err("--first goes with --helper".into()),
         _ => {}
+    }
+    let plain = run.tls.is_none() && !run.udp;
+    if !plain && (run.floor || !matches!(run.mode, Mode::Load | Mode::Churn { .. })) {
+        return Err("--tls and --udp go with a load or --churn, not with --floor".into());
+    }
+    if run.tls.is_some() && run.udp {
+        return Err("--tls or --udp, not both".into());
     }
     let operands = run.operands.len();
     if run.floor && (operands > 0 || !matches!(run.mode, Mode::Load)) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dial::Dialer;
 use crate::hold::Held;
 use crate::load::{self, LoadReport, Workload};
 use crate::procfs::{self, CpuMeter, Memory};
@@ -85,7 +86,7 @@ pub fn run_idle(
     report.after = pid.and_then(procfs::tree_memory);
     if let Some(w) = active.filter(|_| report.tally.ok()) {
         let cpu = CpuMeter::start(pid);
-        let mut load = load::run_load(addr, target, w, timeout, false);
+        let mut load = load::run_load((addr, &Dialer::Tcp), target, w, timeout, false);
         load.server_cpu_us = cpu.per(load.round_trips);
         report.active = Some(load);
     }

@@ -47,8 +47,14 @@ impl Lines {
 }
 
 /// Sends `line` and reads until as many bytes are back; compares them.
-/// `what` names the connection and round trip in a problem's text.
-pub fn round_trip(stream: &mut TcpStream, line: &[u8], echo: &mut [u8], what: &str) -> Result<(), Problem> {
+/// `what` names the connection and round trip in a problem's text. A TCP
+/// stream or a TLS stream over one.
+pub fn round_trip(
+    stream: &mut (impl Read + Write),
+    line: &[u8],
+    echo: &mut [u8],
+    what: &str,
+) -> Result<(), Problem> {
     stream.write_all(line).map_err(|e| Problem::Error(format!("{what}: send: {e}")))?;
     let mut got = 0;
     while got < line.len() {
@@ -64,8 +70,14 @@ pub fn round_trip(stream: &mut TcpStream, line: &[u8], echo: &mut [u8], what: &s
             Err(e) => return Err(Problem::Error(format!("{what}: recv after {got} bytes: {e}"))),
         }
     }
-    match echo[..line.len()].iter().zip(line).position(|(a, b)| a != b) {
-        None => Ok(()),
+    compare(line, &echo[..line.len()], what)
+}
+
+/// The echo against the line: a mismatch names the first byte that differs.
+pub fn compare(line: &[u8], echo: &[u8], what: &str) -> Result<(), Problem> {
+    match echo.iter().zip(line).position(|(a, b)| a != b) {
+        None if echo.len() == line.len() => Ok(()),
+        None => Err(Problem::Mismatch(format!("{what}: sent {} bytes, got {} back", line.len(), echo.len()))),
         Some(at) => Err(Problem::Mismatch(format!(
             "{what}: echo differs at byte {at}: sent 0x{:02x}, got 0x{:02x}",
             line[at], echo[at]

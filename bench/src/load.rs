@@ -1,7 +1,7 @@
 //! The load run: CLIENTS connections at once, each doing ROUNDS round trips
 //! of one SIZE-byte line, every echo checked.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::line::{self, Lines};
+use crate::dial::{Conn, Dialer};
+use crate::line::Lines;
 use crate::tally::{Problem, RunReport, Tally};
 
 /// How much work one load run is.
@@ -92,15 +93,15 @@ struct ClientResult {
 /// One connection (already open, with the time its connect took, if it was
 /// opened before the clock started): `w.rounds` round trips of one line each.
 fn run_client(
-    addr: SocketAddr,
+    (addr, dialer): (SocketAddr, &Dialer),
     id: usize,
     w: Workload,
     timeout: Duration,
-    open: Option<(TcpStream, u64)>,
+    open: Option<(Conn, u64)>,
     done: &AtomicU64,
 ) -> ClientResult {
     let mut result = ClientResult { latencies: histogram(), connect_us: 0, tally: Tally::default() };
-    let (mut stream, connect_us) = match open.map_or_else(|| line::connect(addr, timeout), Ok) {
+    let (mut conn, connect_us) = match open.map_or_else(|| dialer.open(addr, timeout), Ok) {
         Ok(open) => open,
         Err(e) => {
             result.tally.count(Problem::Error(format!("client {id}: connect {addr}: {e}")));
@@ -113,8 +114,12 @@ fn run_client(
     for round in 0..w.rounds {
         let start = Instant::now();
         let what = format!("client {id}, round trip {round}");
-        match line::round_trip(&mut stream, lines.next_line(), &mut echo, &what) {
+        match conn.round_trip(lines.next_line(), &mut echo, &what) {
             Ok(()) => {}
+            Err(problem @ Problem::Lost(_)) => {
+                result.tally.count(problem);
+                continue; // not a round trip: no latency, not counted done
+            }
             Err(problem @ Problem::Mismatch(_)) => result.tally.count(problem),
             Err(problem) => {
                 result.tally.count(problem);
@@ -124,6 +129,7 @@ fn run_client(
         let _ = result.latencies.record((start.elapsed().as_micros() as u64).max(1));
         done.fetch_add(1, Ordering::Relaxed);
     }
+    conn.close();
     result
 }
 
@@ -133,16 +139,15 @@ fn run_client(
 /// (the server's listen backlog stays full) ends this phase; the clients left
 /// connect on their own threads once the clock runs, where a server that is
 /// slow to accept makes them wait.
-fn open_first(addr: SocketAddr, clients: usize, timeout: Duration) -> Vec<(TcpStream, u64)> {
+fn open_first(addr: SocketAddr, dialer: &Dialer, clients: usize, timeout: Duration) -> Vec<(Conn, u64)> {
     let mut opened = Vec::with_capacity(clients);
     'opening: while opened.len() < clients {
         // A fresh socket sends its SYN at once: no 1 s retransmit timer.
         for _attempt in 0..4 {
-            if let Ok((stream, connect_us)) = line::connect(addr, Duration::from_millis(50).min(timeout)) {
+            if let Ok((conn, connect_us)) = dialer.open(addr, Duration::from_millis(50).min(timeout)) {
                 // From here on, the run's timeout, not the connect's.
-                if stream.set_read_timeout(Some(timeout)).and(stream.set_write_timeout(Some(timeout))).is_ok()
-                {
-                    opened.push((stream, connect_us));
+                if conn.set_timeout(timeout).is_ok() {
+                    opened.push((conn, connect_us));
                     continue 'opening;
                 }
             }
@@ -193,26 +198,27 @@ fn gather(
     report
 }
 
-/// `w.clients` connections at once against `addr`, the connections opened
+/// `w.clients` connections at once against `addr`, opened by `dialer`
 /// first (see `open_first`); the clock runs until the last client ends.
 pub fn run_load(
-    addr: SocketAddr,
+    (addr, dialer): (SocketAddr, &Dialer),
     target: &str,
     w: Workload,
     timeout: Duration,
     show_progress: bool,
 ) -> LoadReport {
-    let mut opened = open_first(addr, w.clients, timeout).into_iter();
+    let mut opened = open_first(addr, dialer, w.clients, timeout).into_iter();
     let done = Arc::new(AtomicU64::new(0));
     let barrier = Arc::new(Barrier::new(w.clients + 1));
     let handles: Vec<_> = (0..w.clients)
         .map(|id| {
             let (done, barrier, open) = (Arc::clone(&done), Arc::clone(&barrier), opened.next());
+            let dialer = dialer.clone();
             thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     barrier.wait();
-                    run_client(addr, id, w, timeout, open, &done)
+                    run_client((addr, &dialer), id, w, timeout, open, &done)
                 })
                 .expect("start a client thread")
         })
@@ -258,8 +264,12 @@ impl RunReport for LoadReport {
     }
 
     fn summary(&self) -> String {
+        let lost = match self.tally.lost {
+            0 => String::new(),
+            n => format!(", {n} datagrams lost"),
+        };
         format!(
-            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us",
+            "{:.0} round trips/s, server CPU {:.1} us each, p50 {} us, p99 {} us, max {} us, slowest connect {} us{lost}",
             self.round_trips_per_s,
             self.server_cpu_us.unwrap_or(f64::NAN),
             self.p50_us,

@@ -11,7 +11,9 @@
 //! and mismatches (round trips whose echo differs from what was sent); it
 //! exits 1 on any of them, 2 on a bad command line. `cli.rs` has the usage.
 //!
-//! `--floor` runs the same load against the smallest echo loop there is (the
+//! `--tls CAFILE` runs it over TLS (a handshake per connection, before the
+//! clock), `--udp` over datagrams (a datagram a line; an echo not back in
+//! time is counted as lost). `--floor` runs the same load against the smallest echo loop there is (the
 //! limit no server can beat on this machine); `--idle`, `--storm` and
 //! `--churn` the other runs of the suite against one server; `suite` is
 //! `make bench`: every server and peer through every row, interleaved and
@@ -20,6 +22,7 @@
 mod chart;
 mod churn;
 mod cli;
+mod dial;
 mod hold;
 mod idle;
 mod line;
@@ -35,6 +38,9 @@ mod suite;
 mod svg;
 mod tally;
 mod target;
+mod tls;
+mod transports;
+mod udp;
 mod verdicts;
 
 use std::process::exit;

@@ -1,7 +1,7 @@
 //! The peers the bench starts and measures: the servers built by `make`, the
 //! tokio echo server, socat, and the floor (its own echo loop).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -82,13 +82,11 @@ pub fn start_listening(mut command: Command) -> Result<Running, String> {
     Ok(running)
 }
 
-/// A server built by `make`: `build/LANG/PROGRAM -b 127.0.0.1 -p 0 -q -t 3600`
-/// (`-q`: no per-line logging; `-t 3600`: no client times out while it waits
-/// for a core, or while 20,000 others are opened against poll, a few
-/// minutes).
-pub fn start_server(path: &Path, pin: Option<&str>) -> Result<Running, String> {
+/// A server built by `make`: `build/LANG/PROGRAM ARGS` (`target.rs` says
+/// which: `-b 127.0.0.1 -p 0 -q` and the rest of its transport).
+pub fn start_server(path: &Path, args: &[OsString], pin: Option<&str>) -> Result<Running, String> {
     let mut command = pinned(pin, path.as_os_str());
-    command.args(["-b", "127.0.0.1", "-p", "0", "-q", "-t", "3600"]);
+    command.args(args);
     start_listening(command)
 }
 

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use programs::Model;
+use programs::{Model, Program, Transport};
 
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
-use crate::target::{servers, Lang, Target};
+use crate::target::{all_servers, Lang, Target};
+use crate::transports;
 use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, TWIN_RATE};
 
 /// A markdown table: the first column left-aligned, the others right.
@@ -75,6 +76,14 @@ fn throughput(results: &Results) {
     load_table(results, rate_text);
 }
 
+/// The servers of programs.txt with a cell in a row with a load, in its
+/// order: a Rust/C column each.
+fn load_programs(results: &Results) -> Vec<&'static Program> {
+    let targets = load_targets(results);
+    let present = |p: &&'static Program| Lang::BOTH.iter().any(|&l| targets.contains(&Target::Server(l, p)));
+    all_servers().into_iter().filter(present).collect()
+}
+
 fn ratios(results: &Results, verdicts: &mut Verdicts) {
     println!();
     println!("Ratios of the medians: Rust/C at least 0.97 is the target for every twin; Rust/tokio at least");
@@ -83,8 +92,9 @@ fn ratios(results: &Results, verdicts: &mut Verdicts) {
         "epoll with 4 clients of 16 KiB, for epoll in every row. MISS: below, every run below every run"
     );
     println!("of the other; ~: below, but the runs overlap.");
-    let programs = servers();
-    let vs_tokio: Vec<_> = programs.iter().filter(|p| p.model != Model::Single).collect();
+    let programs = load_programs(results);
+    let tcp = |p: &&&Program| p.transport == Transport::Tcp && p.model != Model::Single;
+    let vs_tokio: Vec<_> = programs.iter().filter(tcp).collect();
     let mut header = vec!["workload".to_string()];
     header.extend(programs.iter().map(|p| format!("{} Rust/C", p.name)));
     header.extend(vs_tokio.iter().map(|p| format!("{} Rust/tokio", p.name)));
@@ -164,7 +174,7 @@ fn cpu(results: &Results) {
 }
 
 /// A table with a row for each target of the rows of one kind.
-fn per_target(row: &RowResults, header: &[&str], figures: impl Fn(&Cell) -> Vec<String>) {
+pub fn per_target(row: &RowResults, header: &[&str], figures: impl Fn(&Cell) -> Vec<String>) {
     let rows: Vec<Vec<String>> = row
         .cells
         .iter()
@@ -320,8 +330,9 @@ fn floor(results: &Results, verdicts: &mut Verdicts) {
         );
         for cell in row.cells.iter().filter(|c| c.target != Target::Floor && !c.missing) {
             let ours = cell.rates();
-            // Only the project's servers are judged; floor/ours <= 1.30 is ours/floor >= 1/1.30.
-            let judged = cell.target.program().is_some();
+            // Only the project's TCP servers are judged (TLS does more, UDP
+            // less); floor/ours <= 1.30 is ours/floor >= 1/1.30.
+            let judged = cell.target.program().is_some_and(|p| p.transport == Transport::Tcp);
             let what = |x: f64| format!("{}: {} is {:.2}x the floor > 1.30", row.name, cell.target, 1.0 / x);
             let verdict = match judged {
                 true => verdicts.judge(&what, &ours, &floor, 1.0 / 1.3),
@@ -365,10 +376,12 @@ pub fn print(results: &Results) {
                 opening(row);
             }
             Kind::Churn { .. } => churn(row),
+            Kind::Handshakes { .. } => transports::handshakes(row),
             Kind::Load { .. } => {}
         }
     }
     floor(results, &mut verdicts);
+    transports::print(results);
     verdicts.print(results);
 }
 

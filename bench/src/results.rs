@@ -44,6 +44,9 @@ pub enum Kind {
     },
     /// Connections one after another.
     Churn { connections: usize },
+    /// Connections one after another to the TLS servers, a new handshake
+    /// each, beside the same to the plain server (churn runs, both).
+    Handshakes { connections: usize },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

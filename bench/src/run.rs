@@ -7,7 +7,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use serde::Serialize;
 
 use crate::cli::{Mode, RunOptions};
+use crate::dial::Dialer;
 use crate::tally::RunReport;
+use crate::tls::Connector;
 use crate::{churn, hold, idle, load, peers, storm};
 
 /// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
@@ -44,9 +46,17 @@ pub fn run(o: RunOptions) -> i32 {
         Ok(addr) => addr,
         Err(e) => return fail(&e),
     };
-    let target = if o.floor { "floor".to_string() } else { addr.to_string() };
+    let dialer = match (&o.tls, o.udp) {
+        (Some(ca), _) => match Connector::new(ca) {
+            Ok(connector) => Dialer::Tls(connector),
+            Err(e) => return fail(&e),
+        },
+        (None, true) => Dialer::Udp,
+        (None, false) => Dialer::Tcp,
+    };
+    let target = if o.floor { "floor".to_string() } else { format!("{addr}{}", dialer.name()) };
     let ok = match o.mode {
-        Mode::Load => shown(load::run_load(addr, &target, o.workload, o.timeout, true), o.json),
+        Mode::Load => shown(load::run_load((addr, &dialer), &target, o.workload, o.timeout, true), o.json),
         Mode::Idle { connections, active, per_process } => {
             let active = active.map(|clients| load::Workload { clients, ..o.workload });
             let size = (connections, per_process.unwrap_or_else(idle::per_process));
@@ -59,7 +69,7 @@ pub fn run(o: RunOptions) -> i32 {
         Mode::Helper { clients, first } => return hold::helper(addr, first, clients, o.timeout),
         Mode::Storm { clients } => shown(storm::run_storm(addr, &target, clients, o.timeout), o.json),
         Mode::Churn { connections } => {
-            shown(churn::run_churn(addr, &target, connections, o.pid, o.timeout), o.json)
+            shown(churn::run_churn((addr, &dialer), &target, connections, o.pid, o.timeout), o.json)
         }
     };
     i32::from(!ok)

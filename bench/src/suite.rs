@@ -1,7 +1,9 @@
 //! The suite, `make bench`: every TCP server of programs.txt (C and Rust),
-//! tokio, socat and the floor through the same rows, each run with a
-//! freshly started peer, interleaved and repeated; the table of medians,
-//! the results as JSON, and the charts.
+//! tokio, socat and the floor through the same rows, the TLS and UDP
+//! servers beside them in the 1- and 16-client rows and the TLS servers'
+//! handshakes in a row of their own, each run with a freshly started peer,
+//! interleaved and repeated; the table of medians, the results as JSON,
+//! and the charts.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,12 +11,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::SuiteOptions;
+use crate::dial::Dialer;
 use crate::load::{self, LoadReport, Workload};
 use crate::peers::{self, Running};
 use crate::procfs::{self, CpuMeter};
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::tally::Problem;
-use crate::target::{both, concurrent, servers, Target};
+use crate::target::{both, concurrent, plain_server, servers, tls_servers, udp_servers, Target};
 use crate::{chart, churn, idle, report, storm};
 
 /// One row of the table.
@@ -91,7 +94,14 @@ fn load_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
         targets: [both(&servers()), peers].concat(),
         reps,
     };
-    let mut rows = vec![load("1 client x 64 B", 1, 20_000, 64, false, peers(true, true))];
+    // TLS and UDP beside the TCP servers, before the peers.
+    let beside = |mut row: Row| {
+        let others = both(&[tls_servers(), udp_servers()].concat());
+        let at = row.targets.iter().position(|t| t.program().is_none()).unwrap_or(row.targets.len());
+        row.targets.splice(at..at, others);
+        row
+    };
+    let mut rows = vec![beside(load("1 client x 64 B", 1, 20_000, 64, false, peers(true, true)))];
     // Both sides on one CPU: each wakes the other where it runs, with no
     // idle CPU to wake (this VM halts an idle vCPU at once, and waking it
     // costs tens of µs), so the figure no longer depends on what else runs
@@ -100,7 +110,7 @@ fn load_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
         rows.push(load("1 client x 64 B, one core", 1, 40_000, 64, true, peers(true, true)));
     }
     rows.extend([
-        load("16 clients x 64 B", 16, 3_000, 64, false, peers(true, false)),
+        beside(load("16 clients x 64 B", 16, 3_000, 64, false, peers(true, false))),
         load("256 clients x 64 B", 256, 500, 64, false, peers(false, false)),
         load("4 clients x 16 KiB", 4, 1_200, 16 * 1024, false, peers(false, false)),
     ]);
@@ -135,7 +145,22 @@ fn crowd_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     }
     let churn_kind = Kind::Churn { connections: churn };
     rows.push(row(format!("churn of {churn} connections"), churn_kind, servers(), reps));
+    rows.extend(handshake_row(reps, quick));
     rows
+}
+
+/// The TLS servers' handshakes: connections one after another, each a new
+/// handshake, one echo and close, beside the same over plain TCP to the
+/// plain server (what the handshake adds). None without a TLS server.
+fn handshake_row(reps: usize, quick: bool) -> Option<Row> {
+    let tls = tls_servers();
+    let connections = if quick { 10 } else { 1000 };
+    (!tls.is_empty()).then(|| Row {
+        name: format!("TLS handshakes, {connections} connections"),
+        kind: Kind::Handshakes { connections },
+        targets: [both(&tls), both(&Vec::from_iter(plain_server()))].concat(),
+        reps,
+    })
 }
 
 /// A load run from another echo-bench process pinned to `cpu` (the
@@ -167,15 +192,16 @@ fn pinned_report(addr: SocketAddr, w: Workload, timeout: Duration, cpu: &str) ->
     serde_json::from_str(&json).map_err(|e| format!("{e}: {json:?}"))
 }
 
-/// One run of `row` against the peer `running`.
-fn measure(row: &Row, target: Target, running: &Running, timeout: Duration) -> Sample {
+/// One run of `row` against the peer `running`, its clients opened by
+/// `dialer` (the idle and storm rows are TCP's alone).
+fn measure(row: &Row, target: Target, (running, dialer): (&Running, &Dialer), timeout: Duration) -> Sample {
     let (addr, pid, target) = (running.addr, running.pid(), target.to_string());
     match row.kind {
         Kind::Load { workload, one_core } => {
             let cpu = CpuMeter::start(Some(pid));
             let mut report = match one_core {
                 true => run_load_pinned(addr, &target, workload, timeout, "0"),
-                false => load::run_load(addr, &target, workload, timeout, false),
+                false => load::run_load((addr, dialer), &target, workload, timeout, false),
             };
             procfs::settle(pid); // the server's threads see the last EOF and exit
             report.server_cpu_us = cpu.per(report.round_trips);
@@ -186,17 +212,17 @@ fn measure(row: &Row, target: Target, running: &Running, timeout: Duration) -> S
             let size = (connections, per_process.unwrap_or_else(idle::per_process));
             Sample::Idle(Box::new(idle::run_idle(addr, &target, size, Some(pid), Some(active), timeout).0))
         }
-        Kind::Churn { connections } => {
-            Sample::Churn(churn::run_churn(addr, &target, connections, Some(pid), timeout))
+        Kind::Churn { connections } | Kind::Handshakes { connections } => {
+            Sample::Churn(churn::run_churn((addr, dialer), &target, connections, Some(pid), timeout))
         }
     }
 }
 
 /// The results before any run: a cell for each target of each row, marked
-/// `missing` where the server's binary was not built.
+/// `missing` where the server's binary was not built (or, for TLS, its
+/// certificate, or the bench without TLS).
 fn empty_results(rows: &[Row], build: &Path, reps: usize) -> Results {
-    let cell =
-        |t: Target| Cell { target: t, missing: t.path(build).is_some_and(|p| !p.exists()), runs: vec![] };
+    let cell = |t: Target| Cell { target: t, missing: t.missing(build).is_some(), runs: vec![] };
     let rows = rows
         .iter()
         .map(|row| RowResults {
@@ -221,8 +247,10 @@ pub fn run(options: &SuiteOptions) -> i32 {
     let mut rows = load_rows(&setup, reps, options.quick);
     rows.extend(crowd_rows(&setup, reps, options.quick));
     let mut results = empty_results(&rows, &options.build, reps);
-    for cell in results.rows.iter().flat_map(|r| &r.cells).filter(|c| c.missing) {
-        eprintln!("echo-bench suite: {} is not built: `missing` in the table", cell.target);
+    for target in results.targets() {
+        if let Some(why) = target.missing(&options.build) {
+            eprintln!("echo-bench suite: {target}: {why}: `missing` in the table");
+        }
     }
     let started = Instant::now();
     let mut failed = false;
@@ -244,11 +272,15 @@ pub fn run(options: &SuiteOptions) -> i32 {
 fn run_one(row: &Row, cell: &mut Cell, build: &Path) -> (String, bool) {
     let timeout = Duration::from_secs(60);
     let pin = matches!(row.kind, Kind::Load { one_core: true, .. }).then_some("0");
+    let dialer = match cell.target.dialer(build) {
+        Ok(dialer) => dialer,
+        Err(e) => return (format!("FAILED: {e}"), false),
+    };
     let running = match cell.target.start(build, pin) {
         Ok(running) => running,
         Err(e) => return (format!("FAILED: {e}"), false),
     };
-    let sample = measure(row, cell.target, &running, timeout);
+    let sample = measure(row, cell.target, (&running, &dialer), timeout);
     let summary = match sample.problem().filter(|_| !sample.ok()) {
         Some(problem) => format!("{}  FAILED: {problem}", sample.summary()),
         None => sample.summary(),
@@ -295,19 +327,25 @@ mod tests {
     use super::*;
     use crate::target::Lang;
 
+    fn all_rows() -> Vec<Row> {
+        let setup = Setup { socat: true, taskset: true, idle: 50, most: Some((60, 25)), limit: 1024 };
+        let mut rows = load_rows(&setup, 1, true);
+        rows.extend(crowd_rows(&setup, 1, true));
+        rows
+    }
+
     /// A server added to programs.txt is in every row that applies, with no
     /// other edit: both twins in the load and churn rows, the concurrent
-    /// ones in the storm and idle rows, the largest idle row included.
+    /// ones in the storm and idle rows, the largest idle row included; the
+    /// handshake row has the plain server alone, beside the TLS servers.
     #[test]
     fn every_row_takes_its_servers_from_programs_txt() {
-        let setup = Setup { socat: true, taskset: true, idle: 50, most: Some((60, 25)), limit: 1024 };
-        let rows =
-            [load_rows(&setup, 1, true), crowd_rows(&setup, 1, true)].map(|r| r.into_iter()).into_iter();
-        let rows: Vec<Row> = rows.flatten().collect();
+        let rows = all_rows();
         assert_eq!(rows.iter().filter(|r| matches!(r.kind, Kind::Idle { .. })).count(), 2);
         for row in &rows {
             let applies = |p: &Program| match row.kind {
                 Kind::Storm { .. } | Kind::Idle { .. } => p.model != programs::Model::Single,
+                Kind::Handshakes { .. } => Some(p) == plain_server(),
                 _ => true,
             };
             for program in programs::tcp_servers() {
@@ -316,7 +354,37 @@ mod tests {
                     assert_eq!(present, applies(program), "{}: {lang:?} {}", row.name, program.name);
                 }
             }
-            assert!(row.targets.contains(&Target::Tokio), "{}", row.name);
+            let handshakes = matches!(row.kind, Kind::Handshakes { .. });
+            assert_eq!(row.targets.contains(&Target::Tokio), !handshakes, "{}", row.name);
+        }
+    }
+
+    /// The TLS and UDP servers (by their transport) are in the 1- and
+    /// 16-client rows of 64 B, C and Rust, before the peers; the TLS ones in
+    /// the handshake row too, which is there only if a TLS server is; in no
+    /// other row.
+    #[test]
+    fn tls_and_udp_servers_are_in_their_rows_only() {
+        let rows = all_rows();
+        let tls = tls_servers();
+        let handshake_rows = rows.iter().filter(|r| matches!(r.kind, Kind::Handshakes { .. })).count();
+        assert_eq!(handshake_rows, usize::from(!tls.is_empty()));
+        for row in &rows {
+            let beside = matches!(row.kind, Kind::Load { workload, one_core: false }
+                if workload.size == 64 && [1, 16].contains(&workload.clients));
+            let last_server = row.targets.iter().rposition(|t| t.program().is_some());
+            assert!(
+                row.targets[..last_server.unwrap_or(0)].iter().all(|t| t.program().is_some()),
+                "{}",
+                row.name
+            );
+            for (program, lang) in
+                [tls.clone(), udp_servers()].concat().into_iter().flat_map(|p| Lang::BOTH.map(|l| (p, l)))
+            {
+                let handshakes = matches!(row.kind, Kind::Handshakes { .. }) && tls.contains(&program);
+                let present = row.targets.contains(&Target::Server(lang, program));
+                assert_eq!(present, beside || handshakes, "{}: {lang:?} {}", row.name, program.name);
+            }
         }
     }
 }

@@ -4,13 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 /// Errors (a connection that failed: refused, reset, timed out, closed
-/// early) and mismatches (an echo that differs from what was sent).
+/// early), mismatches (an echo that differs from what was sent) and, over
+/// UDP, datagrams lost (no echo in time: the protocol allows it, so it is
+/// counted, not a failure).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// Fields left out of a JSON file read back are zero or empty.
 #[serde(default)]
 pub struct Tally {
     pub errors: u64,
     pub mismatches: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost: u64,
     pub first_problem: Option<String>,
 }
 
@@ -19,6 +23,12 @@ pub struct Tally {
 pub enum Problem {
     Error(String),
     Mismatch(String),
+    /// A datagram whose echo did not come back in time.
+    Lost(String),
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Tally {
@@ -36,6 +46,10 @@ impl Tally {
                 self.mismatches += 1;
                 text
             }
+            Problem::Lost(text) => {
+                self.lost += 1;
+                text
+            }
         };
         self.first_problem.get_or_insert(text);
     }
@@ -43,6 +57,7 @@ impl Tally {
     pub fn add(&mut self, other: Tally) {
         self.errors += other.errors;
         self.mismatches += other.mismatches;
+        self.lost += other.lost;
         if self.first_problem.is_none() {
             self.first_problem = other.first_problem;
         }
@@ -50,7 +65,8 @@ impl Tally {
 
     /// The closing lines of a text report.
     pub fn text(&self) -> String {
-        let mut out = format!("errors {}, mismatches {}\n", self.errors, self.mismatches);
+        let lost = if self.lost > 0 { format!(", datagrams lost {}", self.lost) } else { String::new() };
+        let mut out = format!("errors {}, mismatches {}{lost}\n", self.errors, self.mismatches);
         if let Some(problem) = &self.first_problem {
             out += &format!("first problem: {problem}\n");
         }

@@ -2,13 +2,16 @@
 //! language, tokio, socat or the floor; how it starts; and how the tables
 //! (`C server_poll`) and the charts (`server_poll (poll loop)`) name it.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use programs::{Model, Program};
+use programs::{Model, Program, Transport};
 use serde::{Deserialize, Serialize};
 
+use crate::dial::Dialer;
 use crate::peers::{self, Running};
+use crate::tls::{self, Connector};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -52,6 +55,35 @@ pub fn servers() -> Vec<&'static Program> {
     programs::tcp_servers()
 }
 
+/// The servers of programs.txt over `transport`, in its order.
+fn over(transport: Transport) -> Vec<&'static Program> {
+    programs::all().iter().filter(|p| p.is_server() && p.transport == transport).collect()
+}
+
+/// The TLS servers: rows of their own (handshakes), and beside the plain
+/// servers in the 1- and 16-client rows.
+pub fn tls_servers() -> Vec<&'static Program> {
+    over(Transport::Tls)
+}
+
+/// The UDP servers: beside the plain servers in the 1- and 16-client rows.
+pub fn udp_servers() -> Vec<&'static Program> {
+    over(Transport::Udp)
+}
+
+/// Every server of programs.txt, whatever its transport: the chart's groups.
+pub fn all_servers() -> Vec<&'static Program> {
+    programs::all().iter().filter(|p| p.is_server()).collect()
+}
+
+/// The plain server TLS and UDP are measured against: the TCP server with a
+/// thread per client, which the TLS server is with TLS added, and whose
+/// blocking recv then send, for one client, the UDP server's loop makes as
+/// recvfrom then sendto.
+pub fn plain_server() -> Option<&'static Program> {
+    servers().into_iter().find(|p| p.model == Model::Threads)
+}
+
 /// The servers that serve clients at the same time (all but `single`).
 pub fn concurrent() -> Vec<&'static Program> {
     servers().into_iter().filter(|p| p.model != Model::Single).collect()
@@ -91,14 +123,57 @@ impl Target {
         Some(build.join(lang.dir()).join(program.name))
     }
 
+    /// Why the suite cannot run it, if it cannot: a server whose binary is
+    /// not built, or a TLS server without its certificate, or with a bench
+    /// built without TLS.
+    pub fn missing(self, build: &Path) -> Option<&'static str> {
+        let tls = self.program().is_some_and(|p| p.transport == Transport::Tls);
+        if self.path(build).is_some_and(|p| !p.exists()) {
+            Some(if tls { "not built (make tls)" } else { "not built (make)" })
+        } else if tls && !tls::AVAILABLE {
+            Some("echo-bench was built without TLS (no libssl-dev)")
+        } else if tls && tls::files(build).iter().any(|f| !f.exists()) {
+            Some("no certificate in build/tls/ (make tls)")
+        } else {
+            None
+        }
+    }
+
+    /// How its clients reach it: by its transport (TCP for the peers).
+    pub fn dialer(self, build: &Path) -> Result<Dialer, String> {
+        match self.program().map(|p| p.transport) {
+            Some(Transport::Tls) => Connector::new(&tls::files(build)[0]).map(Dialer::Tls),
+            Some(Transport::Udp) => Ok(Dialer::Udp),
+            _ => Ok(Dialer::Tcp),
+        }
+    }
+
     pub fn start(self, build: &Path, pin: Option<&str>) -> Result<Running, String> {
         match (self, self.path(build)) {
-            (_, Some(path)) => peers::start_server(&path, pin),
+            (Target::Server(_, program), Some(path)) => {
+                peers::start_server(&path, &server_args(program, build), pin)
+            }
             (Target::Tokio, _) => peers::start_tokio(pin),
             (Target::Socat, _) => peers::start_socat(pin),
             _ => peers::start_floor(pin),
         }
     }
+}
+
+/// `-b 127.0.0.1 -p 0 -q` (no per-line logging), and by transport: TCP and
+/// TLS `-t 3600` (no client times out while it waits for a core, or while
+/// 20,000 others are opened against poll, a few minutes), TLS its
+/// certificate and key from the build directory; UDP has no timeout.
+fn server_args(program: &Program, build: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-b", "127.0.0.1", "-p", "0", "-q"].map(OsString::from).to_vec();
+    if program.transport != Transport::Udp {
+        args.extend(["-t", "3600"].map(OsString::from));
+    }
+    if program.transport == Transport::Tls {
+        let [_, cert, key] = tls::files(build);
+        args.extend(["-c".into(), cert.into(), "-k".into(), key.into()]);
+    }
+    args
 }
 
 impl fmt::Display for Target {
@@ -145,7 +220,7 @@ mod tests {
 
     #[test]
     fn a_target_reads_back_from_its_name() {
-        for target in both(&servers()).into_iter().chain([Target::Tokio, Target::Socat, Target::Floor]) {
+        for target in both(&all_servers()).into_iter().chain([Target::Tokio, Target::Socat, Target::Floor]) {
             assert_eq!(Target::try_from(target.to_string()), Ok(target));
         }
         assert!(Target::try_from("C client".to_string()).is_err());
@@ -161,5 +236,23 @@ mod tests {
         for p in tcp {
             assert_eq!(concurrent.contains(&p.name), p.model != Model::Single, "{}", p.name);
         }
+    }
+
+    /// Each server starts with the options its transport has (SPEC
+    /// "Command line", "TLS", "UDP"): no `-t` for UDP, a certificate for TLS.
+    #[test]
+    fn a_server_is_started_with_the_options_of_its_transport() {
+        let program = |transport| Program { transport, ..*programs::get("server") };
+        let args = |transport| {
+            let args = server_args(&program(transport), Path::new("B"));
+            args.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(args(Transport::Tcp), "-b 127.0.0.1 -p 0 -q -t 3600");
+        assert_eq!(args(Transport::Udp), "-b 127.0.0.1 -p 0 -q");
+        assert_eq!(
+            args(Transport::Tls),
+            "-b 127.0.0.1 -p 0 -q -t 3600 -c B/tls/server.pem -k B/tls/server.key"
+        );
+        assert_eq!(plain_server().map(|p| p.model), Some(Model::Threads));
     }
 }

@@ -2,7 +2,7 @@
 //! is (its model in programs.txt), and the verdicts: met, missed, or below
 //! but within the noise.
 
-use programs::{Model, Program};
+use programs::{Model, Program, Transport};
 
 use crate::results::{Kind, Results, RowResults};
 use crate::stats::{median, min_max};
@@ -17,8 +17,11 @@ pub const AMONG_IDLE_RATE: f64 = 0.90;
 /// Whether a server's Rust twin must reach tokio's rate in a row: a thread
 /// per client with 1, 16 and 256 clients of 64 B; poll there and with 4
 /// clients of 16 KiB; epoll in every row with a load, those among idle
-/// clients included.
+/// clients included. Over TCP only: tokio-echo speaks neither TLS nor UDP.
 pub fn must_match_tokio(program: &Program, row: &RowResults) -> bool {
+    if program.transport != Transport::Tcp {
+        return false;
+    }
     let load = |f: fn(usize, usize) -> bool| matches!(row.kind, Kind::Load { workload, .. } if f(workload.clients, workload.size));
     let small = load(|clients, size| size == 64 && [1, 16, 256].contains(&clients));
     match program.model {
