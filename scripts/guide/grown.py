@@ -15,6 +15,7 @@ import subprocess
 import programs
 
 from .layout import ROOT, sections
+from .lessons import LESSONS
 
 GROWN_FROM = {
     "server_epoll": ("server_poll", "the poll loop with epoll(7) in place of poll(2)"),
@@ -71,4 +72,5 @@ def own_section(program):
     base, what = grown(program)
     intro = (f"{what[0].upper()}{what[1:]}: `{program['c_source']}` and `{program['rust_source']}`, "
              f"grown from `{base['name']}`.")
-    return [f"## {program['name']}", "", intro, ""] + diff_part(program)
+    lesson = LESSONS.get(program["name"], [])
+    return [f"## {program['name']}", "", intro, ""] + lesson + ([""] if lesson else []) + diff_part(program)

@@ -51,7 +51,9 @@ def server_idle(pid, server):
                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
     except OSError:
         return False
-    waiting = len(tasks) == 2 and number in SYSCALLS[waits_in(server)]
+    # main and the signal thread; a forking server also its log relay
+    threads = 3 if server["model"] == "fork" else 2
+    waiting = len(tasks) == threads and number in SYSCALLS[waits_in(server)]
     if server["event_loop"]:
         return waiting and len(sockets) == 1
     return waiting and not children(pid)
