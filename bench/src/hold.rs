@@ -1,5 +1,5 @@
 //! Clients held open, for the idle runs: opened one after another (connect,
-//! one checked echo, next), from the source addresses 127.P.P.2, .3, ... (P.P the server's port)
+//! one checked echo, next), from the source addresses 127.0.0.2, .3, ...
 //! (10,000 clients each: one address has ~28,000 ephemeral ports toward one
 //! server port); in this process, or, past what its descriptors allow, in
 //! helper processes (`echo-bench --helper`) that each hold a share, opened one
@@ -45,15 +45,10 @@ pub struct Again {
     pub tally: Tally,
 }
 
-/// The source address of client `id` toward the server on `port`:
-/// 127.P.P.2 for the first 10,000 (P.P the port's two bytes), .3 for the
-/// next. A port of its own per server: the clients of the run before close
-/// into TIME_WAIT, and their ports of a shared source address stay taken
-/// for a minute (bind picks a port before it knows the destination), so a
-/// second run from the same addresses would find none left.
-fn source(port: u16, id: usize) -> Ipv4Addr {
-    let [high, low] = port.to_be_bytes();
-    Ipv4Addr::new(127, high, low, (2 + id / PER_SOURCE) as u8)
+/// The source address of client `id`: 127.0.0.2 for the first 10,000.
+fn source(id: usize) -> Ipv4Addr {
+    let [_, _, high, low] = ((2 + id / PER_SOURCE) as u32).to_be_bytes();
+    Ipv4Addr::new(127, 0, high, low)
 }
 
 /// Opens clients `first..first + n` one after another and keeps them.
@@ -68,7 +63,7 @@ fn open_here(addr: SocketAddr, first: usize, n: usize, timeout: Duration) -> (Ve
                 break;
             }
         }
-        match line::connect_and_echo_from(addr, Some(source(addr.port(), id)), id, timeout) {
+        match line::connect_and_echo_from(addr, Some(source(id)), id, timeout) {
             Ok((stream, _)) => streams.push(stream),
             Err(problem) => {
                 opened.tally.count(problem);
@@ -231,10 +226,9 @@ mod tests {
 
     #[test]
     fn ten_thousand_clients_share_a_source_address() {
-        assert_eq!(source(40_000, 0), Ipv4Addr::new(127, 156, 64, 2));
-        assert_eq!(source(40_000, 9_999), Ipv4Addr::new(127, 156, 64, 2));
-        assert_eq!(source(40_000, 10_000), Ipv4Addr::new(127, 156, 64, 3));
-        assert_eq!(source(40_000, 99_999), Ipv4Addr::new(127, 156, 64, 11));
-        assert_ne!(source(40_001, 0), source(40_000, 0));
+        assert_eq!(source(0), Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(source(9_999), Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(source(10_000), Ipv4Addr::new(127, 0, 0, 3));
+        assert_eq!(source(99_999), Ipv4Addr::new(127, 0, 0, 11));
     }
 }

@@ -4,6 +4,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 
 use socket2::{Domain, Socket, Type};
+use sockets::sys;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use crate::tally::Problem;
@@ -92,9 +94,12 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<(TcpStrea
     connect_from(addr, None, timeout)
 }
 
-/// `connect`, from the `source` address if one is given: bound (to any
-/// port) before it connects, since the ephemeral ports of one source
-/// address toward one server port run out past ~28,000 connections.
+/// `connect`, from the `source` address if one is given: bound before it
+/// connects, since the ephemeral ports of one source address toward one
+/// server port run out past ~28,000 connections. The port is chosen at
+/// connect (IP_BIND_ADDRESS_NO_PORT), for that destination only: a port
+/// that bind chose would be taken from every address, and the held clients
+/// (and their TIME_WAIT after) would leave the other rows' connects none.
 pub fn connect_from(
     addr: SocketAddr,
     source: Option<Ipv4Addr>,
@@ -105,6 +110,8 @@ pub fn connect_from(
         None => TcpStream::connect_timeout(&addr, timeout)?,
         Some(source) => {
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            let on: libc::c_int = 1;
+            sys::setsockopt(socket.as_fd(), libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, &on)?;
             socket.bind(&SocketAddr::from((source, 0)).into())?;
             socket.connect_timeout(&addr.into(), timeout)?;
             socket.into()
