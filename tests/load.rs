@@ -200,44 +200,24 @@ fn load(lang: Lang, program: &str) {
     assert!(status.success(), "{lang:?}: {status}");
 }
 
-#[test]
-fn load_c_server_2000_clients_50_round_trips_each() {
-    load(Lang::C, "server");
+/// Every server that holds its clients at once, from programs.txt: all but
+/// `server_single`, which serves one client at a time (its queue is in
+/// tests/behaviour.rs). One after another, each named when it fails.
+fn load_every_concurrent_server(lang: Lang) {
+    let servers = every_server_where(|p| p.model != Model::Single);
+    for (_, program) in servers.into_iter().filter(|(l, _)| *l == lang) {
+        load(lang, program);
+    }
 }
 
 #[test]
-fn load_rust_server_2000_clients_50_round_trips_each() {
-    load(Lang::Rust, "server");
+fn load_c_every_concurrent_server_2000_clients_50_round_trips_each() {
+    load_every_concurrent_server(Lang::C);
 }
 
 #[test]
-fn load_c_server_fork_2000_clients_50_round_trips_each() {
-    load(Lang::C, "server_fork");
-}
-
-#[test]
-fn load_rust_server_fork_2000_clients_50_round_trips_each() {
-    load(Lang::Rust, "server_fork");
-}
-
-#[test]
-fn load_c_server_poll_2000_clients_50_round_trips_each() {
-    load(Lang::C, "server_poll");
-}
-
-#[test]
-fn load_rust_server_poll_2000_clients_50_round_trips_each() {
-    load(Lang::Rust, "server_poll");
-}
-
-#[test]
-fn load_c_server_epoll_2000_clients_50_round_trips_each() {
-    load(Lang::C, "server_epoll");
-}
-
-#[test]
-fn load_rust_server_epoll_2000_clients_50_round_trips_each() {
-    load(Lang::Rust, "server_epoll");
+fn load_rust_every_concurrent_server_2000_clients_50_round_trips_each() {
+    load_every_concurrent_server(Lang::Rust);
 }
 
 /// Issue 4 "Load": the memory a connected idle client costs the threaded
