@@ -1,5 +1,5 @@
-//! The command line: getopt(3) as the C twins call it, and the options of
-//! the servers. The client's own options are in `src/bin/client.rs`.
+//! The command line: getopt(3) as the C twins call it, the options of the
+//! servers and those of the line clients.
 
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
@@ -179,6 +179,59 @@ pub fn parse_server_options(prog: &str, args: &[Vec<u8>]) -> ServerOptions {
         usage_error(prog, &usage, &[b"unexpected argument: ", extra]);
     }
     opt.bind_addr.set_port(port);
+    opt
+}
+
+/// A line client's command line: `[-t SECONDS] [HOST [PORT]]`.
+pub struct ClientOptions {
+    pub host: Vec<u8>,
+    pub port: u16,
+    /// Seconds.
+    pub reply_timeout: u32,
+}
+
+/// The options every line client takes, `-t` and `-h`, and HOST and PORT,
+/// into `opt` (its defaults). `spec` may name more options (client_tls's
+/// `C:`): each of those goes to `own`, which says whether it took it.
+pub fn parse_client_options(
+    prog: &str,
+    usage: &str,
+    spec: &'static [u8],
+    args: &[Vec<u8>],
+    mut opt: ClientOptions,
+    mut own: impl FnMut(u8, &[u8]) -> bool,
+) -> ClientOptions {
+    let mut getopt = Getopt::new(args, spec);
+    for found in getopt.by_ref() {
+        match found {
+            Opt::Found(b't', Some(value)) => match parse_number(&value, 1, 3600) {
+                Some(seconds) => opt.reply_timeout = seconds,
+                None => usage_error(prog, usage, &[b"bad timeout: ", &value]),
+            },
+            Opt::Found(b'h', _) => {
+                print!("{usage}");
+                std::process::exit(0);
+            }
+            Opt::MissingValue(name) => usage_error(prog, usage, &[b"option -", &[name], b" needs a value"]),
+            Opt::Found(name, Some(value)) if own(name, &value) => {}
+            Opt::Found(name, _) | Opt::Unknown(name) => {
+                usage_error(prog, usage, &[b"unknown option -", &[name]])
+            }
+        }
+    }
+    let mut operands = getopt.operands().iter();
+    if let Some(host) = operands.next() {
+        opt.host = host.clone();
+    }
+    if let Some(port) = operands.next() {
+        match parse_number(port, 1, 65535) {
+            Some(port) => opt.port = port as u16,
+            None => usage_error(prog, usage, &[b"bad port: ", port]),
+        }
+    }
+    if let Some(extra) = operands.next() {
+        usage_error(prog, usage, &[b"unexpected argument: ", extra]);
+    }
     opt
 }
 

@@ -5,13 +5,15 @@
 //! what they hold: [`cli`] the command line, [`framing`] the protocol's
 //! framing and escaping, [`net`] the send and recv loops and addresses,
 //! [`server`] the server steps (the start-up of every server among them),
-//! [`event_loop`] the client of `server_poll` and `server_epoll` and the step
-//! that moves it on. The C files each carry their own copy of it
+//! [`client`] what the line clients share (the connect loop, stdin a line at
+//! a time), [`event_loop`] the client of `server_poll` and `server_epoll` and
+//! the step that moves it on. The C files each carry their own copy of it
 //! (they must build alone, as in the assignment), under the same names, so
 //! `server.c` and `src/bin/server.rs` plus these files read as a translation
 //! of each other. The contract is `SPEC.md`.
 
 pub mod cli;
+pub mod client;
 pub mod event_loop;
 pub mod framing;
 pub mod net;
@@ -22,7 +24,11 @@ use std::io;
 
 use nix::errno::Errno;
 
-pub use cli::{args, parse_number, parse_server_options, usage_error, Getopt, Opt, ServerOptions};
+pub use cli::{
+    args, parse_client_options, parse_number, parse_server_options, usage_error, ClientOptions, Getopt, Opt,
+    ServerOptions,
+};
+pub use client::{connect_to, consume, find_line, read_input, Input};
 pub use framing::{escape, is_quit, Framing, Piece, BUF_SIZE};
 pub use net::{format_addr, recv_retry, send_all};
 pub use server::{

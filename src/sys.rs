@@ -191,15 +191,11 @@ pub struct AddrInfo {
     pub addr: SockAddr,
 }
 
-/// getaddrinfo(3) for stream sockets of any family (AF_UNSPEC): every
-/// address of `host` with `service` as its port, in the order given, or the
-/// EAI_* code, for `gai_strerror`. The list is copied, then freeaddrinfo(3).
-pub fn getaddrinfo(host: &[u8], service: &str) -> Result<Vec<AddrInfo>, i32> {
-    getaddrinfo_of(host, service, libc::SOCK_STREAM)
-}
-
-/// getaddrinfo(3) with `socktype` in the hints (SOCK_STREAM, SOCK_DGRAM).
-fn getaddrinfo_of(host: &[u8], service: &str, socktype: i32) -> Result<Vec<AddrInfo>, i32> {
+/// getaddrinfo(3) for sockets of `socktype` (SOCK_STREAM, SOCK_DGRAM) and
+/// any family (AF_UNSPEC): every address of `host` with `service` as its
+/// port, in the order given, or the EAI_* code, for `gai_strerror`. The list
+/// is copied, then freeaddrinfo(3).
+pub fn getaddrinfo(host: &[u8], service: &str, socktype: i32) -> Result<Vec<AddrInfo>, i32> {
     let host = CString::new(host).map_err(|_| libc::EAI_NONAME)?;
     let service = CString::new(service).map_err(|_| libc::EAI_SERVICE)?;
     let mut hints: libc::addrinfo = zeroed();
@@ -613,13 +609,6 @@ pub fn epoll_wait(epfd: BorrowedFd, events: &mut [epoll_event], timeout_ms: i32)
 // ---------------------------------------------------------------------------
 // Datagrams: what the UDP pair adds.
 // A datagram carries its sender's address, and a reply names where it goes.
-
-/// getaddrinfo(3) for datagram sockets of any family: as [`getaddrinfo`],
-/// with SOCK_DGRAM in the hints (so each answer says SOCK_DGRAM and
-/// IPPROTO_UDP).
-pub fn getaddrinfo_datagram(host: &[u8], service: &str) -> Result<Vec<AddrInfo>, i32> {
-    getaddrinfo_of(host, service, libc::SOCK_DGRAM)
-}
 
 /// recvfrom(2): one whole datagram (its length; 0 for an empty one) and the
 /// address it came from. A datagram larger than `buf` is cut to fit.

@@ -77,6 +77,11 @@ const BLOCKING_RECV: &[&str] =
     &["client", "server", "server_single", "server_fork", "server_tls", "client_udp"];
 /// The event loops: non-blocking sockets, their own echo and configuration.
 const EVENT_LOOPS: &[&str] = &["server_poll", "server_epoll"];
+/// The line clients: stdin read a line at a time, into a buffer of their own.
+const CLIENTS: &[&str] = &["client", "client_tls", "client_udp"];
+/// The stream clients: the same connect loop (`client_udp.c` has its own,
+/// `connect_udp`, which also picks the largest datagram).
+const STREAM_CLIENTS: &[&str] = &["client", "client_tls"];
 /// A thread that waits for SIGINT and SIGTERM and ends the process
 /// (server_fork's signal thread also reaps its children: its own).
 const SHUTDOWN_THREAD: &[&str] =
@@ -96,6 +101,8 @@ const SHARED: &[(&[&str], &[&str])] = &[
     (&["echo_piece", "serve_client"], BLOCKING_SERVERS),
     (&["echo_piece", "configure_client"], EVENT_LOOPS),
     (&["wait_for_shutdown", "start_shutdown_thread"], SHUTDOWN_THREAD),
+    (&["find_line", "read_input", "consume"], CLIENTS),
+    (&["connect_to"], STREAM_CLIENTS),
 ];
 
 /// A file that defines a function of `SHARED` but is in none of its rows:

@@ -11,13 +11,14 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use sockets::sys;
 use sockets::{
-    args, escape, format_addr, is_quit, parse_number, usage_error, Failure, Getopt, Opt, BUF_SIZE,
+    args, connect_to, consume, escape, find_line, format_addr, is_quit, parse_client_options, read_input,
+    usage_error, ClientOptions, Failure, Input, BUF_SIZE,
 };
 use tls::ssl::{self, Ctx, Ssl};
 use tls::{fail, tls_die, tls_read, tls_reason, tls_write};
@@ -25,26 +26,17 @@ use tls::{fail, tls_die, tls_read, tls_reason, tls_write};
 const PROG: &str = "client_tls";
 const USAGE: &str = "usage: client_tls [-t SECONDS] [-C CAFILE] [HOST [PORT]]\n";
 
+/// `client`'s options, and the CA file.
 struct Options {
+    client: ClientOptions,
+    /// HOST as libssl takes it, for the name check and SNI.
     host: CString,
-    port: u16,
-    /// Seconds.
-    reply_timeout: u32,
     /// `-C`: the certificates this client trusts, PEM.
     ca_file: CString,
 }
 
 /// SSLKEYLOGFILE, opened for appending; unset without it.
 static KEYLOG: OnceLock<File> = OnceLock::new();
-
-/// Bytes read from stdin and not yet sent (see client.rs: read(2) on fd 0,
-/// never `std::io::stdin()`, whose buffer poll(2) cannot see).
-struct Input {
-    data: Vec<u8>,
-    /// Bytes at the start known to hold no '\n'.
-    scanned: usize,
-    eof: bool,
-}
 
 /// `client_tls: what: strerror(errno)` and exit 1.
 fn die(what: &str, errno: Errno) -> ! {
@@ -56,46 +48,18 @@ fn c_string(what: &[u8], value: &[u8]) -> CString {
     CString::new(value).unwrap_or_else(|_| usage_error(PROG, USAGE, &[what, value]))
 }
 
+/// `client`'s options, the port 8443, and `-C CAFILE`.
 fn parse_tls_options(args: &[Vec<u8>]) -> Options {
-    let mut opt = Options {
-        host: c"127.0.0.1".into(),
-        port: 8443,
-        reply_timeout: 5,
-        ca_file: c"build/tls/ca.pem".into(),
-    };
-
-    let mut getopt = Getopt::new(args, b"t:C:h");
-    for found in getopt.by_ref() {
-        match found {
-            Opt::Found(b't', Some(value)) => match parse_number(&value, 1, 3600) {
-                Some(seconds) => opt.reply_timeout = seconds,
-                None => usage_error(PROG, USAGE, &[b"bad timeout: ", &value]),
-            },
-            Opt::Found(b'C', Some(value)) => opt.ca_file = c_string(b"bad file name: ", &value),
-            Opt::Found(b'h', _) => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            Opt::MissingValue(name) => usage_error(PROG, USAGE, &[b"option -", &[name], b" needs a value"]),
-            Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(PROG, USAGE, &[b"unknown option -", &[name]])
-            }
+    let defaults = ClientOptions { host: b"127.0.0.1".to_vec(), port: 8443, reply_timeout: 5 };
+    let mut ca_file = c"build/tls/ca.pem".into();
+    let client = parse_client_options(PROG, USAGE, b"t:C:h", args, defaults, |name, value| {
+        if name == b'C' {
+            ca_file = c_string(b"bad file name: ", value);
         }
-    }
-    let mut operands = getopt.operands().iter();
-    if let Some(host) = operands.next() {
-        opt.host = c_string(b"bad host: ", host);
-    }
-    if let Some(port) = operands.next() {
-        match parse_number(port, 1, 65535) {
-            Some(port) => opt.port = port as u16,
-            None => usage_error(PROG, USAGE, &[b"bad port: ", port]),
-        }
-    }
-    if let Some(extra) = operands.next() {
-        usage_error(PROG, USAGE, &[b"unexpected argument: ", extra]);
-    }
-    opt
+        name == b'C'
+    });
+    let host = c_string(b"bad host: ", &client.host);
+    Options { client, host, ca_file }
 }
 
 /// A record that held no data (a session ticket some servers send after the
@@ -103,56 +67,6 @@ fn parse_tls_options(args: &[Vec<u8>]) -> Options {
 /// auto-retry off so that a ticket cannot hold it in a read. Not a timeout.
 fn no_data(ssl: &Ssl, ret: i32) -> bool {
     ssl::ssl_get_error(ssl, ret) == ssl::SSL_ERROR_WANT_READ && Errno::last() != Errno::EAGAIN
-}
-
-/// getaddrinfo(3) for HOST, any family, then each address in the order given
-/// until one connects (Beej's loop: "localhost" may give ::1 and 127.0.0.1).
-/// Returns the connected socket and the address that answered.
-fn connect_to(opt: &Options) -> (OwnedFd, String) {
-    // step: resolve
-    let host = opt.host.to_bytes();
-    let found = match sys::getaddrinfo(host, &opt.port.to_string()) {
-        Ok(found) => found,
-        Err(code) => {
-            let mut text = format!("{PROG}: resolve ").into_bytes();
-            text.extend_from_slice(host);
-            text.extend_from_slice(format!(": {}\n", sys::gai_strerror(code)).as_bytes());
-            let _ = io::stderr().write_all(&text);
-            std::process::exit(1);
-        }
-    };
-
-    let mut failure = Failure::new("connect", Errno::ENOENT);
-    let mut connected = None;
-    for ai in &found {
-        let server_addr = format_addr(&ai.addr);
-        // step: socket
-        let fd = match sys::socket(ai.family, ai.socktype, ai.protocol) {
-            Ok(fd) => fd,
-            Err(err) => {
-                failure = Failure::new("socket", err);
-                continue;
-            }
-        };
-        // step: connect
-        match sys::connect(fd.as_fd(), &ai.addr) {
-            Ok(()) => {
-                connected = Some((fd, server_addr));
-                break;
-            }
-            // Dropping fd closes it, as the C's close before the next try.
-            Err(err) => failure = Failure::new(format!("connect {server_addr}"), err),
-        }
-    }
-    // The last address's failure.
-    let (fd, server_addr) = connected.unwrap_or_else(|| failure.exit(PROG));
-
-    // step: setsockopt
-    // An echo that does not come within the timeout fails recv with EAGAIN.
-    let timeout = sys::timeval { tv_sec: opt.reply_timeout.into(), tv_usec: 0 };
-    sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)
-        .unwrap_or_else(|e| die("setsockopt SO_RCVTIMEO", e));
-    (fd, server_addr)
 }
 
 /// libssl's keylog callback: one line of the NSS key log format per secret.
@@ -216,44 +130,6 @@ fn tls_handshake(ctx: &Ctx, fd: BorrowedFd, opt: &Options, server_addr: &str) ->
         fail(&format!("{PROG}: TLS handshake with {server_addr}: {reason}"));
     }
     ssl
-}
-
-/// Length of the first whole line in the input, '\n' included, or 0 if there
-/// is none yet. At the end of stdin a last line without '\n' gets one. Only
-/// the bytes not yet searched are searched.
-fn find_line(input: &mut Input) -> usize {
-    if let Some(newline) = sys::memchr(&input.data[input.scanned..], b'\n') {
-        return input.scanned + newline + 1;
-    }
-    input.scanned = input.data.len();
-    if input.eof && !input.data.is_empty() {
-        input.data.push(b'\n');
-        return input.data.len();
-    }
-    0
-}
-
-/// One read(2) of stdin into the input buffer; returns how many bytes came.
-fn read_input(input: &mut Input) -> usize {
-    let mut chunk = [0u8; BUF_SIZE];
-    let n = loop {
-        match sys::read(io::stdin().as_fd(), &mut chunk) {
-            Err(Errno::EINTR) => continue,
-            Err(err) => die("read stdin", err),
-            Ok(n) => break n,
-        }
-    };
-    if n == 0 {
-        input.eof = true;
-    }
-    input.data.extend_from_slice(&chunk[..n]);
-    n
-}
-
-/// Drop the first len bytes of the input: that line is done.
-fn consume(input: &mut Input, len: usize) {
-    input.data.drain(..len);
-    input.scanned = 0;
 }
 
 /// Between echoes the server has nothing to say but TLS's own messages, so a
@@ -359,7 +235,8 @@ fn main() {
     // has ignored SIGPIPE before main (the C's signal(SIGPIPE, SIG_IGN)).
     let ctx = tls_client_context(&opt);
 
-    let (fd, server_addr) = connect_to(&opt);
+    let (fd, server) = connect_to(PROG, &opt.client, libc::SOCK_STREAM);
+    let server_addr = format_addr(&server);
     let ssl = tls_handshake(&ctx, fd.as_fd(), &opt, &server_addr);
     println!(
         "connected to {server_addr} ({}, {})",
@@ -369,7 +246,7 @@ fn main() {
 
     let interactive = sys::isatty(io::stdin().as_fd());
     let mut prompt_showing = false; // "> " on the screen, the cursor after it
-    let mut input = Input { data: Vec::new(), scanned: 0, eof: false };
+    let mut input = Input::default();
     loop {
         let len = find_line(&mut input);
         if len == 0 && input.eof {
@@ -382,7 +259,7 @@ fn main() {
                 prompt_showing = true;
             }
             tls_wait_for_input(&ssl, fd.as_fd(), prompt_showing);
-            let n = read_input(&mut input);
+            let n = read_input(&mut input).unwrap_or_else(|e| die("read stdin", e));
             // Enter ends the prompt's line; Ctrl-D leaves the cursor on it.
             if prompt_showing && n > 0 {
                 prompt_showing = input.data.last() != Some(&b'\n');
@@ -397,7 +274,7 @@ fn main() {
         if is_quit(&input.data[..len]) {
             break;
         }
-        tls_echo_line(&ssl, &input.data[..len], opt.reply_timeout);
+        tls_echo_line(&ssl, &input.data[..len], opt.client.reply_timeout);
         consume(&mut input, len);
     }
 
