@@ -68,6 +68,9 @@ rust:
 	@mkdir -p build/rust
 	@for p in $(PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
 
+# --no-fail-fast: a failing suite does not hide the failures of the suites
+# after it; cargo lists every failing test at the end.
+#
 # Every check that could not run here (a tool missing, not root) is listed
 # in SKIP_LOG by the tests: emptied first, summed up at the end (also when a
 # test failed) by scripts/skipped.sh, with what to install.
@@ -75,7 +78,7 @@ SKIP_LOG := build/skipped-checks.txt
 
 test: all tls bench-build
 	@rm -f $(SKIP_LOG)
-	@status=0; { cargo test --release && cargo test --release -p programs -p testkit && \
+	@status=0; { cargo test --release --no-fail-fast && cargo test --release --no-fail-fast -p programs -p testkit && \
 		$(MAKE) --no-print-directory sanitize; } || status=$$?; \
 	scripts/skipped.sh $(SKIP_LOG); exit $$status
 

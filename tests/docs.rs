@@ -342,7 +342,14 @@ fn demo_netns_removes_the_namespaces_when_interrupted() {
     }
     let dir = scratch("netns-interrupt");
     let log = dir.join("stdout");
-    let mut child = script("demo-netns.sh")
+    // Ctrl-C as a terminal delivers it: SIGINT at its default action. A test
+    // run started in the background (`make test &`, nohup) ignores SIGINT,
+    // and bash can trap no signal ignored when it starts, so without the
+    // reset the script would sleep its whole pause and this test would fail
+    // for a reason that is not the script's.
+    let mut child = Command::new("env")
+        .arg("--default-signal=INT")
+        .arg(root().join("scripts/demo-netns.sh"))
         .env("NETNS_PAUSE", "30")
         .env("NETNS_OUT", dir.join("netns.pcap"))
         .stdin(Stdio::null())
