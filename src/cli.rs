@@ -140,43 +140,58 @@ pub fn parse_bind_addr(text: &[u8]) -> Option<SockAddr> {
     sys::inet_pton::<in6_addr>(text).map(|v6| SockAddr::v6(v6, 0))
 }
 
+/// The TCP servers' command line: 0.0.0.0, 8080, a 5-second idle timeout.
 pub fn parse_server_options(prog: &str, args: &[Vec<u8>]) -> ServerOptions {
-    let usage = server_usage(prog);
-    let mut port = 8080;
+    parse_server_options_with(prog, &server_usage(prog), b"b:p:t:qh", args, 8080, |_, _| false)
+}
+
+/// The options of `spec` that every server knows (`-b`, `-p`, `-t`, `-q`,
+/// `-h`; server_udp's spec leaves `-t` out), the port `port` unless `-p`
+/// says otherwise. The other options of `spec` (server_tls's `c:k:`) go to
+/// `own`, which says whether it took the option.
+pub fn parse_server_options_with(
+    prog: &str,
+    usage: &str,
+    spec: &'static [u8],
+    args: &[Vec<u8>],
+    mut port: u16,
+    mut own: impl FnMut(u8, &[u8]) -> bool,
+) -> ServerOptions {
     let mut opt = ServerOptions {
         bind_addr: SockAddr::v4(in_addr { s_addr: libc::INADDR_ANY.to_be() }, 0),
         idle_timeout: 5,
         quiet: false,
     };
 
-    let mut getopt = Getopt::new(args, b"b:p:t:qh");
+    let mut getopt = Getopt::new(args, spec);
     for found in getopt.by_ref() {
         match found {
             Opt::Found(b'b', Some(value)) => match parse_bind_addr(&value) {
                 Some(addr) => opt.bind_addr = addr,
-                None => usage_error(prog, &usage, &[b"bad address: ", &value]),
+                None => usage_error(prog, usage, &[b"bad address: ", &value]),
             },
             Opt::Found(b'p', Some(value)) => match parse_number(&value, 0, 65535) {
                 Some(number) => port = number as u16,
-                None => usage_error(prog, &usage, &[b"bad port: ", &value]),
+                None => usage_error(prog, usage, &[b"bad port: ", &value]),
             },
             Opt::Found(b't', Some(value)) => match parse_number(&value, 1, 3600) {
                 Some(seconds) => opt.idle_timeout = seconds,
-                None => usage_error(prog, &usage, &[b"bad timeout: ", &value]),
+                None => usage_error(prog, usage, &[b"bad timeout: ", &value]),
             },
             Opt::Found(b'q', _) => opt.quiet = true,
             Opt::Found(b'h', _) => {
                 print!("{usage}");
                 std::process::exit(0);
             }
-            Opt::MissingValue(name) => usage_error(prog, &usage, &[b"option -", &[name], b" needs a value"]),
+            Opt::MissingValue(name) => usage_error(prog, usage, &[b"option -", &[name], b" needs a value"]),
+            Opt::Found(name, Some(value)) if own(name, &value) => {}
             Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(prog, &usage, &[b"unknown option -", &[name]])
+                usage_error(prog, usage, &[b"unknown option -", &[name]])
             }
         }
     }
     if let Some(extra) = getopt.operands().first() {
-        usage_error(prog, &usage, &[b"unexpected argument: ", extra]);
+        usage_error(prog, usage, &[b"unexpected argument: ", extra]);
     }
     opt.bind_addr.set_port(port);
     opt

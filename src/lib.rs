@@ -25,8 +25,8 @@ use std::io;
 use nix::errno::Errno;
 
 pub use cli::{
-    args, parse_client_options, parse_number, parse_server_options, usage_error, ClientOptions, Getopt, Opt,
-    ServerOptions,
+    args, parse_client_options, parse_number, parse_server_options, parse_server_options_with, usage_error,
+    ClientOptions, Getopt, Opt, ServerOptions,
 };
 pub use client::{connect_to, consume, find_line, read_input, Input};
 pub use framing::{escape, is_quit, Framing, Piece, BUF_SIZE};

@@ -11,10 +11,9 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use sockets::cli::parse_bind_addr;
-use sockets::sys::{self, in_addr, strerror, SockAddr};
+use sockets::sys::{self, strerror, SockAddr};
 use sockets::{
-    args, escape, format_addr, parse_number, start_signal_thread, usage_error, Failure, Getopt, Opt,
+    args, escape, format_addr, parse_server_options_with, start_signal_thread, Failure, ServerOptions,
     SHUTDOWN_THREAD,
 };
 
@@ -23,51 +22,15 @@ const USAGE: &str = "usage: server_udp [-b ADDR] [-p PORT] [-q]\n";
 /// More than the largest UDP payload (65,527 bytes over IPv6): none is cut.
 const DATAGRAM_SIZE: usize = 65536;
 
-struct Options {
-    /// `-b` and `-p`: an IPv4 or IPv6 address, and the port.
-    bind_addr: SockAddr,
-    quiet: bool,
-}
-
 /// `server_udp: what: strerror(errno)` and exit 1.
 fn die(what: &str, errno: Errno) -> ! {
     Failure::new(what, errno).exit(PROG)
 }
 
-/// The TCP servers' options less `-t`: with no connection there is nothing
-/// to time out.
-fn parse_udp_server_options(args: &[Vec<u8>]) -> Options {
-    let mut port = 8080;
-    let mut opt =
-        Options { bind_addr: SockAddr::v4(in_addr { s_addr: libc::INADDR_ANY.to_be() }, 0), quiet: false };
-
-    let mut getopt = Getopt::new(args, b"b:p:qh");
-    for found in getopt.by_ref() {
-        match found {
-            Opt::Found(b'b', Some(value)) => match parse_bind_addr(&value) {
-                Some(addr) => opt.bind_addr = addr,
-                None => usage_error(PROG, USAGE, &[b"bad address: ", &value]),
-            },
-            Opt::Found(b'p', Some(value)) => match parse_number(&value, 0, 65535) {
-                Some(number) => port = number as u16,
-                None => usage_error(PROG, USAGE, &[b"bad port: ", &value]),
-            },
-            Opt::Found(b'q', _) => opt.quiet = true,
-            Opt::Found(b'h', _) => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            Opt::MissingValue(name) => usage_error(PROG, USAGE, &[b"option -", &[name], b" needs a value"]),
-            Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(PROG, USAGE, &[b"unknown option -", &[name]])
-            }
-        }
-    }
-    if let Some(extra) = getopt.operands().first() {
-        usage_error(PROG, USAGE, &[b"unexpected argument: ", extra]);
-    }
-    opt.bind_addr.set_port(port);
-    opt
+/// The TCP servers' options less `-t` (its `idle_timeout` is never read):
+/// with no connection there is nothing to time out.
+fn parse_udp_server_options(args: &[Vec<u8>]) -> ServerOptions {
+    parse_server_options_with(PROG, USAGE, b"b:p:qh", args, 8080, |_, _| false)
 }
 
 /// recvfrom(2), retried when a signal interrupts it: one whole datagram and
@@ -84,7 +47,7 @@ fn recvfrom_retry(fd: BorrowedFd, buf: &mut [u8]) -> Result<(usize, SockAddr), E
 
 /// The `recv:` line of one datagram (unless `-q`): without one final `\n`,
 /// and empty for an empty one.
-fn log_datagram(peer: &str, data: &[u8], opt: &Options) {
+fn log_datagram(peer: &str, data: &[u8], opt: &ServerOptions) {
     if opt.quiet {
         return;
     }
@@ -98,7 +61,7 @@ fn log_datagram(peer: &str, data: &[u8], opt: &Options) {
 /// sender as one datagram, as Stevens' `dg_echo`. A failed sendto concerns
 /// that one datagram (a full send queue drops it, as the network might); the
 /// loop goes on.
-fn serve_datagrams(fd: BorrowedFd, opt: &Options) -> ! {
+fn serve_datagrams(fd: BorrowedFd, opt: &ServerOptions) -> ! {
     let mut buf = vec![0u8; DATAGRAM_SIZE];
     loop {
         // Not a client's doing: an unconnected socket hears no ICMP errors.
@@ -120,7 +83,7 @@ fn serve_datagrams(fd: BorrowedFd, opt: &Options) -> ! {
 /// would let a second server bind the same port and take half the
 /// datagrams), no listen (there are no connections to queue). Returns the
 /// socket and where it is bound.
-fn open_udp_socket(opt: &Options) -> Result<(OwnedFd, SockAddr), Failure> {
+fn open_udp_socket(opt: &ServerOptions) -> Result<(OwnedFd, SockAddr), Failure> {
     let addr = opt.bind_addr;
     // step: socket
     let fd = sys::socket(addr.family(), libc::SOCK_DGRAM, 0).map_err(|e| Failure::new("socket", e))?;

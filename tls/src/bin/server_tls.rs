@@ -12,11 +12,11 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::thread;
 
-use sockets::cli::{parse_bind_addr, Getopt, Opt};
 use sockets::sys::strerror;
 use sockets::{
-    args, errno_of, lingering_close, log_recv, next_client, open_listener, parse_number, print_listening,
-    start_signal_thread, usage_error, Framing, Piece, ServerOptions, SHUTDOWN_THREAD, THREAD_STACK_SIZE,
+    args, errno_of, lingering_close, log_recv, next_client, open_listener, parse_server_options_with,
+    print_listening, start_signal_thread, usage_error, Framing, Piece, ServerOptions, SHUTDOWN_THREAD,
+    THREAD_STACK_SIZE,
 };
 use tls::ssl::{self, Ctx, Ssl};
 use tls::{tls_die, tls_read, tls_reason, tls_write};
@@ -38,51 +38,19 @@ fn path(prog: &str, value: &[u8]) -> CString {
     CString::new(value).unwrap_or_else(|_| usage_error(prog, USAGE, &[b"bad file name: ", value]))
 }
 
+/// The plain server's options, the port 8443, `-c CERT` and `-k KEY`.
 fn parse_tls_options(args: &[Vec<u8>]) -> Options {
-    let mut port = 8443;
-    let mut opt = Options {
-        server: ServerOptions {
-            bind_addr: parse_bind_addr(b"0.0.0.0").expect("0.0.0.0 is an address"),
-            idle_timeout: 5,
-            quiet: false,
-        },
-        cert_file: c"build/tls/server.pem".into(),
-        key_file: c"build/tls/server.key".into(),
-    };
-
-    let mut getopt = Getopt::new(args, b"b:p:t:qc:k:h");
-    for found in getopt.by_ref() {
-        match found {
-            Opt::Found(b'b', Some(value)) => match parse_bind_addr(&value) {
-                Some(addr) => opt.server.bind_addr = addr,
-                None => usage_error(PROG, USAGE, &[b"bad address: ", &value]),
-            },
-            Opt::Found(b'p', Some(value)) => match parse_number(&value, 0, 65535) {
-                Some(number) => port = number as u16,
-                None => usage_error(PROG, USAGE, &[b"bad port: ", &value]),
-            },
-            Opt::Found(b't', Some(value)) => match parse_number(&value, 1, 3600) {
-                Some(seconds) => opt.server.idle_timeout = seconds,
-                None => usage_error(PROG, USAGE, &[b"bad timeout: ", &value]),
-            },
-            Opt::Found(b'q', _) => opt.server.quiet = true,
-            Opt::Found(b'c', Some(value)) => opt.cert_file = path(PROG, &value),
-            Opt::Found(b'k', Some(value)) => opt.key_file = path(PROG, &value),
-            Opt::Found(b'h', _) => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            Opt::MissingValue(name) => usage_error(PROG, USAGE, &[b"option -", &[name], b" needs a value"]),
-            Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(PROG, USAGE, &[b"unknown option -", &[name]])
-            }
+    let mut cert_file = c"build/tls/server.pem".into();
+    let mut key_file = c"build/tls/server.key".into();
+    let server = parse_server_options_with(PROG, USAGE, b"b:p:t:qc:k:h", args, 8443, |name, value| {
+        match name {
+            b'c' => cert_file = path(PROG, value),
+            b'k' => key_file = path(PROG, value),
+            _ => return false,
         }
-    }
-    if let Some(extra) = getopt.operands().first() {
-        usage_error(PROG, USAGE, &[b"unexpected argument: ", extra]);
-    }
-    opt.server.bind_addr.set_port(port);
-    opt
+        true
+    });
+    Options { server, cert_file, key_file }
 }
 
 /// Log one line or piece (unless `-q`), then echo it; SSL_write's result.
