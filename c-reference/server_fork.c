@@ -545,7 +545,11 @@ static void reap_children(void)
 /* Ends every child, waits for each, then ends the log: the relay writes the
    lines still queued, then `shutting down`, and ends the server. children.lock
    held, for good: main cannot fork again. No signal can interrupt waitpid
-   here (EINTR): every signal the server takes is blocked and has no handler. */
+   here (EINTR): every signal the server takes is blocked and has no handler.
+   Each child is waited for by its PID, not waitpid(-1) until ECHILD: a
+   process may have children it did not fork (`./server_fork > >(tee log)`:
+   bash forks tee, then execs the server in that child), and tee ends only
+   when the server's stdout closes, after this. */
 static _Noreturn void shut_down(void)
 {
     /* step: kill */
@@ -553,8 +557,8 @@ static _Noreturn void shut_down(void)
        either way), and no child can block, ignore or, stopped, hold it off. */
     for (size_t i = 0; i < children.count; i++)
         kill(children.pids[i], SIGKILL);
-    while (waitpid(-1, NULL, 0) > 0)
-        ;
+    for (size_t i = 0; i < children.count; i++)
+        waitpid(children.pids[i], NULL, 0);
     /* step: end log */
     /* No writer is left but this process: after SHUT_WR the relay's read
        returns 0 once it has taken every message still queued. */

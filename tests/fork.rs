@@ -179,6 +179,34 @@ fn fork_shutdown_ends_every_child_first() {
     }
 }
 
+/// SPEC "The five servers": the shutdown waits for the children the server
+/// forked, and only for them. `exec server_fork > >(exec cat)` gives the
+/// server a child it did not fork (bash forks cat, then execs the server in
+/// that process), and cat ends only when the server's stdout closes: a
+/// shutdown that waited for every child (waitpid(-1) until ECHILD) would
+/// never end.
+#[test]
+fn fork_shutdown_waits_only_for_its_own_children() {
+    for lang in LANGS {
+        let what = format!("{lang:?} server_fork with a child it did not fork");
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", r#"exec "$0" -b 127.0.0.1 -p 0 -t 60 > >(exec cat)"#])
+            .arg(bin(lang, "server_fork"));
+        let server = Server::start_command(lang, "server_fork", command);
+        let foreign = children_of(server.pid());
+        assert_eq!(foreign.len(), 1, "{what}: cat is its only child before any client: {foreign:?}");
+        let clients: Vec<TcpStream> = (0..2).map(|_| server.connect()).collect();
+        let pid = server.pid();
+        wait_until_within(&format!("{what}: a child per client"), DEADLINE, || children_of(pid).len() == 3);
+        server.signal(Signal::SIGTERM);
+        let (status, log) = server.wait_exit();
+        assert_eq!(status.code(), Some(0), "{what}");
+        assert_eq!(log.last().map(String::as_str), Some("shutting down"), "{what}: {log:?}");
+        assert_closed(clients, &what);
+    }
+}
+
 /// SPEC "The five servers": a child whose parent was killed with SIGKILL
 /// ends as well (PR_SET_PDEATHSIG with SIGKILL: one child is stopped, which
 /// nothing else ends), and its client sees the close.

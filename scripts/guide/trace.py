@@ -48,7 +48,7 @@ def normalise(line, port):
     line = re.sub(r"^(clone3?\(.*) = \d+$", r"\1 = TID", line)
     line = re.sub(r"\bchild_tidptr=0x[0-9a-f]+", "child_tidptr=0x...", line)
     line = re.sub(r"^(wait4\(.*|getppid\(\)) = \d+$", r"\1 = PID", line)
-    line = re.sub(r"^kill\(\d+,", "kill(PID,", line)
+    line = re.sub(r"^(kill|wait4)\(\d+,", r"\1(PID,", line)
     line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
     line = re.sub(r"^(recvfrom\([^,]*, )0x[0-9a-f]+", r"\g<1>0x...", line)  # a buffer nothing was read into
     line = re.sub(r"^(poll\(.*\], \d+, )[1-9]\d*\)", r"\1MS)", line)  # ms to the nearest deadline

@@ -130,7 +130,10 @@ fn reap_children(children: &mut Vec<pid_t>) {
 /// the lines still queued, then `shutting down`, and ends the server. The
 /// `CHILDREN` lock stays held, for good: main cannot fork again. No signal
 /// can interrupt waitpid here (EINTR): every signal the server takes is
-/// blocked and has no handler.
+/// blocked and has no handler. Each child is waited for by its PID, not
+/// waitpid(-1) until ECHILD: a process may have children it did not fork
+/// (`./server_fork > >(tee log)`: bash forks tee, then execs the server in
+/// that child), and tee ends only when the server's stdout closes, after this.
 fn shut_down(children: &[pid_t]) -> ! {
     // step: kill
     // SIGKILL: a child has nothing to clean up (the kernel closes its socket
@@ -138,7 +141,9 @@ fn shut_down(children: &[pid_t]) -> ! {
     for &pid in children {
         let _ = sys::kill(pid, libc::SIGKILL);
     }
-    while let Ok(1..) = sys::waitpid(-1, 0) {}
+    for &pid in children {
+        let _ = sys::waitpid(pid, 0);
+    }
     // step: end log
     // No writer is left but this process: after SHUT_WR the relay's read
     // returns 0 once it has taken every message still queued.

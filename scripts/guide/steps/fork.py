@@ -85,11 +85,13 @@ OWN_STEPS = {
      "the only failure here, and it is the loop's normal end; EINTR cannot happen, since the thread "
      "has every signal it takes blocked and no handler exists."),
     "kill": ("kill", "shutdown: end every child, wait for each, then exit",
-     [(r"^kill\(", None), (r"^wait4\(-1, NULL, 0", None), (r"^\+\+\+ killed by", None)],
+     [(r"^kill\(", None), (r"^wait4\(PID, NULL, 0", None), (r"^\+\+\+ killed by", None)],
      "On SIGINT or SIGTERM the signal thread sends SIGKILL to every PID in the list (a child has "
      "nothing to clean up, and no child can block, ignore or, stopped, hold off SIGKILL), then "
-     "`waitpid(-1, NULL, 0)` until ECHILD: no process of the server is left when it prints `shutting "
-     "down` and exits 0. The list holds only children not yet reaped, and the kernel keeps a PID for "
+     "`waitpid(pid, NULL, 0)` for each of them: no process of the server is left when it prints "
+     "`shutting down` and exits 0. Not `waitpid(-1, ...)` until ECHILD: a process may have children "
+     "it did not fork (`./server_fork > >(tee log)`: bash forks tee, then execs the server in that "
+     "child), and tee ends only when the server's stdout closes, after this. The list holds only children not yet reaped, and the kernel keeps a PID for "
      "its process until it is reaped, so `kill` never reaches a stranger that got the PID later (and "
      "cannot fail with ESRCH: a zombie still has its PID). The "
      "lock stays held: `main` cannot fork again. The client of the killed child sees end of stream "
