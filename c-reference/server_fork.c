@@ -11,9 +11,10 @@
  * is SPEC.md; the Rust twin is src/bin/server_fork.rs, and server.c is the
  * same program with a thread per client instead of a process.
  *
- * The children's log lines reach stdout through the parent: a child's stdout
- * is a socket that keeps each write(2) one message, and one thread of the
- * parent writes each message to the real stdout (see "The log" below).
+ * Every log line reaches stdout through one thread of the parent: the
+ * server's stdout, the parent's and every child's, is a socket that keeps
+ * each write(2) one message, and the relay thread writes each message to the
+ * real stdout (see "The log" below).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -76,18 +77,23 @@ static sigset_t server_signals;
  * child's line between them. A lock shared by the processes, held around each
  * write, would keep the lines apart, but not whole: a child killed while it
  * waits, its line half written into a full pipe, leaves the half there.
- * So no child writes stdout. A child's stdout is one end of a socketpair of
- * type SOCK_SEQPACKET, which keeps message boundaries: each write(2) is one
- * message, queued whole or not at all (a child killed while it waits for room
- * queues nothing), and each read(2) takes one message. The other end is the
- * parent's, and one thread of the parent, the relay, copies each message to
- * the real stdout: one writer, at any line length, pipe, file or terminal.
- * relay_end is the relay's; children_end each child's stdout, and what
- * shut_down closes to end the log.
+ * So no child writes stdout. The server's stdout (fd 1, which the children
+ * inherit) is one end of a socketpair of type SOCK_SEQPACKET, which keeps
+ * message boundaries: each write(2) is one message, queued whole or not at
+ * all (a child killed while it waits for room queues nothing), and each
+ * read(2) takes one message. One thread of the parent, the relay, reads the
+ * other end and copies each message to the real stdout: one writer, at any
+ * line length, pipe, file or terminal. The parent's own lines (`connected`)
+ * take the same way, so the log keeps the order of the events: a session's
+ * `quit`, written by its child before it closes the connection, comes before
+ * the `connected` of a client that came after.
+ * children_end is fd 1's socket, and what shut_down ends the log on;
+ * relay_end and stdout_fd (the real stdout) are the relay's.
  */
 static struct {
     int children_end;
     int relay_end;
+    int stdout_fd;
 } log_socket;
 
 /* "prog: what: strerror(errno)" and exit 1, as netcat does. */
@@ -438,10 +444,11 @@ static void serve_client(int fd, const char *peer, const struct options *opt)
  * held at the fork stays locked in the child, with no thread left to unlock
  * it. serve_client also calls printf and strerror, which take locks (stdio's,
  * the locale's); that is safe here because at the fork the other threads hold
- * no lock: main forks with children.lock and stdout's lock held; the signal
- * thread does all its work with children.lock, so it is in sigwait or waiting
- * for that lock; the relay takes no lock but stdout's, so it is in read or
- * waiting for stdout. (Their start-up may still be allocating at the first
+ * no lock: main forks with children.lock held, and it is the only thread
+ * that prints (its lines, whole, leave nothing in stdout's buffer); the
+ * signal thread does all its work with children.lock, so it is in sigwait or
+ * waiting for that lock; the relay takes no lock, it reads and writes with
+ * read(2) and write(2). (Their start-up may still be allocating at the first
  * fork: glibc's fork takes malloc's locks around the fork and resets them, and
  * stdio's, in the child.)
  */
@@ -454,10 +461,6 @@ static void serve_in_child(int listen_fd, int fd, const char *peer, const struct
     /* If the server dies, even by SIGKILL, the kernel sends this child SIGKILL.
        If it died before that was asked, this child's parent is already another. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != server_pid)
-        _exit(1);
-    /* Every line this child prints becomes one message to the relay (stdout
-       is line-buffered into STDOUT_SIZE bytes: one write(2) per line). */
-    if (dup2(log_socket.children_end, STDOUT_FILENO) < 0)
         _exit(1);
     /* As any program: Ctrl-C (sent to the whole process group) or kill ends it. */
     pthread_sigmask(SIG_UNBLOCK, &server_signals, NULL);
@@ -560,9 +563,11 @@ static _Noreturn void shut_down(void)
     for (size_t i = 0; i < children.count; i++)
         waitpid(children.pids[i], NULL, 0);
     /* step: end log */
-    /* No writer is left but this process: after SHUT_WR the relay's read
-       returns 0 once it has taken every message still queued. */
-    shutdown(log_socket.children_end, SHUT_WR);
+    /* Every child's lines are queued (the children are gone): an empty
+       message after them, for which the relay's read returns 0, as at the
+       end of a stream. Not shutdown(SHUT_WR): main may still print a
+       `connected`, and a write to a shut socket raises SIGPIPE. */
+    send(log_socket.children_end, "", 0, MSG_NOSIGNAL);
     for (;;)
         pause(); /* the relay ends the server */
 }
@@ -607,22 +612,48 @@ static void start_signal_thread(void)
         die("pthread_create");
 }
 
-/* The log's socketpair (see "The log"); before the signal thread, which reads it. */
+/* The log's socketpair (see "The log"), made the server's stdout; before
+   the signal thread, which ends the log. */
 static void open_log(void)
 {
     /* step: log socket */
+    /* The real stdout first: with fd 1 closed, socketpair could take it. */
+    log_socket.stdout_fd = dup(STDOUT_FILENO);
+    if (log_socket.stdout_fd < 0)
+        die("dup stdout");
     int ends[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ends) < 0)
         die("socketpair");
+    /* Every line printed from here on, by main or a child, is one message
+       to the relay (stdout is line-buffered into STDOUT_SIZE bytes: one
+       write(2) per line). */
+    if (dup2(ends[0], STDOUT_FILENO) < 0)
+        die("dup2");
     log_socket.children_end = ends[0];
     log_socket.relay_end = ends[1];
 }
 
+/* write(2) until every byte is written: a pipe may take a part of a long
+   line, and a signal may interrupt the call. */
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 /*
- * The relay: each child's line, one message, to stdout, until shut_down ends
- * the log. fwrite takes stdout's lock, so a line of main's (connected) never
- * comes inside a relayed one, and stdout (line-buffered, STDOUT_SIZE bytes)
- * writes each line with one write(2), and the rest of it after a short one.
+ * The relay: each line, one message, to the real stdout, until shut_down
+ * ends the log; the only writer there, one write(2) per line (and the rest
+ * of it after a short one). An error writing stdout is not the relay's to
+ * report: a closed pipe raises SIGPIPE, which ends the server, as any other.
  */
 static void *relay_log(void *arg)
 {
@@ -631,10 +662,10 @@ static void *relay_log(void *arg)
     ssize_t n;
     /* step: relay */
     while ((n = read(log_socket.relay_end, line, sizeof line)) > 0)
-        fwrite(line, 1, (size_t)n, stdout);
+        write_all(log_socket.stdout_fd, line, (size_t)n);
     if (n < 0)
         die("read");
-    printf("shutting down\n");
+    write_all(log_socket.stdout_fd, "shutting down\n", strlen("shutting down\n"));
     exit(0);
 }
 
@@ -684,8 +715,8 @@ int main(int argc, char **argv)
 {
     struct options opt;
     parse_options(argc, argv, &opt);
-    /* One whole line per write, also into a pipe, where the children's lines
-       meet: the buffer holds the longest line, so no line is written in two. */
+    /* One whole line per write(2), one message to the relay (see "The log"):
+       the buffer holds the longest line, so no line is written in two. */
     static char stdout_buffer[STDOUT_SIZE];
     setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
 
@@ -712,14 +743,10 @@ int main(int argc, char **argv)
 
         /* step: fork */
         /* With the lock held: the child's PID is in the list before the
-           signal thread can reap it, and that thread holds no other lock.
-           And with stdout's: the relay is not in the middle of a line, which
-           the child's copy of stdout would hold and print again. */
+           signal thread can reap it, and that thread holds no other lock. */
         pthread_mutex_lock(&children.lock);
-        flockfile(stdout);
         pid_t pid = reserve_child() < 0 ? -1 : fork();
         int err = errno;
-        funlockfile(stdout);
         if (pid > 0)
             children.pids[children.count++] = pid;
         pthread_mutex_unlock(&children.lock);

@@ -382,6 +382,16 @@ pub fn isatty(fd: BorrowedFd) -> bool {
     unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
 }
 
+/// dup(2): a new descriptor for what `fd` refers to (server_fork keeps the
+/// real stdout so).
+pub fn dup(fd: BorrowedFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: dup takes no pointers.
+    let res = unsafe { libc::dup(fd.as_raw_fd()) };
+    let fd = Errno::result(res)?;
+    // SAFETY: on success fd is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// dup2(2): make descriptor `newfd` (a standard stream, `STDOUT_FILENO`) a
 /// copy of `oldfd`, closing what `newfd` was. `newfd` stays the caller's,
 /// not an `OwnedFd`: nothing closes a standard stream on drop.

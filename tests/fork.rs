@@ -228,22 +228,23 @@ fn fork_children_end_when_the_server_is_killed() {
     }
 }
 
-/// One `write(1, ...)` of a trace by `strace -xx` (every byte as `\xHH`):
-/// the bytes written, or None for another call.
-fn stdout_write(line: &str) -> Option<Vec<u8>> {
-    let data = line.strip_prefix("write(1, \"")?.split('"').next()?;
+/// One `write(FD, ...)` of a trace by `strace -xx` (every byte as `\xHH`):
+/// the bytes written, or None for another call or descriptor.
+fn write_to(fd: u32, line: &str) -> Option<Vec<u8>> {
+    let data = line.strip_prefix(&format!("write({fd}, \""))?.split('"').next()?;
     let bytes = data.split("\\x").skip(1).map(|hex| u8::from_str_radix(hex, 16).expect("hex byte")).collect();
     Some(bytes)
 }
 
-/// SPEC "The five servers" and "Server output": a child hands each of its
-/// log lines to the server's log relay in one write(2) (its stdout is the
-/// log socket), and the server writes stdout, one write(2) per line. Under
-/// `strace -ff` (a trace file per thread and per process), every write to
-/// descriptor 1 is exactly one whole line, also the longest one the server
-/// writes: a 1024-byte piece of bytes shown as `\xHH`, 4,096 bytes of text
-/// (longer than Rust's stdout buffer and than glibc's for a pipe); the
-/// server's writes are the log, and the children's its session lines.
+/// SPEC "The five servers" and "Server output": every log line is one
+/// write(2) into the log socket, the server's stdout (descriptor 1, of main
+/// and of each child), and the relay writes each to the real stdout (its
+/// `dup(1)`), one write(2) per line. Under `strace -ff` (a trace file per
+/// thread and per process), every such write is exactly one whole line, also
+/// the longest one the server writes: a 1024-byte piece of bytes shown as
+/// `\xHH`, 4,096 bytes of text (longer than Rust's stdout buffer and than
+/// glibc's for a pipe); the relay's writes are the log, in its order, main's
+/// the `listening` and `connected` lines, and the children's their sessions'.
 #[test]
 fn fork_each_log_line_is_one_write() {
     if !have("strace", "-V") {
@@ -264,7 +265,7 @@ fn fork_each_log_line_is_one_write() {
         std::fs::create_dir_all(&dir).unwrap();
         let mut command = Command::new("strace");
         command
-            .args(["-ff", "-xx", "-s", "65536", "-e", "trace=write", "-o"])
+            .args(["-ff", "-xx", "-s", "65536", "-e", "trace=write,dup", "-o"])
             .arg(dir.join("t"))
             // The plain build, also under `make sanitize`: LeakSanitizer
             // cannot run under ptrace, and the writes are what is checked.
@@ -285,21 +286,36 @@ fn fork_each_log_line_is_one_write() {
         assert!(status.success(), "{lang:?}: {status}");
 
         // Trace files are t.TID: the server's threads', and the children's.
-        let (mut server_writes, mut child_writes) = (Vec::new(), Vec::new());
-        let mut files = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            files += 1;
-            let trace = std::fs::read_to_string(&path).unwrap();
-            let tid = path.extension().unwrap().to_str().unwrap();
-            let writes = if server_threads.contains(tid) { &mut server_writes } else { &mut child_writes };
-            writes.extend(trace.lines().filter_map(stdout_write));
-        }
+        let traces: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let tid = path.extension().unwrap().to_str().unwrap().to_owned();
+                (tid, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect();
         assert_eq!(
-            files, 5,
+            traces.len(),
+            5,
             "{lang:?}: main, the signal thread, the log relay and two children each have a trace"
         );
-        for bytes in server_writes.iter().chain(&child_writes) {
+        // The real stdout: the descriptor `dup(1)` gave main.
+        let real_stdout: u32 = traces
+            .iter()
+            .flat_map(|(_, trace)| trace.lines())
+            .find_map(|line| line.strip_prefix("dup(1)")?.trim_start().strip_prefix("= ")?.parse().ok())
+            .unwrap_or_else(|| panic!("{lang:?}: no dup(1) in the traces"));
+        let (mut relay_writes, mut main_writes, mut child_writes) = (Vec::new(), Vec::new(), Vec::new());
+        for (tid, trace) in &traces {
+            relay_writes.extend(trace.lines().filter_map(|line| write_to(real_stdout, line)));
+            let into_the_log = trace.lines().filter_map(|line| write_to(1, line));
+            if server_threads.contains(tid) {
+                main_writes.extend(into_the_log);
+            } else {
+                child_writes.extend(into_the_log);
+            }
+        }
+        for bytes in relay_writes.iter().chain(&main_writes).chain(&child_writes) {
             let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
             assert!(
                 newlines == 1 && bytes.ends_with(b"\n"),
@@ -307,28 +323,26 @@ fn fork_each_log_line_is_one_write() {
                 String::from_utf8_lossy(bytes)
             );
         }
-        let sorted = |lines: Vec<String>| {
-            let mut lines = lines;
+        let as_text = |writes: &[Vec<u8>]| -> Vec<String> {
+            writes.iter().map(|w| String::from_utf8_lossy(&w[..w.len() - 1]).into_owned()).collect()
+        };
+        let sorted = |mut lines: Vec<String>| {
             lines.sort();
             lines
         };
-        let as_text = |writes: &[Vec<u8>]| {
-            sorted(writes.iter().map(|w| String::from_utf8_lossy(&w[..w.len() - 1]).into_owned()).collect())
-        };
+        assert_eq!(as_text(&relay_writes), log, "{lang:?}: the relay's writes, one per log line, in order");
+        let (main_lines, session_lines): (Vec<String>, Vec<String>) = log
+            .iter()
+            .filter(|l| *l != "shutting down")
+            .cloned()
+            .partition(|l| l.starts_with("listening on ") || l.ends_with("] connected"));
+        assert_eq!(as_text(&main_writes), main_lines, "{lang:?}: main's writes, its lines");
         assert_eq!(
-            as_text(&server_writes),
-            sorted(log.clone()),
-            "{lang:?}: the server's writes, one per log line"
-        );
-        let session_lines = log.iter().filter(|l| {
-            !l.starts_with("listening on ") && !l.ends_with("] connected") && *l != "shutting down"
-        });
-        assert_eq!(
-            as_text(&child_writes),
-            sorted(session_lines.cloned().collect()),
+            sorted(as_text(&child_writes)),
+            sorted(session_lines),
             "{lang:?}: the children's writes, one per line of their sessions"
         );
-        let longest = server_writes.iter().map(Vec::len).max().unwrap();
+        let longest = relay_writes.iter().map(Vec::len).max().unwrap();
         assert!(longest > 4096, "{lang:?}: the longest line was {longest} bytes");
         let _ = std::fs::remove_dir_all(&dir);
     }

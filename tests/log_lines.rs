@@ -249,3 +249,37 @@ fn log_lines_stay_whole_when_a_child_is_killed() {
         }
     });
 }
+
+/// SPEC "Server output": one line per event, as it happens, so the log keeps
+/// the order of the events. Sessions one after another (each reads the
+/// server's end of stream after `quit` before the next connects): every
+/// session's `quit` comes before the next session's `connected`. In
+/// server_fork the two lines come from two processes, a child and the
+/// parent, and still reach stdout in that order (see "The log" in
+/// server_fork.c).
+#[test]
+fn log_keeps_the_order_of_sessions_one_after_another() {
+    const SESSIONS: usize = 50;
+    for_every_server(|lang, program| {
+        let what = format!("{lang:?} {program}");
+        let mut server = Server::start(lang, program, &[]);
+        let mut peers = Vec::new();
+        for i in 0..SESSIONS {
+            let mut stream = server.connect();
+            peers.push(peer_of(&stream));
+            stream.write_all(format!("session {i}\nquit\n").as_bytes()).unwrap();
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap_or_else(|e| panic!("{what}: session {i}: {e}"));
+            assert_eq!(rest, format!("session {i}\n").as_bytes(), "{what}: session {i}");
+        }
+        server.wait_for(&format!("{}quit", peers[SESSIONS - 1]));
+        let at = |line: String| {
+            let found = server.log.iter().position(|l| *l == line);
+            found.unwrap_or_else(|| panic!("{what}: no {line:?} in {:?}", server.log))
+        };
+        for pair in peers.windows(2) {
+            let (quit, next) = (at(format!("{}quit", pair[0])), at(format!("{}connected", pair[1])));
+            assert!(quit < next, "{what}: {:?} after {:?}", server.log[quit], server.log[next]);
+        }
+    });
+}

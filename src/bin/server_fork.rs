@@ -9,10 +9,12 @@
 //! `main` (the C `main`, translated) because the child must close the
 //! listening socket and the signal thread does more than in `server.rs`.
 //!
-//! The children's log lines reach stdout through the parent: a child's
-//! stdout is a socket that keeps each write(2) one message, and one thread of
-//! the parent writes each message to the real stdout (see [`CHILDREN_LOG`]).
+//! Every log line reaches stdout through one thread of the parent: the
+//! server's stdout, the parent's and every child's, is a socket that keeps
+//! each write(2) one message, and the relay thread writes each message to
+//! the real stdout (see [`CHILDREN_LOG`]).
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -57,15 +59,18 @@ fn server_signals() -> sys::sigset_t {
 /// with another child's line between them. A lock shared by the processes,
 /// held around each write, would keep the lines apart, but not whole: a
 /// child killed while it waits, its line half written into a full pipe,
-/// leaves the half there. So no child writes stdout. A child's stdout is one
-/// end of a socketpair of type SOCK_SEQPACKET, which keeps message
-/// boundaries: each write(2) is one message, queued whole or not at all (a
-/// child killed while it waits for room queues nothing), and each read(2)
-/// takes one message. The other end is the parent's, and one thread of the
-/// parent, the relay, copies each message to the real stdout: one writer, at
-/// any line length, pipe, file or terminal. This is the children's end, each
-/// child's stdout, and what `shut_down` closes to end the log; the relay's
-/// end belongs to the relay thread.
+/// leaves the half there. So no child writes stdout. The server's stdout (fd
+/// 1, which the children inherit) is one end of a socketpair of type
+/// SOCK_SEQPACKET, which keeps message boundaries: each write(2) is one
+/// message, queued whole or not at all (a child killed while it waits for
+/// room queues nothing), and each read(2) takes one message. One thread of
+/// the parent, the relay, reads the other end and copies each message to the
+/// real stdout: one writer, at any line length, pipe, file or terminal. The
+/// parent's own lines (`connected`) take the same way, so the log keeps the
+/// order of the events: a session's `quit`, written by its child before it
+/// closes the connection, comes before the `connected` of a client that came
+/// after. This is fd 1's socket, and what `shut_down` ends the log on; the
+/// other end and the real stdout belong to the relay thread.
 static CHILDREN_LOG: OnceLock<OwnedFd> = OnceLock::new();
 
 fn children_log() -> BorrowedFd<'static> {
@@ -83,10 +88,10 @@ fn children_log() -> BorrowedFd<'static> {
 /// thread left to unlock it. `serve_client` also prints with `println!`
 /// (stdout's lock) and allocates (`escape`, `strerror`: malloc's locks);
 /// that is safe here because at the fork the other threads hold no lock:
-/// main forks with the `CHILDREN` lock and stdout's lock held; the signal
-/// thread does all its work with the `CHILDREN` lock, so it is in sigwait or
-/// waiting for that lock; the relay takes no lock but stdout's, so it is in
-/// read or waiting for stdout. (Their start-up may still be allocating at
+/// main forks with the `CHILDREN` lock held, and it is the only thread that
+/// prints; the signal thread does all its work with the `CHILDREN` lock, so
+/// it is in sigwait or waiting for that lock; the relay takes no lock, it
+/// reads and writes with read(2) and write(2). (Their start-up may still be allocating at
 /// the first fork: glibc's fork takes malloc's locks around the fork and
 /// resets them in the child. Nothing resets Rust's stdout lock.)
 fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOptions, server_pid: pid_t) -> ! {
@@ -96,11 +101,6 @@ fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOption
     // If the server dies, even by SIGKILL, the kernel sends this child SIGKILL.
     // If it died before that was asked, this child's parent is already another.
     if sys::prctl_set_pdeathsig(libc::SIGKILL).is_err() || sys::getppid() != server_pid {
-        sys::_exit(1);
-    }
-    // Every line this child prints becomes one message to the relay (the
-    // library prints each line with one write(2)).
-    if sys::dup2(children_log(), libc::STDOUT_FILENO).is_err() {
         sys::_exit(1);
     }
     // As any program: Ctrl-C (sent to the whole process group) or kill ends it.
@@ -145,9 +145,11 @@ fn shut_down(children: &[pid_t]) -> ! {
         let _ = sys::waitpid(pid, 0);
     }
     // step: end log
-    // No writer is left but this process: after SHUT_WR the relay's read
-    // returns 0 once it has taken every message still queued.
-    let _ = sys::shutdown(children_log(), libc::SHUT_WR);
+    // Every child's lines are queued (the children are gone): an empty
+    // message after them, for which the relay's read returns 0, as at the
+    // end of a stream. Not shutdown(SHUT_WR): main may still print a
+    // `connected`, and a write to a shut socket raises SIGPIPE.
+    let _ = sys::send(children_log(), b"", libc::MSG_NOSIGNAL);
     loop {
         sys::pause(); // the relay ends the server
     }
@@ -172,43 +174,55 @@ fn wait_for_signals(signals: sys::sigset_t) -> ! {
 const SIGNAL_THREAD: SignalThread =
     SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
 
-/// The log's socketpair (see [`CHILDREN_LOG`]); before the signal thread,
-/// which reads it. Returns the relay's end.
-fn open_log() -> Result<OwnedFd, Failure> {
-    // step: log socket
-    let (children_end, relay_end) =
-        sys::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0).map_err(|e| Failure::new("socketpair", e))?;
-    let _ = CHILDREN_LOG.set(children_end);
-    Ok(relay_end)
+/// What the relay reads and where it writes: the log socket's other end,
+/// and the real stdout.
+struct Relay {
+    relay_end: OwnedFd,
+    stdout: File,
 }
 
-/// The relay: each child's line, one message, to stdout, until `shut_down`
-/// ends the log. The lock on stdout keeps a line of main's (connected) out
-/// of a relayed one, and stdout (line-buffered) writes each whole line with
-/// one write(2), and the rest of it after a short one.
-fn relay_log(relay_end: OwnedFd) -> ! {
+/// The log's socketpair (see [`CHILDREN_LOG`]), made the server's stdout;
+/// before the signal thread, which ends the log. Returns the relay's ends.
+fn open_log() -> Result<Relay, Failure> {
+    // step: log socket
+    // The real stdout first: with fd 1 closed, socketpair could take it.
+    let stdout = sys::dup(io::stdout().as_fd()).map_err(|e| Failure::new("dup stdout", e))?;
+    let (children_end, relay_end) =
+        sys::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0).map_err(|e| Failure::new("socketpair", e))?;
+    // Every line printed from here on, by main or a child, is one message to
+    // the relay (the library prints each line with one write(2)).
+    sys::dup2(children_end.as_fd(), libc::STDOUT_FILENO).map_err(|e| Failure::new("dup2", e))?;
+    let _ = CHILDREN_LOG.set(children_end);
+    Ok(Relay { relay_end, stdout: File::from(stdout) })
+}
+
+/// The relay: each line, one message, to the real stdout, until `shut_down`
+/// ends the log; the only writer there, one write(2) per line (and the rest
+/// of it after a short one: `write_all`). An error writing stdout is not the
+/// relay's to report: a closed pipe raises SIGPIPE, which ends the server,
+/// as any other.
+fn relay_log(mut relay: Relay) -> ! {
     let mut line = [0u8; STDOUT_SIZE];
     // step: relay
     loop {
-        match sys::read(relay_end.as_fd(), &mut line) {
+        match sys::read(relay.relay_end.as_fd(), &mut line) {
             Ok(0) => break,
-            // As the C's fwrite, an error writing stdout is not the relay's to report.
-            Ok(n) => drop(io::stdout().lock().write_all(&line[..n])),
+            Ok(n) => drop(relay.stdout.write_all(&line[..n])),
             Err(err) => Failure::new("read", err).exit(PROG),
         }
     }
-    println!("shutting down");
+    let _ = relay.stdout.write_all(b"shutting down\n");
     std::process::exit(0);
 }
 
 /// After `start_signal_thread`: the relay inherits its blocked signals.
 /// (So server_fork starts up in its own `main`, not the library's
 /// `start_server`: the log comes before the signal thread, the relay after.)
-fn start_log_relay(relay_end: OwnedFd) -> Result<(), Failure> {
+fn start_log_relay(relay: Relay) -> Result<(), Failure> {
     // step: relay thread
     // std::thread::spawn is pthread_create underneath; the C names the call.
     thread::Builder::new()
-        .spawn(move || relay_log(relay_end))
+        .spawn(move || relay_log(relay))
         .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
     Ok(())
 }
@@ -219,9 +233,9 @@ fn main() {
     // Rust's stdout is line-buffered already, also into a pipe (the C's
     // setvbuf); the library writes each log line with one write(2).
 
-    let relay_end = open_log().unwrap_or_else(|failure| failure.exit(PROG));
+    let relay = open_log().unwrap_or_else(|failure| failure.exit(PROG));
     start_signal_thread(SIGNAL_THREAD).unwrap_or_else(|failure| failure.exit(PROG));
-    start_log_relay(relay_end).unwrap_or_else(|failure| failure.exit(PROG));
+    start_log_relay(relay).unwrap_or_else(|failure| failure.exit(PROG));
 
     let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
     print_listening(&listen_addr, "process per client", &opt);
@@ -233,12 +247,8 @@ fn main() {
         // step: fork
         // With the lock held: the child's PID is in the list before the
         // signal thread can reap it, and that thread holds no other lock.
-        // And with stdout's: the relay is not in the middle of a line, and
-        // the child's copy of the lock is not held by a thread it lacks.
         let mut children = lock_children();
-        let stdout = io::stdout().lock();
         let forked = children.try_reserve(1).map_err(|_| Errno::ENOMEM).and_then(|()| sys::fork());
-        drop(stdout);
         if let Ok(pid @ 1..) = forked {
             children.push(pid); // room reserved: no allocation after the fork
         }

@@ -96,34 +96,38 @@ OWN_STEPS = {
      "cannot fail with ESRCH: a zombie still has its PID). The "
      "lock stays held: `main` cannot fork again. The client of the killed child sees end of stream "
      "(or a reset, if it had sent bytes the child never read)."),
-    "log socket": ("log socket", "the log's socketpair: one writer for the children's lines",
-     [(r"^socketpair\(", None)],
-     "Before any thread or child exists, `socketpair(AF_UNIX, SOCK_SEQPACKET)`: two connected sockets "
-     "that keep message boundaries. One end becomes each child's stdout (`dup2` in the child), the "
-     "other is read by the log relay, the one thread that writes the real stdout. A pipe takes a "
-     "write whole only up to PIPE_BUF (4,096 bytes), and a `recv:` line of 1,024 undisplayable bytes "
-     "is 4,117: two processes writing one full pipe could cut each other's lines. A message is queued "
-     "whole or not at all, also when its child is killed while it waits for room. If the call fails: "
-     "`server_fork: socketpair: STRERROR`, exit 1."),
+    "log socket": ("log socket", "the log's socketpair, made the server's stdout: one writer for every line",
+     [(r"^dup\(1", None), (r"^socketpair\(", None), (r"^dup2\(", None)],
+     "Before any thread or child exists: `dup(1)` keeps the real stdout for the log relay, then "
+     "`socketpair(AF_UNIX, SOCK_SEQPACKET)` makes two connected sockets that keep message boundaries, "
+     "and `dup2` makes one end descriptor 1, the stdout of `main` and of every child it forks (they "
+     "inherit it). The relay reads the other end, the one thread that writes the real stdout. A pipe "
+     "takes a write whole only up to PIPE_BUF (4,096 bytes), and a `recv:` line of 1,024 "
+     "undisplayable bytes is 4,117: two processes writing one full pipe could cut each other's lines. "
+     "A message is queued whole or not at all, also when its child is killed while it waits for room. "
+     "`main`'s own lines (`connected`) take the same way, so the log keeps the order of the events: a "
+     "session's `quit`, queued by its child before it closes the connection, comes out before the "
+     "`connected` of the next client (tests/log_lines.rs). If a call fails: `server_fork: dup stdout: "
+     "STRERROR`, `socketpair: ...` or `dup2: ...`, exit 1."),
     "relay thread": ("relay thread", "the log relay: the one writer of stdout",
      [(r"^clone3\(", 1)],
      "Started after the signals are blocked, so it inherits the mask and no signal is delivered to "
      "it. If it cannot be started, `server_fork: pthread_create: STRERROR`, exit 1."),
-    "relay": ("relay", "relay: each child's line, one message, to stdout",
+    "relay": ("relay", "relay: each line, one message, to the real stdout",
      [],
-     "The relay reads one message (one line) at a time and writes it to stdout with stdout's lock "
-     "held (C: `fwrite` to the line-buffered stdout; Rust: `io::stdout().lock().write_all`): one "
-     "`write(2)` per line, the rest written after a short write, and no line of `main`'s (`connected`) "
-     "inside it. `main` forks with stdout's lock held too, so the relay is never mid-line at a fork. "
-     "`read` returns 0 only when `shut_down` has ended the log; then the relay prints `shutting down` "
-     "and exits 0. A failed `read`: `server_fork: read: STRERROR`, exit 1."),
+     "The relay reads one message (one line) at a time and writes it to the real stdout, its `dup(1)` "
+     "(C: a `write_all` loop; Rust: `File::write_all`): one `write(2)` per line, the rest written "
+     "after a short write. It is the only writer there, and it takes no lock, so a fork never copies "
+     "a lock it holds. `read` returns 0 only when `shut_down` has ended the log; then the relay writes "
+     "`shutting down` and exits 0. A failed `read`: `server_fork: read: STRERROR`, exit 1."),
     "end log": ("end log", "end the log: the relay writes the rest, then `shutting down`",
-     [(r"^shutdown\(\d+<UNIX", None)],
-     "Nothing here can fail (the socket is valid and connected). Once every child is reaped no "
-     "process but the server holds the children's end of the log, and "
-     "`shutdown(SHUT_WR)` on it makes the relay's `read` return 0 after the messages still queued: "
-     "the killed children's last whole lines come out, then `shutting down`. The signal thread then "
-     "waits in `pause` (with the children list's lock held) for the relay to end the process."),
+     [(r"^sendto\(\d+<UNIX", None)],
+     "Nothing here can fail (the socket is valid and connected). Once every child is reaped their "
+     "last whole lines are queued, and an empty message after them makes the relay's `read` return 0, "
+     "as at the end of a stream: the killed children's last lines come out, then `shutting down`. "
+     "Not `shutdown(SHUT_WR)`: `main` may still print a `connected` meanwhile, and a write to a shut "
+     "socket raises SIGPIPE. The signal thread then waits in `pause` (with the children list's lock "
+     "held) for the relay to end the process."),
 }
 ORDER = ["log socket", "signals", "signal thread", "relay thread", "socket", "setsockopt", "bind", "listen",
          "getsockname", "accept", "configure", "fork", "parent close", "child", "recv", "recv result",
