@@ -112,7 +112,8 @@ mkdir -p "$(dirname "$out")"
 # ip netns exec runs the program itself (exec), and so do taskset and chrt:
 # $! is the server's pid.
 ip netns exec "$ns_server" "${server_second[@]}" "$server_bin" -b "$server_addr" -p "$port" >"$work/server.log" 2>&1 &
-pids+=($!)
+server_pid=$!
+pids+=($server_pid)
 wait_for "$work/server.log" "listening on"
 if [ -n "$have_tcpdump" ]; then
     ip netns exec "$ns_server" tcpdump -i "$veth_server" -U -Z root -s 0 -w "$out" \
@@ -149,7 +150,7 @@ if [ -n "$have_tcpdump" ]; then
         exit 1
     fi
 fi
-kill -TERM "${pids[0]}" && wait "${pids[0]}" || true
+kill -TERM "$server_pid" && wait "$server_pid" || true
 pids=()
 echo
 echo "== the server's log"
