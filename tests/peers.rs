@@ -75,9 +75,9 @@ fn peers_socat_client_echoes_binary_file() {
 /// SPEC "The protocol" 3, 4, 5: Python's socket module checks the framing:
 /// batched `a\nquit\n`, `quit` split across segments with pauses, `quit`
 /// right after a full piece, 3,000 bytes then a half-close. The C and Rust
-/// servers log the same lines for it, connection by connection (the
-/// sessions follow each other, but server_fork's relay may print a session's
-/// last line after the next one's `connected`: see `by_connection`).
+/// servers log the same lines for it, connection by connection
+/// (`by_connection`: the order of sessions in the log is
+/// tests/log_lines.rs's check, not this one's).
 #[test]
 fn peers_python_checks_framing() {
     if !have("python3", "--version") {

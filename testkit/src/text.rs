@@ -20,11 +20,10 @@ pub fn normalise_ports(text: &str) -> String {
 
 /// Log lines `[PEER] ...` regrouped by connection: each peer's lines in
 /// their order, the peers in the order of their first line (`connected`,
-/// which the server prints as it accepts). Within one connection the order
-/// of the lines is the contract's; across connections it is the scheduler's:
-/// server_fork's children log through its relay thread, so the `quit` of a
-/// finished session may reach stdout after the `connected` of the next.
-/// Lines without a peer keep their place among the groups.
+/// which the server prints as it accepts). For a check of what each
+/// connection logged, apart from how the connections' lines interleave
+/// (tests/log_lines.rs checks that order on its own). Lines without a peer
+/// keep their place among the groups.
 pub fn by_connection(lines: &[String]) -> Vec<String> {
     let mut groups: Vec<(Option<&str>, Vec<String>)> = Vec::new();
     for line in lines {
