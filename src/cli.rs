@@ -140,6 +140,21 @@ pub fn parse_bind_addr(text: &[u8]) -> Option<SockAddr> {
     sys::inet_pton::<in6_addr>(text).map(|v6| SockAddr::v6(v6, 0))
 }
 
+/// What every program does with an option its parser has no arm for: `-h`
+/// shows the usage (exit 0); an option of its own goes to `own`, which says
+/// whether it took it; anything else is a usage error (exit 2).
+fn other_option(prog: &str, usage: &str, found: Opt, own: &mut impl FnMut(u8, &[u8]) -> bool) {
+    match found {
+        Opt::Found(b'h', _) => {
+            print!("{usage}");
+            std::process::exit(0);
+        }
+        Opt::MissingValue(name) => usage_error(prog, usage, &[b"option -", &[name], b" needs a value"]),
+        Opt::Found(name, Some(value)) if own(name, &value) => {}
+        Opt::Found(name, _) | Opt::Unknown(name) => usage_error(prog, usage, &[b"unknown option -", &[name]]),
+    }
+}
+
 /// The TCP servers' command line: 0.0.0.0, 8080, a 5-second idle timeout.
 pub fn parse_server_options(prog: &str, args: &[Vec<u8>]) -> ServerOptions {
     parse_server_options_with(prog, &server_usage(prog), b"b:p:t:qh", args, 8080, |_, _| false)
@@ -179,15 +194,7 @@ pub fn parse_server_options_with(
                 None => usage_error(prog, usage, &[b"bad timeout: ", &value]),
             },
             Opt::Found(b'q', _) => opt.quiet = true,
-            Opt::Found(b'h', _) => {
-                print!("{usage}");
-                std::process::exit(0);
-            }
-            Opt::MissingValue(name) => usage_error(prog, usage, &[b"option -", &[name], b" needs a value"]),
-            Opt::Found(name, Some(value)) if own(name, &value) => {}
-            Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(prog, usage, &[b"unknown option -", &[name]])
-            }
+            other => other_option(prog, usage, other, &mut own),
         }
     }
     if let Some(extra) = getopt.operands().first() {
@@ -223,15 +230,7 @@ pub fn parse_client_options(
                 Some(seconds) => opt.reply_timeout = seconds,
                 None => usage_error(prog, usage, &[b"bad timeout: ", &value]),
             },
-            Opt::Found(b'h', _) => {
-                print!("{usage}");
-                std::process::exit(0);
-            }
-            Opt::MissingValue(name) => usage_error(prog, usage, &[b"option -", &[name], b" needs a value"]),
-            Opt::Found(name, Some(value)) if own(name, &value) => {}
-            Opt::Found(name, _) | Opt::Unknown(name) => {
-                usage_error(prog, usage, &[b"unknown option -", &[name]])
-            }
+            other => other_option(prog, usage, other, &mut own),
         }
     }
     let mut operands = getopt.operands().iter();
