@@ -75,9 +75,7 @@ fn peers_socat_client_echoes_binary_file() {
 /// SPEC "The protocol" 3, 4, 5: Python's socket module checks the framing:
 /// batched `a\nquit\n`, `quit` split across segments with pauses, `quit`
 /// right after a full piece, 3,000 bytes then a half-close. The C and Rust
-/// servers log the same lines for it, connection by connection
-/// (`by_connection`: the order of sessions in the log is
-/// tests/log_lines.rs's check, not this one's).
+/// servers log the same lines for it.
 #[test]
 fn peers_python_checks_framing() {
     if !have("python3", "--version") {
@@ -94,7 +92,7 @@ fn peers_python_checks_framing() {
         assert_eq!(out.code(), Some(0), "{what}:\n{}{}", out.stdout(), out.stderr());
         // Each session was closed by the server after it logged the end.
         let (_, log) = server.stop();
-        logs.push((what, normalise_ports(&by_connection(&log[1..]).join("\n"))));
+        logs.push((what, normalise_ports(&log[1..].join("\n"))));
     }
     for (what, log) in &logs[1..] {
         let diff = unified_diff(&logs[0].0, &logs[0].1, what, log);

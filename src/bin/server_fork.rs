@@ -91,9 +91,9 @@ fn children_log() -> BorrowedFd<'static> {
 /// main forks with the `CHILDREN` lock held, and it is the only thread that
 /// prints; the signal thread does all its work with the `CHILDREN` lock, so
 /// it is in sigwait or waiting for that lock; the relay takes no lock, it
-/// reads and writes with read(2) and write(2). (Their start-up may still be allocating at
-/// the first fork: glibc's fork takes malloc's locks around the fork and
-/// resets them in the child. Nothing resets Rust's stdout lock.)
+/// reads and writes with read(2) and write(2). (Their start-up may still be
+/// allocating at the first fork: glibc's fork takes malloc's locks around the
+/// fork and resets them in the child. Nothing resets Rust's stdout lock.)
 fn serve_in_child(listener: OwnedFd, fd: OwnedFd, peer: &str, opt: &ServerOptions, server_pid: pid_t) -> ! {
     // step: child
     // The listening socket is the parent's business.

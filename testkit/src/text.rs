@@ -18,24 +18,6 @@ pub fn normalise_ports(text: &str) -> String {
     out
 }
 
-/// Log lines `[PEER] ...` regrouped by connection: each peer's lines in
-/// their order, the peers in the order of their first line (`connected`,
-/// which the server prints as it accepts). For a check of what each
-/// connection logged, apart from how the connections' lines interleave
-/// (tests/log_lines.rs checks that order on its own). Lines without a peer
-/// keep their place among the groups.
-pub fn by_connection(lines: &[String]) -> Vec<String> {
-    let mut groups: Vec<(Option<&str>, Vec<String>)> = Vec::new();
-    for line in lines {
-        let peer = line.strip_prefix('[').and_then(|_| line.split_once("] ")).map(|(peer, _)| peer);
-        match groups.iter_mut().find(|(p, _)| peer.is_some() && *p == peer) {
-            Some((_, group)) => group.push(line.clone()),
-            None => groups.push((peer, vec![line.clone()])),
-        }
-    }
-    groups.into_iter().flat_map(|(_, group)| group).collect()
-}
-
 /// How many lines of a diff an assertion message shows at most.
 const DIFF_MAX_LINES: usize = 80;
 
@@ -115,34 +97,4 @@ pub fn unified_diff(expected_name: &str, expected: &str, got_name: &str, got: &s
         out.push_str("(the two differ in the final newline)\n");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn by_connection_keeps_each_peers_order_and_the_order_of_the_peers() {
-        let log: Vec<String> = [
-            "[127.0.0.1:1] connected",
-            "[127.0.0.1:1] recv: a",
-            "[127.0.0.1:2] connected",
-            "[127.0.0.1:1] quit",
-            "[127.0.0.1:2] recv: [x] y",
-            "shutting down",
-            "[127.0.0.1:2] quit",
-        ]
-        .map(String::from)
-        .to_vec();
-        let want = [
-            "[127.0.0.1:1] connected",
-            "[127.0.0.1:1] recv: a",
-            "[127.0.0.1:1] quit",
-            "[127.0.0.1:2] connected",
-            "[127.0.0.1:2] recv: [x] y",
-            "[127.0.0.1:2] quit",
-            "shutting down",
-        ];
-        assert_eq!(by_connection(&log), want);
-    }
 }
