@@ -42,6 +42,9 @@ const EVERY_PROGRAM: &[&str] = &[
     "client_tls",
     "server_udp",
     "client_udp",
+    "server_pool",
+    "server_prefork",
+    "server_reuseport",
 ];
 /// Every program of a stream: `quit` means nothing to a datagram server.
 const STREAMS: &[&str] = &[
@@ -54,29 +57,69 @@ const STREAMS: &[&str] = &[
     "server_tls",
     "client_tls",
     "client_udp",
+    "server_pool",
+    "server_prefork",
+    "server_reuseport",
 ];
 /// The TCP servers, which parse the same options.
 const TCP_SERVERS: &[&str] = &["server", "server_single", "server_fork", "server_poll", "server_epoll"];
 /// Every server: `-b` and the address it binds.
-const SERVERS: &[&str] =
-    &["server", "server_single", "server_fork", "server_poll", "server_epoll", "server_tls", "server_udp"];
+const SERVERS: &[&str] = &[
+    "server",
+    "server_single",
+    "server_fork",
+    "server_poll",
+    "server_epoll",
+    "server_tls",
+    "server_udp",
+    "server_pool",
+    "server_prefork",
+    "server_reuseport",
+];
 /// The servers that listen: the TCP servers and the TLS one.
-const LISTENERS: &[&str] =
-    &["server", "server_single", "server_fork", "server_poll", "server_epoll", "server_tls"];
+const LISTENERS: &[&str] = &[
+    "server",
+    "server_single",
+    "server_fork",
+    "server_poll",
+    "server_epoll",
+    "server_tls",
+    "server_pool",
+    "server_prefork",
+];
 /// The servers that serve a client with blocking calls (thread, process or
 /// one at a time): one `serve_client` for the three.
-const BLOCKING_SERVERS: &[&str] = &["server", "server_single", "server_fork"];
+const BLOCKING_SERVERS: &[&str] =
+    &["server", "server_single", "server_fork", "server_pool", "server_prefork"];
 /// Those and the TLS server: the same accept, options and close after quit
 /// (TLS changes only what is read and written between them).
-const ACCEPTING_BLOCKING: &[&str] = &["server", "server_single", "server_fork", "server_tls"];
+const ACCEPTING_BLOCKING: &[&str] =
+    &["server", "server_single", "server_fork", "server_tls", "server_pool", "server_prefork"];
 /// Blocking send: the client and the blocking servers.
-const BLOCKING_SEND: &[&str] = &["client", "server", "server_single", "server_fork"];
+const BLOCKING_SEND: &[&str] =
+    &["client", "server", "server_single", "server_fork", "server_pool", "server_prefork"];
 /// Blocking recv, retried on EINTR: those, the TLS server (its handshake's
 /// drain) and the UDP client.
-const BLOCKING_RECV: &[&str] =
-    &["client", "server", "server_single", "server_fork", "server_tls", "client_udp"];
+const BLOCKING_RECV: &[&str] = &[
+    "client",
+    "server",
+    "server_single",
+    "server_fork",
+    "server_tls",
+    "client_udp",
+    "server_pool",
+    "server_prefork",
+];
+/// The servers that take `-n N` (children, threads or loops): one
+/// `parse_options` of their own for the three.
+const COUNTED_SERVERS: &[&str] = &["server_pool", "server_prefork", "server_reuseport"];
+/// The servers whose children serve: the same list of children, shutdown,
+/// signal thread and log relay.
+const FORKING: &[&str] = &["server_fork", "server_prefork"];
+/// server_epoll's loop, which server_reuseport runs once per thread.
+const EPOLL_LOOPS: &[&str] = &["server_epoll", "server_reuseport"];
 /// The event loops: non-blocking sockets, their own echo and configuration.
-const EVENT_LOOPS: &[&str] = &["server_poll", "server_epoll"];
+const EVENT_LOOPS: &[&str] = &["server_poll", "server_epoll", "server_reuseport"];
 /// The line clients: stdin read a line at a time, into a buffer of their own.
 const CLIENTS: &[&str] = &["client", "client_tls", "client_udp"];
 /// The stream clients: the same connect loop (`client_udp.c` has its own,
@@ -84,8 +127,16 @@ const CLIENTS: &[&str] = &["client", "client_tls", "client_udp"];
 const STREAM_CLIENTS: &[&str] = &["client", "client_tls"];
 /// A thread that waits for SIGINT and SIGTERM and ends the process
 /// (server_fork's signal thread also reaps its children: its own).
-const SHUTDOWN_THREAD: &[&str] =
-    &["server", "server_single", "server_poll", "server_epoll", "server_tls", "server_udp"];
+const SHUTDOWN_THREAD: &[&str] = &[
+    "server",
+    "server_single",
+    "server_poll",
+    "server_epoll",
+    "server_tls",
+    "server_udp",
+    "server_pool",
+    "server_reuseport",
+];
 
 /// Which functions which files share, byte for byte. A function may have
 /// two rows: two versions, each shared by its own files.
@@ -93,6 +144,20 @@ const SHARED: &[(&[&str], &[&str])] = &[
     (&["die", "usage_error", "parse_number", "format_addr", "printable_utf8", "escape"], EVERY_PROGRAM),
     (&["is_quit"], STREAMS),
     (&["parse_options"], TCP_SERVERS),
+    (&["parse_options"], COUNTED_SERVERS),
+    (
+        &[
+            "reserve_child",
+            "shut_down",
+            "wait_for_signals",
+            "start_signal_thread",
+            "open_log",
+            "write_all",
+            "relay_log",
+            "start_log_relay",
+        ],
+        FORKING,
+    ),
     (&["parse_bind_addr", "port_of", "addr_len"], SERVERS),
     (&["open_listener"], LISTENERS),
     (&["send_all"], BLOCKING_SEND),
@@ -100,6 +165,26 @@ const SHARED: &[(&[&str], &[&str])] = &[
     (&["lingering_close", "accept_client", "configure_client"], ACCEPTING_BLOCKING),
     (&["echo_piece", "serve_client"], BLOCKING_SERVERS),
     (&["echo_piece", "configure_client"], EVENT_LOOPS),
+    (&["set_nonblocking", "monotonic_ms", "start_lingering_close", "drain", "expire_client"], EVENT_LOOPS),
+    (
+        &[
+            "deadlines_of",
+            "append",
+            "unlink_client",
+            "watch",
+            "remove_client",
+            "watch_listener",
+            "accept_clients",
+            "echo_lines",
+            "serve_ready_client",
+            "update_client",
+            "expire_clients",
+            "wait_timeout",
+            "open_loop",
+            "run_loop",
+        ],
+        EPOLL_LOOPS,
+    ),
     (&["wait_for_shutdown", "start_shutdown_thread"], SHUTDOWN_THREAD),
     (&["find_line", "read_input", "consume"], CLIENTS),
     (&["connect_to"], STREAM_CLIENTS),
@@ -107,7 +192,14 @@ const SHARED: &[(&[&str], &[&str])] = &[
 
 /// A file that defines a function of `SHARED` but is in none of its rows:
 /// its own version, on purpose (the client parses other options).
-const OWN_VERSIONS: &[(&str, &[&str])] = &[("parse_options", &["client"])];
+const OWN_VERSIONS: &[(&str, &[&str])] = &[
+    ("parse_options", &["client"]),
+    // poll(2)'s own: a pollfd array instead of the kernel's set.
+    ("remove_client", &["server_poll"]),
+    ("accept_clients", &["server_poll"]),
+    ("echo_lines", &["server_poll"]),
+    ("serve_ready_client", &["server_poll"]),
+];
 
 /// The C files of c-reference/, by program name, and their text.
 fn c_files() -> BTreeMap<String, String> {

@@ -19,6 +19,9 @@ pub enum Model {
     Fork,
     Poll,
     Epoll,
+    Prefork,
+    Pool,
+    Reuseport,
     Line,
 }
 
@@ -49,12 +52,40 @@ impl Program {
     pub fn is_client(&self) -> bool {
         self.role == Role::Client
     }
-    /// poll or epoll: one thread, non-blocking sockets, a loop that waits.
+    /// poll, epoll or reuseport: non-blocking sockets, a loop that waits
+    /// (reuseport: one such loop per thread).
     pub fn is_event_loop(&self) -> bool {
-        matches!(self.model, Model::Poll | Model::Epoll)
+        matches!(self.model, Model::Poll | Model::Epoll | Model::Reuseport)
     }
+    /// Its clients are served by child processes (fork, prefork).
     pub fn forks(&self) -> bool {
-        self.model == Model::Fork
+        matches!(self.model, Model::Fork | Model::Prefork)
+    }
+    /// The server takes `-n N` (children, threads or loops), and its label
+    /// says N.
+    pub fn takes_count(&self) -> bool {
+        matches!(self.model, Model::Prefork | Model::Pool | Model::Reuseport)
+    }
+    /// The label as the listening line says it with `-n count`: the `N` of
+    /// the label is the number.
+    pub fn label_with(&self, count: u32) -> String {
+        self.label
+            .split(' ')
+            .map(|word| if word == "N" { count.to_string() } else { word.to_string() })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    /// Whether `text` (the inside of a listening line's parentheses, up to
+    /// the comma before `idle timeout`) is this program's label, with any
+    /// number for `N`.
+    pub fn label_matches(&self, text: &str) -> bool {
+        let words: Vec<&str> = text.split(' ').collect();
+        let label: Vec<&str> = self.label.split(' ').collect();
+        words.len() == label.len()
+            && words.iter().zip(&label).all(|(word, expected)| {
+                word == expected
+                    || (*expected == "N" && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()))
+            })
     }
     /// `c-reference/NAME.c`, from the project root.
     pub fn c_source(&self) -> String {
@@ -113,6 +144,9 @@ fn parse(text: &'static str) -> Result<Vec<Program>, String> {
             "fork" => Model::Fork,
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
+            "prefork" => Model::Prefork,
+            "pool" => Model::Pool,
+            "reuseport" => Model::Reuseport,
             "line" => Model::Line,
             other => return Err(at(&format!("model {other}"))),
         };
