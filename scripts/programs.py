@@ -20,7 +20,10 @@ def load(path=os.path.join(ROOT, "programs.txt")):
             program["c_source"] = f"c-reference/{program['name']}.c"
             crate_dir = "" if program["crate"] == "sockets" else program["crate"] + "/"
             program["rust_source"] = f"{crate_dir}src/bin/{program['name']}.rs"
-            program["event_loop"] = program["model"] in ("poll", "epoll")
+            program["event_loop"] = program["model"] in ("poll", "epoll", "reuseport")
+            # -n N: the guide's sessions run one child, thread or loop, so
+            # that each trace is the same from run to run.
+            program["count_args"] = ["-n", "1"] if program["model"] in ("prefork", "pool", "reuseport") else []
             programs.append(program)
     return programs
 
