@@ -19,6 +19,9 @@ pub enum Model {
     Fork,
     Poll,
     Epoll,
+    Prefork,
+    Pool,
+    Reuseport,
     Line,
 }
 
@@ -113,6 +116,9 @@ fn parse(text: &'static str) -> Result<Vec<Program>, String> {
             "fork" => Model::Fork,
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
+            "prefork" => Model::Prefork,
+            "pool" => Model::Pool,
+            "reuseport" => Model::Reuseport,
             "line" => Model::Line,
             other => return Err(at(&format!("model {other}"))),
         };
