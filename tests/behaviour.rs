@@ -106,7 +106,7 @@ fn spec_protocol_idle_timeout_closes_and_client_notices() {
     }
 }
 
-/// SPEC "The five servers": every server but the one-at-a-time model
+/// SPEC "The servers": every server but the one-at-a-time model
 /// serves two clients at once.
 #[test]
 fn spec_server_serves_two_clients_at_once() {
@@ -123,7 +123,7 @@ fn spec_server_serves_two_clients_at_once() {
     }
 }
 
-/// SPEC "The five servers": `server_single` serves one client at a time;
+/// SPEC "The servers": `server_single` serves one client at a time;
 /// the next waits in the backlog until the first is done.
 #[test]
 fn spec_server_single_second_client_waits_for_the_first() {

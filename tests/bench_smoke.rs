@@ -169,7 +169,7 @@ fn bench_floor_runs_and_verifies() {
     assert_eq!(field(&json, "mismatches"), Some(0), "{json}");
 }
 
-/// SPEC "The five servers": `server` runs a thread per client, so 20 idle
+/// SPEC "The servers": `server` runs a thread per client, so 20 idle
 /// clients are 20 more threads, and the bench reads the server's memory;
 /// then 2 active clients among them are served too.
 #[test]

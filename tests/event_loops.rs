@@ -1,4 +1,4 @@
-//! The event loops, `server_poll` and `server_epoll` (SPEC "The five
+//! The event loops, `server_poll` and `server_epoll` (SPEC "The
 //! servers"): one thread, every client, C and Rust; every test runs for
 //! each program of programs.txt that is an event loop. What the other suites
 //! cannot see because the blocking servers have a thread or the backlog for
@@ -75,7 +75,7 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-/// SPEC "The five servers", the event loops: "No client can delay
+/// SPEC "The servers", the event loops: "No client can delay
 /// another's echo by sending nothing, trickling, or never reading." 1,000
 /// silent clients, 100 that trickle a byte a second, and 10 that send 8 MiB
 /// and never read its echo are all connected. Each of them still gets its
@@ -246,7 +246,7 @@ fn deadlines_keep_the_idle_rule_in(lang: Lang, program: &str) {
     sender.join().unwrap();
 }
 
-/// SPEC "The five servers", the event loops: when accept fails with EMFILE
+/// SPEC "The servers", the event loops: when accept fails with EMFILE
 /// it prints `PROG: accept: Too many open files`, stops watching the
 /// listener for 100 ms (so it neither spins nor floods stderr: about ten
 /// lines a second, and little CPU), and goes on serving its clients. Once a

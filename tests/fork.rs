@@ -1,4 +1,4 @@
-//! `server_fork`'s own rules (SPEC "The five servers", issue 9), C and Rust:
+//! `server_fork`'s own rules (SPEC "The servers", issue 9), C and Rust:
 //! every child is reaped, a shutdown leaves no process of the server behind,
 //! the children die with a server killed by SIGKILL, and the log lines of
 //! many processes never mix. Everything else server_fork must do, it does in
@@ -97,7 +97,7 @@ fn longest_zombie(pid: u32, done: &AtomicBool) -> Duration {
     longest
 }
 
-/// SPEC "The five servers": every child is reaped when it exits, no zombie
+/// SPEC "The servers": every child is reaped when it exits, no zombie
 /// outliving its client by more than a second (`REAP_WITHIN` here). 200
 /// clients come and go, 4 at a time, while a watcher times every zombie it
 /// sees; after the last session's end the server has no child left, not
@@ -151,7 +151,7 @@ fn stop(child: u32) {
     wait_until("a child stopped", || matches!(state_and_start(child), Some(('T', _))));
 }
 
-/// SPEC "The five servers": SIGINT or SIGTERM ends every child (their
+/// SPEC "The servers": SIGINT or SIGTERM ends every child (their
 /// clients see the connection close), with SIGKILL (one child is stopped,
 /// which nothing else ends), then `shutting down`, exit 0, and no process of
 /// the server is left: not a child, not a zombie.
@@ -179,7 +179,7 @@ fn fork_shutdown_ends_every_child_first() {
     }
 }
 
-/// SPEC "The five servers": the shutdown waits for the children the server
+/// SPEC "The servers": the shutdown waits for the children the server
 /// forked, and only for them. `exec server_fork > >(exec cat)` gives the
 /// server a child it did not fork (bash forks cat, then execs the server in
 /// that process), and cat ends only when the server's stdout closes: a
@@ -207,7 +207,7 @@ fn fork_shutdown_waits_only_for_its_own_children() {
     }
 }
 
-/// SPEC "The five servers": a child whose parent was killed with SIGKILL
+/// SPEC "The servers": a child whose parent was killed with SIGKILL
 /// ends as well (PR_SET_PDEATHSIG with SIGKILL: one child is stopped, which
 /// nothing else ends), and its client sees the close.
 #[test]
@@ -236,7 +236,7 @@ fn write_to(fd: u32, line: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// SPEC "The five servers" and "Server output": every log line is one
+/// SPEC "The servers" and "Server output": every log line is one
 /// write(2) into the log socket, the server's stdout (descriptor 1, of main
 /// and of each child), and the relay writes each to the real stdout (its
 /// `dup(1)`), one write(2) per line. Under `strace -ff` (a trace file per
@@ -362,7 +362,7 @@ fn mixed_line(id: usize, n: usize) -> Vec<u8> {
     line
 }
 
-/// SPEC "The five servers" and "Server output": 50 clients at once, each
+/// SPEC "The servers" and "Server output": 50 clients at once, each
 /// sending 20 long lines full of escaped bytes, each line sent as soon as
 /// the previous echo is back: 50 processes write to the one stdout pipe at
 /// the same time. Every line of the log is whole: each `recv:` line is one

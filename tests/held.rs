@@ -1,5 +1,5 @@
 //! `server_epoll` holds as many clients at once as its descriptor limit
-//! allows (SPEC "The five servers": what a wake-up costs grows with the
+//! allows (SPEC "The servers": what a wake-up costs grows with the
 //! ready clients, not the connected ones, and a client costs its 1.1 KiB).
 //! One test per twin, one at a time (the `heavy()` lock): each needs nearly
 //! every descriptor this process may have.

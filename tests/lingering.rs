@@ -278,7 +278,7 @@ fn client_sending_after_quit_is_closed_after_the_drain_time() {
     });
 }
 
-/// SPEC "The protocol" 5 and "The five servers": a client that closes after
+/// SPEC "The protocol" 5 and "The servers": a client that closes after
 /// `quit` ends the drain at once, so the next client (in `server_single`,
 /// waiting in the backlog) is served at once, not 2 s later (1.5 s allowed).
 #[test]

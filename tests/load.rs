@@ -1,5 +1,5 @@
 //! The threaded and the forking server under load (issues 4 and 9), C and
-//! Rust: SPEC "The five servers" (one thread, or one process, per client)
+//! Rust: SPEC "The servers" (one thread, or one process, per client)
 //! and "The protocol" 10 (one client's end never affects another) with 2,000
 //! clients connected at once, and what an idle client costs. The event
 //! loops, `server_poll` and `server_epoll`, take the same load in one

@@ -234,7 +234,7 @@ fn log_lines_stay_whole_in_a_full_pipe() {
     });
 }
 
-/// SPEC "Server output" and "The five servers": the same, and one of the
+/// SPEC "Server output" and "The servers": the same, and one of the
 /// server's processes killed with SIGKILL while the pipe is full: no line is
 /// cut (the killed child's included), and the server serves on.
 #[test]

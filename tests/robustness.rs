@@ -422,7 +422,7 @@ fn fault_shutdown_signal_with_clients_connected() {
     }
 }
 
-/// Issue 4 "server_single" and SPEC "The five servers": a silent first client
+/// Issue 4 "server_single" and SPEC "The servers": a silent first client
 /// holds `server_single` only until its idle timeout; then the client waiting
 /// in the backlog is served. The log shows the order.
 #[test]

@@ -420,7 +420,7 @@ fn syscalls_server_fork() {
     check_server("server_fork");
 }
 
-/// SPEC "Parity" and "The five servers": `server_poll`, the same calls as the
+/// SPEC "Parity" and "The servers": `server_poll`, the same calls as the
 /// C, poll and fcntl included: each poll with the same descriptors, events
 /// and revents, each accept until EAGAIN, each recv and send.
 #[test]
@@ -428,7 +428,7 @@ fn syscalls_server_poll() {
     check_server("server_poll");
 }
 
-/// SPEC "Parity" and "The five servers": `server_epoll`, the same calls as
+/// SPEC "Parity" and "The servers": `server_epoll`, the same calls as
 /// the C, the epoll calls and fcntl included: each epoll_ctl when a socket
 /// comes, goes or changes what it waits for, each epoll_wait with the same
 /// ready sockets, each accept until EAGAIN, each recv and send.
