@@ -24,10 +24,13 @@
 #   make bench    measure it: C against Rust against tokio, socat and the
 #                 floor, tables of medians and two charts in build/bench/
 #                 (about 7 minutes; docs/BENCHMARKS.md)
-#   make test     check it: builds, then cargo test runs the real binaries,
-#                 then the unit tests of programs/ and testkit/ (the list and
-#                 the tests' helpers), then make sanitize; ends with the
-#                 checks skipped here
+#   make test     check it: builds, then every step whatever the others did
+#                 (scripts/test.sh): the unit tests of every crate, make
+#                 lint, the integration tests (cargo-nextest runs the real
+#                 binaries side by side) and make sanitize beside them; ends
+#                 with each step's status and time, the checks skipped here,
+#                 and `N passed, M failed`
+#   make lint     cargo fmt --check, cargo clippy -D warnings, the C's warnings
 #   make sanitize the C programs built with -fsanitize=address,undefined
 #                 (build/asan/) and -fsanitize=thread (build/tsan/), run
 #                 through the conformance sessions and a 200-client load
@@ -68,8 +71,10 @@ rust:
 	@mkdir -p build/rust
 	@for p in $(PROGRAMS); do cp -p --remove-destination target/release/$$p build/rust/$$p && ln -sfn build/rust/$$p $$p; done
 
-# --no-fail-fast: a failing suite does not hide the failures of the suites
-# after it; cargo lists every failing test at the end.
+# scripts/test.sh runs the steps (the unit tests of every workspace member,
+# make lint, the integration tests under cargo-nextest and make sanitize
+# beside them), every one whatever an earlier one did, and ends with each
+# step's status and time and the line `N passed, M failed`.
 #
 # Every check that could not run here (a tool missing, not root) is listed
 # in SKIP_LOG by the tests: emptied first, summed up at the end (also when a
@@ -78,9 +83,23 @@ SKIP_LOG := build/skipped-checks.txt
 
 test: all tls bench-build
 	@rm -f $(SKIP_LOG)
-	@status=0; { cargo test --release --no-fail-fast && cargo test --release --no-fail-fast -p programs -p testkit && \
-		$(MAKE) --no-print-directory sanitize; } || status=$$?; \
-	scripts/skipped.sh $(SKIP_LOG); exit $$status
+	@scripts/test.sh
+
+# The project's own rules, checked: rustfmt, clippy with every warning an
+# error over every crate and target, and every C file compiled with the
+# project's flags (-Wall -Wextra -Werror). Each check runs whatever the
+# others found, and says `lint: ok:` or `lint: FAILED:` (make test counts them).
+.PHONY: lint
+lint:
+	@status=0; \
+	if cargo fmt --all --check; then echo "lint: ok: cargo fmt --all --check"; \
+	else echo "lint: FAILED: cargo fmt --all --check (cargo fmt --all fixes it)"; status=1; fi; \
+	if cargo clippy --release --quiet --workspace --all-targets -- -D warnings; then echo "lint: ok: cargo clippy -D warnings"; \
+	else echo "lint: FAILED: cargo clippy --workspace --all-targets -- -D warnings"; status=1; fi; \
+	if for f in c-reference/*.c; do $(CC) $(CFLAGS) -fsyntax-only $$f $(TLS_LIBS) || exit 1; done; \
+	then echo "lint: ok: c-reference/*.c with $(CFLAGS)"; \
+	else echo "lint: FAILED: c-reference/*.c with $(CFLAGS)"; status=1; fi; \
+	exit $$status
 
 # The sanitizer builds: the same sources and flags, plus the sanitizer.
 SANITIZE_BINS := $(addprefix build/asan/,$(PROGRAMS)) $(addprefix build/tsan/,$(PROGRAMS))

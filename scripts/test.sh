@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make test's steps, once `make` has built everything (all, tls, bench-build):
+# every step runs whatever an earlier one did, each into a log of its own in
+# build/test-logs/, and the end lists each step with its status and time,
+# then the line `N passed, M failed`. N and M count tests over all steps (a
+# check of lint counts as one test; a step that failed without a failing
+# test, such as a sanitizer report, counts as one failed); the exit status
+# is non-zero if any step failed.
+#
+#   unit CRATE   the unit tests of each workspace member (cargo metadata:
+#                a member added to Cargo.toml is a step here with no edit)
+#   lint         make lint: rustfmt, clippy -D warnings, the C's warnings
+#   integration  tests/*.rs under cargo-nextest, side by side (.config/nextest.toml)
+#   sanitize     make sanitize, beside integration: its tests wait on
+#                timeouts more than they compute
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+logs=build/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+if ! command -v cargo-nextest >/dev/null; then
+    echo "make test: cargo-nextest is missing: cargo install cargo-nextest --locked" >&2
+    exit 1
+fi
+
+steps=()
+# Records step $1's outcome: $2 the exit status, $3 the seconds, from its log.
+record() {
+    local name=$1 status=$2 seconds=$3 log=$logs/${1// /-}.log passed=0 failed=0
+    # nextest: "Summary [ 12.3s] 40 tests run: 38 passed (2 slow), 1 failed, 1 timed out, 0 skipped"
+    # cargo test: "test result: FAILED. 5 passed; 1 failed; 0 ignored; ..."
+    # lint: "lint: ok: ..." / "lint: FAILED: ..."
+    read -r passed failed < <(sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+        /^ *Summary \[/ { for (i = 1; i <= NF; i++) { w = $(i + 1); gsub(/[,;]/, "", w)
+            if (w == "passed") p += $i; if (w == "failed" || (w == "timed" && $(i + 2) ~ /^out/)) f += $i } }
+        /^test result:/ { for (i = 1; i <= NF; i++) { w = $(i + 1); gsub(/[,;]/, "", w)
+            if (w == "passed") p += $i; if (w == "failed") f += $i } }
+        /^lint: ok:/ { p++ } /^lint: FAILED:/ { f++ }
+        END { print p + 0, f + 0 }')
+    [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    if [ "$status" -eq 0 ]; then verdict=ok; else verdict=FAILED; fi
+    steps+=("$(printf '%-22s %-7s %5ss  %4s passed, %s failed' "$name" "$verdict" "$seconds" "$passed" "$failed")")
+}
+total_passed=0
+total_failed=0
+
+# Runs step $1 (the command after it) in the foreground, its output shown.
+step() {
+    local name=$1 start=$SECONDS status=0
+    shift
+    echo "== make test: $name"
+    "$@" 2>&1 | tee "$logs/${name// /-}.log"
+    status=${PIPESTATUS[0]}
+    record "$name" "$status" $((SECONDS - start))
+}
+
+members=$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    if any(set(t["kind"]) & {"lib", "bin"} for t in p["targets"]):
+        print(p["name"])')
+for member in $members; do
+    step "unit $member" cargo nextest run --release -p "$member" --lib --bins --no-tests=pass
+done
+step lint make --no-print-directory lint
+
+# sanitize beside integration: its log is shown once both are done.
+echo "== make test: sanitize (beside integration: build/test-logs/sanitize.log, shown at the end)"
+sanitize_start=$SECONDS
+make --no-print-directory sanitize >"$logs/sanitize.log" 2>&1 &
+sanitize=$!
+step integration cargo nextest run --release -p sockets --test '*'
+sanitize_status=0
+wait "$sanitize" || sanitize_status=$?
+echo "== make test: sanitize"
+cat "$logs/sanitize.log"
+record sanitize "$sanitize_status" $((SECONDS - sanitize_start))
+
+echo
+echo "make test: the steps (logs in $logs/):"
+printf '  %s\n' "${steps[@]}"
+scripts/skipped.sh build/skipped-checks.txt
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
