@@ -57,13 +57,17 @@ step() {
     record "$name" "$status" $((SECONDS - start))
 }
 
+# "NAME --lib --bins" for each member, with the kinds of target it has.
 members=$(cargo metadata --no-deps --format-version 1 | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["packages"]:
-    if any(set(t["kind"]) & {"lib", "bin"} for t in p["targets"]):
-        print(p["name"])')
+    kinds = {k for t in p["targets"] for k in t["kind"]}
+    flags = [f"--{k}" + ("s" if k == "bin" else "") for k in ("lib", "bin") if k in kinds]
+    if flags:
+        print(p["name"], *flags, sep=",")')
 for member in $members; do
-    step "unit $member" cargo nextest run --release -p "$member" --lib --bins --no-tests=pass
+    IFS=, read -r name flags <<<"$member"
+    step "unit $name" cargo nextest run --release -p "$name" ${flags//,/ } --no-tests=pass
 done
 step lint make --no-print-directory lint
 
