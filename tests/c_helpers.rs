@@ -2,26 +2,22 @@
 //! to bottom), so the files repeat their shared helpers. The copies must stay
 //! byte-identical: a fix made in one file and not the others would make the
 //! C programs drift apart (and from their Rust twins, which share one copy in
-//! the library). This test takes each function of `SHARED` out of every C
-//! file that must hold it, with the comment block above it, and compares the
-//! copies; a change to one copy fails, naming the function and the files,
-//! with a diff.
+//! the library).
 //!
-//! A function's text: the comment lines right above its definition, then
-//! from the line at column 0 that names it (`static void die(...)`) to the
-//! first `}` at column 0.
+//! The check finds the copies itself: it reads every c-reference/*.c, cuts
+//! each into its functions (a function's text: the comment lines right above
+//! its definition, then from the line at column 0 that names it, `static
+//! void die(...)`, to the first `}` at column 0), and groups them by name.
+//! A function defined in two or more files must be the same text in all of
+//! them; a copy that differs fails, naming it and the files whose copy it
+//! left, with a diff. A new file, or a helper newly copied, is checked from
+//! its first copy on, with no edit here.
 //!
-//! To extend it:
-//! - a new C file: add its name to the groups (`EVERY_PROGRAM`, `SERVERS`,
-//!   ...) whose functions it copies, or give it a row of its own in
-//!   `SHARED` (`(&["die", ...], &["server_tls", "client_tls"])`);
-//! - a new shared helper: a row, or its name in an existing row;
-//! - a file that needs its own version of a function of the table (an event
-//!   loop's `configure_client`): a line in `OWN_VERSIONS`.
-//!
-//! A C file that defines a function of the table and is in neither its row
-//! nor `OWN_VERSIONS` fails too, so a new file is checked from its first
-//! copy on (c-reference/ is read whole, not only the files named here).
+//! The one exception is `OWN_VERSIONS`: a name that is, on purpose, more
+//! than one function (the event loops' `echo_piece` is not the blocking
+//! servers'), with how many versions it has and why. Each version is still
+//! compared wherever it is copied: a copy that drifts makes one version
+//! more than the table allows, and fails the same way.
 
 mod common;
 
@@ -30,84 +26,21 @@ use std::fs;
 
 use common::*;
 
-/// The programs (c-reference/NAME.c) that copy a group of helpers.
-const EVERY_PROGRAM: &[&str] = &[
-    "client",
-    "server",
-    "server_single",
-    "server_fork",
-    "server_poll",
-    "server_epoll",
-    "server_tls",
-    "client_tls",
-    "server_udp",
-    "client_udp",
+/// The names that are more than one function, on purpose: how many
+/// versions, and why. Every other function is one text wherever it is.
+const OWN_VERSIONS: &[(&str, usize, &str)] = &[
+    ("main", usize::MAX, "every program's own story"),
+    ("parse_options", 2, "the servers' options, and the clients' (a host, no -b)"),
+    ("echo_piece", 2, "blocking (the servers that block) and non-blocking (the event loops)"),
+    ("configure_client", 2, "blocking with a receive timeout, or the event loops' non-blocking"),
+    ("parse_tls_options", 2, "the TLS server's options (-b), and the TLS client's (a host)"),
+    // The event loops' steps: the same story over poll's array and epoll's
+    // events (a client's slot or its pointer, POLLOUT or EPOLLOUT).
+    ("accept_clients", 2, "poll stops watching the listener by its slot, epoll with EPOLL_CTL_DEL"),
+    ("echo_lines", 2, "the comments name POLLOUT or EPOLLOUT"),
+    ("remove_client", 2, "a slot of poll's array, or epoll's client and its registration"),
+    ("serve_ready_client", 2, "poll's revents, or epoll's events"),
 ];
-/// Every program of a stream: `quit` means nothing to a datagram server.
-const STREAMS: &[&str] = &[
-    "client",
-    "server",
-    "server_single",
-    "server_fork",
-    "server_poll",
-    "server_epoll",
-    "server_tls",
-    "client_tls",
-    "client_udp",
-];
-/// The TCP servers, which parse the same options.
-const TCP_SERVERS: &[&str] = &["server", "server_single", "server_fork", "server_poll", "server_epoll"];
-/// Every server: `-b` and the address it binds.
-const SERVERS: &[&str] =
-    &["server", "server_single", "server_fork", "server_poll", "server_epoll", "server_tls", "server_udp"];
-/// The servers that listen: the TCP servers and the TLS one.
-const LISTENERS: &[&str] =
-    &["server", "server_single", "server_fork", "server_poll", "server_epoll", "server_tls"];
-/// The servers that serve a client with blocking calls (thread, process or
-/// one at a time): one `serve_client` for the three.
-const BLOCKING_SERVERS: &[&str] = &["server", "server_single", "server_fork"];
-/// Those and the TLS server: the same accept, options and close after quit
-/// (TLS changes only what is read and written between them).
-const ACCEPTING_BLOCKING: &[&str] = &["server", "server_single", "server_fork", "server_tls"];
-/// Blocking send: the client and the blocking servers.
-const BLOCKING_SEND: &[&str] = &["client", "server", "server_single", "server_fork"];
-/// Blocking recv, retried on EINTR: those, the TLS server (its handshake's
-/// drain) and the UDP client.
-const BLOCKING_RECV: &[&str] =
-    &["client", "server", "server_single", "server_fork", "server_tls", "client_udp"];
-/// The event loops: non-blocking sockets, their own echo and configuration.
-const EVENT_LOOPS: &[&str] = &["server_poll", "server_epoll"];
-/// The line clients: stdin read a line at a time, into a buffer of their own.
-const CLIENTS: &[&str] = &["client", "client_tls", "client_udp"];
-/// The stream clients: the same connect loop (`client_udp.c` has its own,
-/// `connect_udp`, which also picks the largest datagram).
-const STREAM_CLIENTS: &[&str] = &["client", "client_tls"];
-/// A thread that waits for SIGINT and SIGTERM and ends the process
-/// (server_fork's signal thread also reaps its children: its own).
-const SHUTDOWN_THREAD: &[&str] =
-    &["server", "server_single", "server_poll", "server_epoll", "server_tls", "server_udp"];
-
-/// Which functions which files share, byte for byte. A function may have
-/// two rows: two versions, each shared by its own files.
-const SHARED: &[(&[&str], &[&str])] = &[
-    (&["die", "usage_error", "parse_number", "format_addr", "printable_utf8", "escape"], EVERY_PROGRAM),
-    (&["is_quit"], STREAMS),
-    (&["parse_options"], TCP_SERVERS),
-    (&["parse_bind_addr", "port_of", "addr_len"], SERVERS),
-    (&["open_listener"], LISTENERS),
-    (&["send_all"], BLOCKING_SEND),
-    (&["recv_retry"], BLOCKING_RECV),
-    (&["lingering_close", "accept_client", "configure_client"], ACCEPTING_BLOCKING),
-    (&["echo_piece", "serve_client"], BLOCKING_SERVERS),
-    (&["echo_piece", "configure_client"], EVENT_LOOPS),
-    (&["wait_for_shutdown", "start_shutdown_thread"], SHUTDOWN_THREAD),
-    (&["find_line", "read_input", "consume"], CLIENTS),
-    (&["connect_to"], STREAM_CLIENTS),
-];
-
-/// A file that defines a function of `SHARED` but is in none of its rows:
-/// its own version, on purpose (the client parses other options).
-const OWN_VERSIONS: &[(&str, &[&str])] = &[("parse_options", &["client"])];
 
 /// The C files of c-reference/, by program name, and their text.
 fn c_files() -> BTreeMap<String, String> {
@@ -123,82 +56,103 @@ fn c_files() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Whether `line` opens the definition or a declaration of `function`: at
-/// column 0, its name right before `(` (after a space or the `*` of a
-/// pointer return type).
-fn names(line: &str, function: &str) -> bool {
-    let at_column_0 = line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
-    let call = format!("{function}(");
-    at_column_0
-        && line.match_indices(&call).any(|(i, _)| i > 0 && matches!(line.as_bytes()[i - 1], b' ' | b'*'))
+/// The function whose definition or declaration `line` opens: at column 0,
+/// the identifier right before the first `(` (after a space or the `*` of a
+/// pointer return type); None for any other line.
+fn named_by(line: &str) -> Option<&str> {
+    if !line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') || line.starts_with("typedef") {
+        return None;
+    }
+    let paren = line.find('(')?;
+    let before = &line[..paren];
+    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let name = &before[start..];
+    let after_type = start > 0 && matches!(before.as_bytes()[start - 1], b' ' | b'*');
+    (after_type && !name.is_empty()).then_some(name)
 }
 
-/// The text of `function` in `source`: the comment block right above its
-/// definition, and the definition to the first `}` at column 0; None if the
-/// file does not define it (a declaration ending in `;` is skipped).
-fn function_text(source: &str, function: &str) -> Option<String> {
+/// Every function `source` defines, in order: its name and its text (the
+/// comment block right above the definition, and the definition to the
+/// first `}` at column 0). A declaration ending in `;` is skipped.
+fn functions(source: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = source.lines().collect();
-    let mut start = 0;
-    loop {
-        let at = start + lines[start..].iter().position(|line| names(line, function))?;
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        let Some(name) = named_by(lines[at]) else {
+            at += 1;
+            continue;
+        };
         // The signature may run over lines: up to `{` (a definition) or `;`.
-        let open = at + lines[at..].iter().position(|l| *l == "{" || l.trim_end().ends_with(';'))?;
+        let Some(open) =
+            lines[at..].iter().position(|l| *l == "{" || l.trim_end().ends_with(';')).map(|i| at + i)
+        else {
+            break;
+        };
         if lines[open] != "{" {
-            start = open + 1;
+            at = open + 1;
             continue;
         }
-        let close = open + lines[open..].iter().position(|line| *line == "}")?;
+        let Some(close) = lines[open..].iter().position(|line| *line == "}").map(|i| open + i) else {
+            break;
+        };
         let comment = lines[..at]
             .iter()
             .rev()
             .take_while(|l| l.starts_with("/*") || l.starts_with(" *") || l.starts_with("//"));
         let first = at - comment.count();
-        return Some(lines[first..=close].join("\n") + "\n");
-    }
-}
-
-/// The copies of `function` in `files` that differ from the one most files
-/// hold (so the message names the copy that was changed, not its
-/// siblings), each as a diff; also a file that lacks it.
-fn differences(function: &str, files: &[&str], sources: &BTreeMap<String, String>) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut copies: Vec<(&str, String)> = Vec::new();
-    for file in files {
-        match sources.get(*file).and_then(|source| function_text(source, function)) {
-            Some(text) => copies.push((file, text)),
-            None => found.push(format!("{function}: not in c-reference/{file}.c")),
-        }
-    }
-    let holders = |text: &String| copies.iter().filter(|(_, t)| t == text).count();
-    let Some((usual_file, usual)) = copies.iter().rev().max_by_key(|(_, text)| holders(text)).cloned() else {
-        return found;
-    };
-    let shared_by: Vec<&str> = copies.iter().filter(|(_, t)| *t == usual).map(|(f, _)| *f).collect();
-    for (file, text) in copies.iter().filter(|(_, t)| *t != usual) {
-        found.push(format!(
-            "{function}: c-reference/{file}.c differs from the copy in {}:\n{}",
-            shared_by.iter().map(|f| format!("{f}.c")).collect::<Vec<_>>().join(", "),
-            unified_diff(&format!("{usual_file}.c"), &usual, &format!("{file}.c"), text)
-        ));
+        found.push((name.to_string(), lines[first..=close].join("\n") + "\n"));
+        at = close + 1;
     }
     found
 }
 
-/// The files that define `function` outside its rows and without a line in
-/// `OWN_VERSIONS`: copies no one compares.
-fn unlisted<'a>(function: &str, sources: &'a BTreeMap<String, String>) -> Vec<&'a str> {
-    let rows = SHARED
+/// The text of `function` in `source`, if the file defines it.
+fn function_text(source: &str, function: &str) -> Option<String> {
+    functions(source).into_iter().find(|(name, _)| name == function).map(|(_, text)| text)
+}
+
+/// What is wrong with the copies of `function` (file and text each): more
+/// versions than `OWN_VERSIONS` allows (one for every other name). Each
+/// copy of a version held by fewer files than the most common one is shown
+/// against it, so the message names the copy that was changed.
+fn differences(function: &str, copies: &[(&str, &str)]) -> Vec<String> {
+    let allowed = OWN_VERSIONS.iter().find(|(name, ..)| *name == function).map_or(1, |(_, n, _)| *n);
+    let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (file, text) in copies {
+        match versions.iter_mut().find(|(t, _)| t == text) {
+            Some((_, files)) => files.push(file),
+            None => versions.push((text, vec![file])),
+        }
+    }
+    if versions.len() < allowed && allowed != usize::MAX {
+        // A version allowed and no longer there would let a copy drift unseen.
+        return vec![format!(
+            "{function}: OWN_VERSIONS allows {allowed} versions and the C files hold {}: lower it (or remove its line)",
+            versions.len()
+        )];
+    }
+    if versions.len() <= allowed {
+        return Vec::new();
+    }
+    // The most held version first (the first file's, on a tie).
+    versions.sort_by_key(|(_, files)| std::cmp::Reverse(files.len()));
+    let (usual, holders) = &versions[0];
+    let held = holders.iter().map(|f| format!("{f}.c")).collect::<Vec<_>>().join(", ");
+    let why = match allowed {
+        1 => "one function in every file that defines it".to_string(),
+        n => format!("{n} versions in OWN_VERSIONS"),
+    };
+    versions[allowed.max(1)..]
         .iter()
-        .filter(|(functions, _)| functions.contains(&function))
-        .flat_map(|(_, files)| files.iter());
-    let own = OWN_VERSIONS.iter().filter(|(f, _)| *f == function).flat_map(|(_, files)| files.iter());
-    let listed: Vec<&str> = rows.chain(own).copied().collect();
-    sources
-        .iter()
-        .filter(|(file, source)| {
-            !listed.contains(&file.as_str()) && function_text(source, function).is_some()
+        .flat_map(|(text, files)| files.iter().map(move |file| (text, file)))
+        .map(|(text, file)| {
+            format!(
+                "{function}: c-reference/{file}.c differs from the copy in {held} ({} versions, {why}):\n{}",
+                versions.len(),
+                unified_diff(&format!("{}.c", holders[0]), usual, &format!("{file}.c"), text)
+            )
         })
-        .map(|(file, _)| file.as_str())
         .collect()
 }
 
@@ -206,32 +160,46 @@ fn unlisted<'a>(function: &str, sources: &'a BTreeMap<String, String>) -> Vec<&'
 #[test]
 fn c_files_share_their_helpers_byte_for_byte() {
     let sources = c_files();
-    for program in SHARED.iter().flat_map(|(_, files)| files.iter()) {
+    let mut copies: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
+    for (file, source) in &sources {
+        for (name, text) in functions(source) {
+            copies.entry(name).or_default().push((file.as_str(), text));
+        }
+    }
+    for (name, ..) in OWN_VERSIONS {
         assert!(
-            sources.contains_key(*program),
-            "SHARED names {program}, and there is no c-reference/{program}.c"
+            copies.get(*name).is_some_and(|c| c.len() > 1),
+            "OWN_VERSIONS names {name}, which no two C files define: its line goes"
         );
     }
     let mut problems = Vec::new();
-    let mut stray: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (functions, files) in SHARED {
-        for function in *functions {
-            problems.extend(differences(function, files, &sources));
-            for file in unlisted(function, &sources) {
-                if !stray.get(file).is_some_and(|seen| seen.contains(function)) {
-                    stray.entry(file).or_default().push(function);
-                }
-            }
+    let mut shared = 0;
+    for (function, held) in &copies {
+        if held.len() > 1 {
+            shared += 1;
+            let held: Vec<(&str, &str)> = held.iter().map(|(f, t)| (*f, t.as_str())).collect();
+            problems.extend(differences(function, &held));
         }
     }
-    problems.extend(stray.iter().map(|(file, functions)| {
-        format!(
-            "c-reference/{file}.c defines {} and is not in their rows of SHARED: add {file} to the \
-             rows (or groups) whose copies it holds, or to OWN_VERSIONS where it differs on purpose",
-            functions.join(", ")
-        )
-    }));
     assert!(problems.is_empty(), "the C files' shared helpers drifted:\n\n{}", problems.join("\n\n"));
+    println!("{shared} functions defined in more than one C file, each checked");
+}
+
+/// A copy changed in one file fails, naming that file and the files whose
+/// copy it left; a name of OWN_VERSIONS may have its versions, not one more.
+#[test]
+fn a_drifted_copy_is_named() {
+    let a = "static void f(void)\n{\n}\n";
+    let b = "static void f(void)\n{\n    g();\n}\n";
+    let found = differences("f", &[("one", a), ("two", a), ("three", b)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("f: c-reference/three.c differs from the copy in one.c, two.c"),
+        "{found:?}"
+    );
+    assert!(differences("echo_piece", &[("one", a), ("two", b)]).is_empty());
+    assert_eq!(differences("echo_piece", &[("one", a), ("two", b), ("three", "x")]).len(), 1);
+    assert!(differences("echo_piece", &[("one", a), ("two", a)])[0].contains("lower it"));
 }
 
 /// The extraction itself, on a file made up here: the comment above, a
@@ -244,4 +212,6 @@ fn function_text_takes_the_comment_and_the_body() {
     assert_eq!(function_text(source, "f").as_deref(), Some(want));
     assert_eq!(function_text(source, "g").as_deref(), Some("static int g(void)\n{\n}\n"));
     assert_eq!(function_text(source, "h"), None);
+    let names: Vec<String> = functions(source).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["f", "g"]);
 }
