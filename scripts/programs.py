@@ -20,7 +20,9 @@ def load(path=os.path.join(ROOT, "programs.txt")):
             program["c_source"] = f"c-reference/{program['name']}.c"
             crate_dir = "" if program["crate"] == "sockets" else program["crate"] + "/"
             program["rust_source"] = f"{crate_dir}src/bin/{program['name']}.rs"
-            program["event_loop"] = program["model"] in ("poll", "epoll")
+            # The same answers as the programs crate's (programs/src/lib.rs).
+            program["event_loop"] = program["model"] in ("poll", "epoll", "reuseport")
+            program["forks"] = program["model"] in ("fork", "prefork")
             programs.append(program)
     return programs
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The event loops of programs.txt (poll, epoll).
+/// The event loops of programs.txt (poll, epoll, reuseport).
 fn event_loops() -> Vec<&'static str> {
     servers().into_iter().filter(|program| programs::get(program).is_event_loop()).collect()
 }
@@ -355,7 +355,9 @@ fn ten_thousand_clients() {
     let _serial = heavy();
     raise_nofile(CLIENTS as u64 + 1024);
     let whole = Instant::now();
-    for program in event_loops().into_iter().chain(["server"]) {
+    // And the thread-per-client servers, whose 10,000 threads are the contrast.
+    let threaded = servers().into_iter().filter(|program| programs::get(program).model == Model::Threads);
+    for program in event_loops().into_iter().chain(threaded) {
         for lang in LANGS {
             ten_thousand(lang, program);
         }

@@ -1,4 +1,7 @@
-//! `server_fork`'s own rules (SPEC "The servers", issue 9), C and Rust:
+//! `server_fork`'s own rules (SPEC "The servers", issue 9), C and Rust,
+//! for every server that forks (programs.txt: `forks`, so `server_prefork`
+//! too, whose children keep server_fork's rules; the zombie count after 200
+//! sessions is for a child per client, `forks_per_client`):
 //! every child is reaped, a shutdown leaves no process of the server behind,
 //! the children die with a server killed by SIGKILL, and the log lines of
 //! many processes never mix. Everything else server_fork must do, it does in
@@ -104,8 +107,8 @@ fn longest_zombie(pid: u32, done: &AtomicBool) -> Duration {
 /// even a zombie.
 #[test]
 fn fork_no_zombie_after_200_clients() {
-    for lang in LANGS {
-        let mut server = Server::start(lang, "server_fork", &["-q"]);
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
+        let mut server = Server::start(lang, program, &["-q"]);
         let pid = server.pid();
         let addr = server.addr();
         let done = AtomicBool::new(false);
@@ -131,13 +134,13 @@ fn fork_no_zombie_after_200_clients() {
                 children_of(pid).is_empty()
             });
             println!(
-                "{lang:?} server_fork: 200 clients, the last child reaped {took:?} after its session ended"
+                "{lang:?} {program}: 200 clients, the last child reaped {took:?} after its session ended"
             );
             done.store(true, Ordering::Relaxed);
             watcher.join().expect("the zombie watcher")
         });
         assert!(longest < REAP_WITHIN, "{lang:?}: a child stayed a zombie for {longest:?}");
-        println!("{lang:?} server_fork: the longest a child was seen a zombie: {longest:?}");
+        println!("{lang:?} {program}: the longest a child was seen a zombie: {longest:?}");
         let (status, _) = server.stop();
         assert!(status.success(), "{lang:?}: {status}");
     }
@@ -157,10 +160,10 @@ fn stop(child: u32) {
 /// the server is left: not a child, not a zombie.
 #[test]
 fn fork_shutdown_ends_every_child_first() {
-    for lang in LANGS {
+    for (lang, program) in every_server_where(|p| p.forks()) {
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
-            let what = format!("{lang:?} server_fork {signal}");
-            let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
+            let what = format!("{lang:?} {program} {signal}");
+            let mut server = Server::start(lang, program, &["-t", "60"]);
             let (clients, children) = connect_served(&mut server, 10);
             stop(children[0].0);
             server.signal(signal);
@@ -187,13 +190,11 @@ fn fork_shutdown_ends_every_child_first() {
 /// never end.
 #[test]
 fn fork_shutdown_waits_only_for_its_own_children() {
-    for lang in LANGS {
-        let what = format!("{lang:?} server_fork with a child it did not fork");
+    for (lang, program) in every_server_where(|p| p.forks()) {
+        let what = format!("{lang:?} {program} with a child it did not fork");
         let mut command = Command::new("bash");
-        command
-            .args(["-c", r#"exec "$0" -b 127.0.0.1 -p 0 -t 60 > >(exec cat)"#])
-            .arg(bin(lang, "server_fork"));
-        let server = Server::start_command(lang, "server_fork", command);
+        command.args(["-c", r#"exec "$0" -b 127.0.0.1 -p 0 -t 60 > >(exec cat)"#]).arg(bin(lang, program));
+        let server = Server::start_command(lang, program, command);
         let foreign = children_of(server.pid());
         assert_eq!(foreign.len(), 1, "{what}: cat is its only child before any client: {foreign:?}");
         let clients: Vec<TcpStream> = (0..2).map(|_| server.connect()).collect();
@@ -212,10 +213,10 @@ fn fork_shutdown_waits_only_for_its_own_children() {
 /// nothing else ends), and its client sees the close.
 #[test]
 fn fork_children_end_when_the_server_is_killed() {
-    for lang in LANGS {
-        let what = format!("{lang:?} server_fork, SIGKILL");
+    for (lang, program) in every_server_where(|p| p.forks()) {
+        let what = format!("{lang:?} {program}, SIGKILL");
         // -t 60: only the parent's death, not an idle timeout, can end them.
-        let mut server = Server::start(lang, "server_fork", &["-t", "60"]);
+        let mut server = Server::start(lang, program, &["-t", "60"]);
         let (clients, children) = connect_served(&mut server, 5);
         stop(children[0].0);
         server.signal(Signal::SIGKILL);
@@ -255,7 +256,7 @@ fn fork_each_log_line_is_one_write() {
     input.push(b'\n');
     input.extend([0xffu8; 1024]); // a full piece, then its line's end
     input.extend_from_slice(b"end\n");
-    for lang in LANGS {
+    for (lang, program) in every_server_where(|p| p.forks()) {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "fork-writes-{}-{}",
             std::process::id(),
@@ -269,9 +270,9 @@ fn fork_each_log_line_is_one_write() {
             .arg(dir.join("t"))
             // The plain build, also under `make sanitize`: LeakSanitizer
             // cannot run under ptrace, and the writes are what is checked.
-            .arg(root().join("build").join(lang.dir()).join("server_fork"))
+            .arg(root().join("build").join(lang.dir()).join(program))
             .args(["-b", "127.0.0.1", "-p", "0"]);
-        let server = Server::start_command(lang, "server_fork", command);
+        let server = Server::start_command(lang, program, command);
         for _ in 0..2 {
             assert_eq!(exchange(&server, &input), input, "{lang:?}");
         }
@@ -371,8 +372,8 @@ fn mixed_line(id: usize, n: usize) -> Vec<u8> {
 fn fork_log_lines_of_50_clients_never_mix() {
     const CLIENTS: usize = 50;
     const LINES: usize = 20;
-    for lang in LANGS {
-        let mut server = Server::start(lang, "server_fork", &[]);
+    for (lang, program) in every_server_where(|p| p.forks()) {
+        let mut server = Server::start(lang, program, &[]);
         let addr = server.addr();
         let peers: Vec<String> = thread::scope(|scope| {
             let handles: Vec<_> = (0..CLIENTS)

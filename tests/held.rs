@@ -1,8 +1,9 @@
-//! `server_epoll` holds as many clients at once as its descriptor limit
+//! Every server that waits with epoll (`server_epoll`; programs.txt says
+//! which) holds as many clients at once as its descriptor limit
 //! allows (SPEC "The servers": what a wake-up costs grows with the
 //! ready clients, not the connected ones, and a client costs its 1.1 KiB).
-//! One test per twin, one at a time (the `heavy()` lock): each needs nearly
-//! every descriptor this process may have.
+//! One server at a time (the `heavy()` lock): each needs nearly every
+//! descriptor this process may have.
 //!
 //! The soft RLIMIT_NOFILE is raised to the hard one, and the hard one too
 //! where the system allows it (CAP_SYS_RESOURCE); the server inherits them.
@@ -177,12 +178,14 @@ fn hold_every_client(lang: Lang, program: &str) {
     }
 }
 
+/// Every server that waits with epoll (programs.txt: `waits_with_epoll`),
+/// in C and Rust, one after another; the others hold a thread or a process
+/// per client, at most N clients, or scan every client at each wake-up.
 #[test]
-fn held_c_server_epoll() {
-    hold_every_client(Lang::C, "server_epoll");
-}
-
-#[test]
-fn held_rust_server_epoll() {
-    hold_every_client(Lang::Rust, "server_epoll");
+fn held_every_epoll_server() {
+    let servers = every_server_where(|p| p.waits_with_epoll() && p.serves_every_client_at_once());
+    assert!(!servers.is_empty(), "programs.txt has no server that waits with epoll");
+    for (lang, program) in servers {
+        hold_every_client(lang, program);
+    }
 }

@@ -204,7 +204,7 @@ fn load(lang: Lang, program: &str) {
 /// `server_single`, which serves one client at a time (its queue is in
 /// tests/behaviour.rs). One after another, each named when it fails.
 fn load_every_concurrent_server(lang: Lang) {
-    let servers = every_server_where(|p| p.model != Model::Single);
+    let servers = every_server_where(|p| p.serves_every_client_at_once());
     for (_, program) in servers.into_iter().filter(|(l, _)| *l == lang) {
         load(lang, program);
     }
@@ -233,8 +233,9 @@ fn load_rust_every_concurrent_server_2000_clients_50_round_trips_each() {
 fn memory_per_idle_client() {
     let _serial = heavy();
     raise_nofile(IDLE_CLIENTS as u64 + 1024);
-    for lang in LANGS {
-        let mut server = Server::start_with(lang, "server", &["-t", "600"], |command| {
+    // The servers with a thread per client (programs.txt's model `threads`).
+    for (lang, program) in every_server_where(|p| p.model == Model::Threads) {
+        let mut server = Server::start_with(lang, program, &["-t", "600"], |command| {
             command.env("MALLOC_ARENA_MAX", "1");
         });
         let pid = server.pid();
@@ -295,8 +296,9 @@ fn smaps_rollup(pid: u32, field: &str) -> u64 {
 fn memory_per_idle_client_server_fork() {
     let _serial = heavy();
     raise_nofile(IDLE_CLIENTS as u64 + 1024);
-    for lang in LANGS {
-        let mut server = Server::start(lang, "server_fork", &["-t", "600"]);
+    // The servers with a process per client (programs.txt: `forks_per_client`).
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
+        let mut server = Server::start(lang, program, &["-t", "600"]);
         let pid = server.pid();
         let baseline = Usage::of(pid);
         // One session first, as for the threaded server.
@@ -320,7 +322,7 @@ fn memory_per_idle_client_server_fork() {
             per_client(children.iter().map(|&child| proc_status(child, "VmPTE")).sum::<u64>() as f64);
         let whole = per_client(sum("Pss") + smaps_rollup(pid, "Pss") as f64 - pss_before as f64);
         println!(
-            "{lang:?} server_fork, {IDLE_CLIENTS} idle clients, per client: the child's PSS {pss:.1} KiB \
+            "{lang:?} {program}, {IDLE_CLIENTS} idle clients, per client: the child's PSS {pss:.1} KiB \
              (RSS {rss:.1} KiB, private {private:.1} KiB, page tables {page_tables:.1} KiB); \
              the whole server's PSS +{whole:.1} KiB"
         );

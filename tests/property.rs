@@ -391,62 +391,9 @@ fn clip(text: &str, max: usize) -> String {
     format!("{}\n... ({} more lines)\n", lines[..max].join("\n"), lines.len() - max)
 }
 
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server`.
+/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): every server of
+/// programs.txt, C and Rust, all at once, each failing one named.
 #[test]
-fn property_framing_c_server() {
-    check_server(Lang::C, "server");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server`.
-#[test]
-fn property_framing_rust_server() {
-    check_server(Lang::Rust, "server");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_single`.
-#[test]
-fn property_framing_c_server_single() {
-    check_server(Lang::C, "server_single");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_single`.
-#[test]
-fn property_framing_rust_server_single() {
-    check_server(Lang::Rust, "server_single");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_fork`.
-#[test]
-fn property_framing_c_server_fork() {
-    check_server(Lang::C, "server_fork");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_fork`.
-#[test]
-fn property_framing_rust_server_fork() {
-    check_server(Lang::Rust, "server_fork");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_poll`.
-#[test]
-fn property_framing_c_server_poll() {
-    check_server(Lang::C, "server_poll");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_poll`.
-#[test]
-fn property_framing_rust_server_poll() {
-    check_server(Lang::Rust, "server_poll");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): C `server_epoll`.
-#[test]
-fn property_framing_c_server_epoll() {
-    check_server(Lang::C, "server_epoll");
-}
-
-/// SPEC "The protocol" 2-5 (framing, pieces, quit, EOF): Rust `server_epoll`.
-#[test]
-fn property_framing_rust_server_epoll() {
-    check_server(Lang::Rust, "server_epoll");
+fn property_framing_every_server() {
+    for_every_server(check_server);
 }

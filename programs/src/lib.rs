@@ -11,14 +11,27 @@ pub enum Role {
     Client,
 }
 
-/// How a server serves its clients (`Line` for a client).
+/// How a server serves its clients (`Line` for a client); the words of
+/// programs.txt's model column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Model {
+    /// `threads`: a thread per client.
     Threads,
+    /// `single`: one client at a time.
     Single,
+    /// `fork`: a process per client.
     Fork,
+    /// `prefork`: N processes forked before any client, each blocking in accept.
+    Prefork,
+    /// `pool`: N threads fed by the main thread's accept through a bounded queue.
+    Pool,
+    /// `poll`: one poll loop.
     Poll,
+    /// `epoll`: one epoll loop.
     Epoll,
+    /// `reuseport`: N epoll loops, each with its own SO_REUSEPORT listener.
+    Reuseport,
+    /// `line`: a line client.
     Line,
 }
 
@@ -49,12 +62,34 @@ impl Program {
     pub fn is_client(&self) -> bool {
         self.role == Role::Client
     }
-    /// poll or epoll: one thread, non-blocking sockets, a loop that waits.
+    /// poll, epoll or reuseport: non-blocking sockets, a loop that waits
+    /// for the ready ones (one loop, or N of them).
     pub fn is_event_loop(&self) -> bool {
-        matches!(self.model, Model::Poll | Model::Epoll)
+        matches!(self.model, Model::Poll | Model::Epoll | Model::Reuseport)
     }
+    /// Waits with epoll: a wake-up costs the ready sockets, not every
+    /// client, so tens of thousands of idle clients are cheap to hold.
+    pub fn waits_with_epoll(&self) -> bool {
+        matches!(self.model, Model::Epoll | Model::Reuseport)
+    }
+    /// Serves a client with blocking calls (a thread, a process, or one at a time).
+    pub fn is_blocking(&self) -> bool {
+        self.is_server() && !self.is_event_loop()
+    }
+    /// Forks children that serve clients and log through a relay (fork, prefork).
     pub fn forks(&self) -> bool {
+        matches!(self.model, Model::Fork | Model::Prefork)
+    }
+    /// Forks a child for each client, which ends with its session (fork).
+    pub fn forks_per_client(&self) -> bool {
         self.model == Model::Fork
+    }
+    /// Serves every client that connects at once, however many (limited by
+    /// descriptors only): not `single` (one), `prefork` or `pool` (N, the
+    /// next ones wait in the backlog). A suite about many clients served at
+    /// once (thousands idle, a load's concurrency) asks this.
+    pub fn serves_every_client_at_once(&self) -> bool {
+        self.is_server() && !matches!(self.model, Model::Single | Model::Prefork | Model::Pool)
     }
     /// `c-reference/NAME.c`, from the project root.
     pub fn c_source(&self) -> String {
@@ -111,8 +146,11 @@ fn parse(text: &'static str) -> Result<Vec<Program>, String> {
             "threads" => Model::Threads,
             "single" => Model::Single,
             "fork" => Model::Fork,
+            "prefork" => Model::Prefork,
+            "pool" => Model::Pool,
             "poll" => Model::Poll,
             "epoll" => Model::Epoll,
+            "reuseport" => Model::Reuseport,
             "line" => Model::Line,
             other => return Err(at(&format!("model {other}"))),
         };
@@ -144,9 +182,39 @@ mod tests {
         assert!(get("client").is_client());
     }
 
+    /// .gitignore covers the ./NAME links by `/server*` and `/client*`.
+    #[test]
+    fn every_name_begins_with_its_role() {
+        for p in all() {
+            let role = if p.is_server() { "server" } else { "client" };
+            assert!(p.name.starts_with(role), "{}: a {role}'s name begins with {role} (.gitignore)", p.name);
+        }
+    }
+
     #[test]
     fn a_bad_line_is_an_error_that_names_it() {
         assert!(parse("server server threads tcp").unwrap_err().contains("line 1"));
         assert!(parse("x server sideways tcp sockets y").unwrap_err().contains("model sideways"));
+    }
+
+    #[test]
+    fn the_models_answer_what_the_suites_ask() {
+        let list = "a server prefork tcp sockets x\nb server pool tcp sockets x\nc server reuseport tcp sockets x\n\
+                    d server fork tcp sockets x\ne server single tcp sockets x\nf server poll tcp sockets x\n";
+        let [prefork, pool, reuseport, fork, single, poll] = parse(list).unwrap()[..] else { panic!("six") };
+        assert_eq!(
+            [prefork.model, pool.model, reuseport.model],
+            [Model::Prefork, Model::Pool, Model::Reuseport]
+        );
+        assert!(prefork.forks() && fork.forks() && !pool.forks() && !reuseport.forks());
+        assert!(fork.forks_per_client() && !prefork.forks_per_client());
+        assert!(reuseport.is_event_loop() && poll.is_event_loop() && !pool.is_event_loop());
+        assert!(reuseport.waits_with_epoll() && !poll.waits_with_epoll());
+        assert!(prefork.is_blocking() && pool.is_blocking() && !reuseport.is_blocking());
+        let at_once: Vec<bool> = [prefork, pool, reuseport, fork, single, poll]
+            .iter()
+            .map(|p| p.serves_every_client_at_once())
+            .collect();
+        assert_eq!(at_once, [false, false, true, true, false, true]);
     }
 }
