@@ -24,6 +24,29 @@ if ! command -v cargo-nextest >/dev/null; then
     exit 1
 fi
 
+# What killed runs left: network namespaces named sbs-PID-WHAT (the tests'
+# and the demos' own form, and sbs-udp-PID-WHAT) whose PID is no longer running, and the tests'
+# scratch directories, sockets-BINARY-NAME-PID, likewise. Only those: a
+# name of another form, or a live PID (another run now), is left alone.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+    for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+        # sbs-PID-WHAT, or make demo-udp's sbs-udp-PID-WHAT
+        pid=${ns#sbs-}
+        pid=${pid#udp-}
+        pid=${pid%%-*}
+        case $ns in sbs-[0-9]*-* | sbs-udp-[0-9]*-*) ;; *) continue ;; esac
+        case $pid in *[!0-9]*) continue ;; esac
+        [ -d "/proc/$pid" ] && continue
+        ip netns del "$ns" && echo "make test: removed $ns, left by a run that was killed (PID $pid)"
+    done
+fi
+for dir in "${TMPDIR:-/tmp}"/sockets-*-[0-9]*; do
+    [ -d "$dir" ] || continue
+    pid=${dir##*-}
+    case $pid in *[!0-9]*) continue ;; esac
+    [ -d "/proc/$pid" ] || rm -rf "$dir"
+done
+
 steps=()
 # Records step $1's outcome: $2 the exit status, $3 the seconds, from its log.
 record() {

@@ -154,7 +154,7 @@ impl V6OnlyNamespace {
         if !have("ip", "-V") {
             return None;
         }
-        let name = format!("sbs-v6only-{}", std::process::id());
+        let name = namespace_name("v6only");
         let added = Command::new("ip").args(["netns", "add", &name]).output().expect("ip netns add");
         if !added.status.success() {
             let why = format!("ip netns add fails here: {}", String::from_utf8_lossy(&added.stderr).trim());

@@ -260,7 +260,7 @@ fn netns_allowed() -> bool {
     if !is_root() || !have("ip", "-V") {
         return false;
     }
-    let probe = format!("sbs-probe-{}", std::process::id());
+    let probe = namespace_name("probe");
     let added = Command::new("ip").args(["netns", "add", &probe]).output().expect("ip netns add");
     if !added.status.success() {
         let why = format!("ip netns add fails here: {}", String::from_utf8_lossy(&added.stderr).trim());

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -102,14 +102,16 @@ fn peers_python_checks_framing() {
 
 /// `socat -d -d TCP-LISTEN:0,bind=127.0.0.1 ADDRESS`, one connection, and
 /// the port it says it listens on.
-fn socat_server(address: &str) -> (Child, u16) {
-    let mut child = Command::new("socat")
-        .args(["-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1", address])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start socat");
+fn socat_server(address: &str) -> (KillOnDrop, u16) {
+    let mut child = KillOnDrop(
+        Command::new("socat")
+            .args(["-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1", address])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start socat"),
+    );
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -119,10 +121,7 @@ fn socat_server(address: &str) -> (Child, u16) {
             }
         }
     });
-    let port = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("socat never said where it listens")
-    });
+    let port = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("socat never said where it listens"));
     (child, port)
 }
 

@@ -19,7 +19,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -530,7 +530,7 @@ fn openssl_s_client_against_both_servers() {
 
 /// A TLS echo server made of socat (`OPENSSL-LISTEN`, a process per
 /// connection, `PIPE`): its port and process.
-fn socat_echo() -> Option<(u16, Child)> {
+fn socat_echo() -> Option<(u16, KillOnDrop)> {
     if !have("socat", "-V") {
         return None;
     }
@@ -540,7 +540,9 @@ fn socat_echo() -> Option<(u16, Child)> {
         "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
         good.pem, good.key
     );
-    let child = Command::new("socat").args([listen.as_str(), "PIPE"]).stderr(Stdio::null()).spawn().unwrap();
+    let child = KillOnDrop(
+        Command::new("socat").args([listen.as_str(), "PIPE"]).stderr(Stdio::null()).spawn().unwrap(),
+    );
     wait_until("socat listening", || TcpStream::connect(("127.0.0.1", port)).is_ok());
     Some((port, child))
 }
@@ -582,11 +584,13 @@ fn both_clients_against_socat_and_python_ssl() {
     }
     if have("python3", "--version") {
         let good = cert("good");
-        let mut child = Command::new("python3")
-            .args(["-c", PY_ECHO_SERVER, &good.pem, &good.key])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            Command::new("python3")
+                .args(["-c", PY_ECHO_SERVER, &good.pem, &good.key])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let mut first = [0u8; 6];
         let n = child.stdout.as_mut().unwrap().read(&mut first).unwrap();
         let port: u16 = String::from_utf8_lossy(&first[..n]).trim().parse().unwrap();

@@ -162,3 +162,40 @@ pub fn run_program(lang: Lang, program: &str, args: &[&str], stdin: &[u8]) -> Ou
     command.args(args);
     run(command, stdin, DEADLINE)
 }
+
+/// A peer process a test started (`socat`, `python3`), ended by its PID
+/// (SIGKILL) and reaped when the guard goes: also when the test panics
+/// first, so a failing test leaves no process behind holding its output.
+/// Derefs to the [`Child`].
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The name of a network namespace (or other named system state) a test
+/// makes: `sbs-PID-WHAT`, the project's prefix (sockets, side by side) and
+/// the PID of the test process that made it, the same form as
+/// scripts/demo-netns.sh's. scripts/test.sh removes, before a run, every
+/// `sbs-PID-*` namespace whose PID is dead: what a killed test left.
+pub fn namespace_name(what: &str) -> String {
+    format!("sbs-{}-{what}", std::process::id())
+}
