@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The C programs under the sanitizers (`make sanitize`, also run by `make test`).
+# The C programs under the sanitizers (`make sanitize`, also run by `make test`,
+# beside the integration tests). SOCKETS_C_DIR also tells the suites to run
+# only what has C in it (testkit's c_only(): C servers, and pairings with a
+# C side), and the heavy tests take the same file lock as the main suite's.
 #
 # `make sanitize` builds build/asan/ (gcc -fsanitize=address,undefined) and
 # build/tsan/ (gcc -fsanitize=thread), then runs this script, which runs the
