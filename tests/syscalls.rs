@@ -377,6 +377,7 @@ fn check_server(program: &str) {
             "(Timeout)",
             "revents=POLLIN",
         ],
+        // server_reuseport: server_epoll's calls in every loop
         programs::Model::Epoll | programs::Model::Reuseport => &[
             "SO_REUSEADDR, [1]",
             "O_NONBLOCK",
@@ -393,6 +394,10 @@ fn check_server(program: &str) {
     };
     for needle in needles {
         assert!(trace.contains(needle), "{program}: no {needle} in the trace:\n{trace}");
+    }
+    // And the listener each of its loops has.
+    if model == Model::Reuseport {
+        assert!(trace.contains("SO_REUSEPORT, [1]"), "{program}: no SO_REUSEPORT in the trace:\n{trace}");
     }
     // SPEC "The protocol" 5: after quit, a FIN (shutdown) before the close.
     assert!(
