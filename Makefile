@@ -81,7 +81,7 @@ rust:
 # test failed) by scripts/skipped.sh, with what to install.
 SKIP_LOG := build/skipped-checks.txt
 
-test: all tls bench-build
+test: all tls bench-build sanitize-build
 	@rm -f $(SKIP_LOG)
 	@scripts/test.sh
 
@@ -121,8 +121,14 @@ $(addprefix build/tsan/,$(TLS_PROGRAMS)): build/tsan/%: c-reference/%.c
 	@mkdir -p build/tsan
 	$(CC) $(CFLAGS) -fsanitize=thread $< -o $@ $(TLS_LIBS)
 
-sanitize: all tls $(SANITIZE_BINS) $(SANITIZE_TLS_BINS)
+sanitize: all tls sanitize-build
 	scripts/sanitize.sh
+
+# The sanitizer builds alone: make test builds them before its steps and
+# runs scripts/sanitize.sh beside the integration tests, without `all`,
+# whose copies into build/rust/ must not happen while tests start them.
+.PHONY: sanitize-build
+sanitize-build: $(SANITIZE_BINS) $(SANITIZE_TLS_BINS)
 
 demo: all
 	@scripts/demo.sh

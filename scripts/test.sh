@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test's steps, once `make` has built everything (all, tls, bench-build):
+# make test's steps, once `make` has built everything (all, tls, bench-build,
+# sanitize-build): no step builds a program again while the tests run them.
 # every step runs whatever an earlier one did, each into a log of its own in
 # build/test-logs/, and the end lists each step with its status and time,
 # then the line `N passed, M failed`. N and M count tests over all steps (a
@@ -11,8 +12,9 @@
 #                a member added to Cargo.toml is a step here with no edit)
 #   lint         make lint: rustfmt, clippy -D warnings, the C's warnings
 #   integration  tests/*.rs under cargo-nextest, side by side (.config/nextest.toml)
-#   sanitize     make sanitize, beside integration: its tests wait on
-#                timeouts more than they compute
+#   sanitize     scripts/sanitize.sh (make sanitize without its build),
+#                beside integration: its tests wait on timeouts more than
+#                they compute
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,7 +99,7 @@ step lint make --no-print-directory lint
 # sanitize beside integration: its log is shown once both are done.
 echo "== make test: sanitize (beside integration: build/test-logs/sanitize.log, shown at the end)"
 sanitize_start=$SECONDS
-make --no-print-directory sanitize >"$logs/sanitize.log" 2>&1 &
+scripts/sanitize.sh >"$logs/sanitize.log" 2>&1 &
 sanitize=$!
 step integration cargo nextest run --release -p sockets --test '*'
 sanitize_status=0
