@@ -713,36 +713,36 @@ static int wait_timeout(const struct clients *all, int64_t listener_paused_until
     return nearest - now > INT_MAX ? INT_MAX : (int)(nearest - now);
 }
 
-int main(int argc, char **argv)
+/*
+ * A listening socket made ready for its loop: non-blocking, and watched by
+ * a new epoll instance, which is returned.
+ */
+static int open_loop(int listen_fd)
 {
-    struct options opt;
-    parse_options(argc, argv, &opt);
-    /* One whole line per write, also into a pipe: the buffer holds the
-       longest line, so no line is written in two. */
-    static char stdout_buffer[STDOUT_SIZE];
-    setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
-
-    start_shutdown_thread();
-
-    struct sockaddr_storage listen_addr;
-    int listen_fd = open_listener(&opt, &listen_addr);
     /* step: non-blocking */
     if (set_nonblocking(listen_fd) < 0)
         die("fcntl O_NONBLOCK");
 
     /* step: epoll_create1 */
     /* CLOEXEC: a program this one might start does not inherit the instance. */
-    struct clients all = {.epfd = epoll_create1(EPOLL_CLOEXEC)};
-    if (all.epfd < 0)
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
         die("epoll_create1");
-    if (watch_listener(all.epfd, listen_fd, EPOLL_CTL_ADD) < 0)
+    if (watch_listener(epfd, listen_fd, EPOLL_CTL_ADD) < 0)
         die("epoll_ctl");
+    return epfd;
+}
 
-    char where[PEER_SIZE];
-    format_addr((struct sockaddr *)&listen_addr, where);
-    printf("listening on %s (epoll loop, idle timeout %u s)\n", where, opt.idle_timeout);
+/*
+ * The loop of one epoll instance (from open_loop) over the listening socket
+ * and the clients it accepts, for as long as the server runs. Everything it
+ * keeps is its own (all, events): server_reuseport.c runs one per thread.
+ */
+static _Noreturn void run_loop(int listen_fd, int epfd, const struct options *opt)
+{
+    struct clients all = {.epfd = epfd};
     int64_t listener_paused_until = 0; /* 0: the listener is watched */
-    static struct epoll_event events[MAX_EVENTS];
+    struct epoll_event events[MAX_EVENTS];
 
     for (;;) {
         /* step: epoll_wait */
@@ -772,17 +772,38 @@ int main(int argc, char **argv)
         for (int i = 0; i < ready; i++) {
             struct client *c = events[i].data.ptr;
             if (c == NULL) {
-                accept_clients(listen_fd, &all, &opt, now, &listener_paused_until);
+                accept_clients(listen_fd, &all, opt, now, &listener_paused_until);
                 continue;
             }
             enum phase was = c->phase;
             int64_t deadline = c->deadline;
-            if (serve_ready_client(c, &opt, now))
+            if (serve_ready_client(c, opt, now))
                 update_client(&all, c, was, deadline);
             else
                 remove_client(&all, c);
         }
-        expire_clients(&all, &all.idle, &opt, now);
-        expire_clients(&all, &all.draining, &opt, now);
+        expire_clients(&all, &all.idle, opt, now);
+        expire_clients(&all, &all.draining, opt, now);
     }
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    parse_options(argc, argv, &opt);
+    /* One whole line per write, also into a pipe: the buffer holds the
+       longest line, so no line is written in two. */
+    static char stdout_buffer[STDOUT_SIZE];
+    setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
+
+    start_shutdown_thread();
+
+    struct sockaddr_storage listen_addr;
+    int listen_fd = open_listener(&opt, &listen_addr);
+    int epfd = open_loop(listen_fd);
+
+    char where[PEER_SIZE];
+    format_addr((struct sockaddr *)&listen_addr, where);
+    printf("listening on %s (epoll loop, idle timeout %u s)\n", where, opt.idle_timeout);
+    run_loop(listen_fd, epfd, &opt);
 }

@@ -160,6 +160,33 @@ pub fn parse_server_options(prog: &str, args: &[Vec<u8>]) -> ServerOptions {
     parse_server_options_with(prog, &server_usage(prog), b"b:p:t:qh", args, 8080, |_, _| false)
 }
 
+/// The most threads, children or loops `-n` may ask for (the C's `MAX_COUNT`).
+pub const MAX_COUNT: u32 = 1024;
+
+/// The command line of the servers that take `-n N` (server_prefork,
+/// server_pool, server_reuseport): the TCP servers' options and the count,
+/// `default_count` unless `-n` says otherwise (the C's `parse_options` of
+/// those three, one copy).
+pub fn parse_counted_server_options(
+    prog: &str,
+    args: &[Vec<u8>],
+    default_count: u32,
+) -> (ServerOptions, u32) {
+    let usage = format!("usage: {prog} [-b ADDR] [-p PORT] [-t SECONDS] [-q] [-n N]\n");
+    let mut count = default_count;
+    let opt = parse_server_options_with(prog, &usage, b"b:p:t:qn:h", args, 8080, |name, value| {
+        if name != b'n' {
+            return false;
+        }
+        match parse_number(value, 1, MAX_COUNT) {
+            Some(number) => count = number,
+            None => usage_error(prog, &usage, &[b"bad number: ", value]),
+        }
+        true
+    });
+    (opt, count)
+}
+
 /// The options of `spec` that every server knows (`-b`, `-p`, `-t`, `-q`,
 /// `-h`; server_udp's spec leaves `-t` out), the port `port` unless `-p`
 /// says otherwise. The other options of `spec` (server_tls's `c:k:`) go to

@@ -114,7 +114,15 @@ pub fn serve_client(fd: BorrowedFd, peer: &str, opt: &ServerOptions) {
 
 /// socket, SO_REUSEADDR, bind, listen; returns the socket and where it listens.
 pub fn open_listener(opt: &ServerOptions) -> Result<(OwnedFd, SockAddr), Failure> {
-    let addr = opt.bind_addr;
+    open_listener_at(opt.bind_addr, false)
+}
+
+/// [`open_listener`] on `addr`, and with `reuseport` SO_REUSEPORT too
+/// (server_reuseport's N sockets on one port; the C's
+/// `open_reuseport_listener`): every socket with it set before bind may
+/// bind the same address and port (of the same user), and the kernel
+/// spreads the new connections over them.
+pub fn open_listener_at(addr: SockAddr, reuseport: bool) -> Result<(OwnedFd, SockAddr), Failure> {
     // step: socket
     let fd = sys::socket(addr.family(), libc::SOCK_STREAM, 0).map_err(|e| Failure::new("socket", e))?;
 
@@ -123,6 +131,10 @@ pub fn open_listener(opt: &ServerOptions) -> Result<(OwnedFd, SockAddr), Failure
     let on: libc::c_int = 1;
     sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, &on)
         .map_err(|e| Failure::new("setsockopt SO_REUSEADDR", e))?;
+    if reuseport {
+        sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, &on)
+            .map_err(|e| Failure::new("setsockopt SO_REUSEPORT", e))?;
+    }
     // An IPv6 socket takes IPv4 clients too (as ::ffff:a.b.c.d) when
     // IPV6_V6ONLY is 0; say so, whatever the system's default.
     let off: libc::c_int = 0;

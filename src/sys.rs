@@ -501,6 +501,15 @@ pub fn waitpid(pid: libc::pid_t, options: i32) -> Result<libc::pid_t, Errno> {
     Errno::result(res)
 }
 
+/// waitpid(2) with the status: the PID reaped (0 with WNOHANG if none has
+/// changed state) and how it ended (libc's WIFSIGNALED and the rest read it).
+pub fn waitpid_status(pid: libc::pid_t, options: i32) -> Result<(libc::pid_t, i32), Errno> {
+    let mut status = 0;
+    // SAFETY: status is a valid int for the call to store into.
+    let res = unsafe { libc::waitpid(pid, &mut status, options) };
+    Errno::result(res).map(|pid| (pid, status))
+}
+
 /// kill(2)
 pub fn kill(pid: libc::pid_t, signal: i32) -> Result<(), Errno> {
     // SAFETY: kill takes no pointers.
@@ -514,6 +523,13 @@ pub fn prctl_set_pdeathsig(signal: i32) -> Result<(), Errno> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number, no pointer.
     let res = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) };
     Errno::result(res).map(drop)
+}
+
+/// sysconf(3): a system limit or option (`_SC_NPROCESSORS_ONLN`); -1 if
+/// the system does not know it.
+pub fn sysconf(name: i32) -> libc::c_long {
+    // SAFETY: sysconf takes no pointers.
+    unsafe { libc::sysconf(name) }
 }
 
 /// getpid(2)

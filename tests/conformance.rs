@@ -106,9 +106,21 @@ fn all_pairings() -> Vec<Pairing> {
 
 /// The one place the server programs may differ in their output.
 /// (The label of each server in programs.txt, as its listening line says it.)
+/// A label with `N` (server_pool's `pool of N threads`) matches any count.
 fn normalise_mode(text: &str) -> String {
-    let labels = servers().into_iter().map(|name| programs::get(name).label);
-    labels.fold(text.to_string(), |text, label| text.replace(&format!("({label},"), "(MODE,"))
+    let normalise_line = |line: &str| {
+        let Some((before, rest)) = line.split_once('(') else { return line.to_string() };
+        let Some((label, after)) = rest.split_once(", idle timeout") else { return line.to_string() };
+        if servers().into_iter().any(|name| programs::get(name).label_matches(label)) {
+            format!("{before}(MODE, idle timeout{after}")
+        } else {
+            line.to_string()
+        }
+    };
+    text.split('\n')
+        .map(|line| if line.starts_with("listening on ") { normalise_line(line) } else { line.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs the client of `pairing` on `session` against `port`.

@@ -183,12 +183,24 @@ fn check(lang: Lang, program: &'static str, kill_a_child: bool) {
 
 /// Whether `line` is one whole log line of this test's sessions.
 fn whole(line: &str, piece: &str) -> bool {
-    let Some((peer, event)) = line.split_once("] ") else { return line == "shutting down" };
+    let Some((peer, event)) = line.split_once("] ") else {
+        return line == "shutting down" || is_replacement(line);
+    };
     let peer_ok =
         peer.strip_prefix("[127.0.0.1:").is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit()));
     peer_ok
         && (matches!(event, "connected" | "quit" | "disconnected" | "recv: after")
             || event.strip_prefix("recv: ") == Some(piece))
+}
+
+/// server_prefork's line for the child the test killed, and the one that
+/// took its place (SPEC "The servers": a child that dies is replaced and
+/// logged): `child PID killed by signal 9, replaced by PID`.
+fn is_replacement(line: &str) -> bool {
+    let pid = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    line.strip_prefix("child ")
+        .and_then(|rest| rest.split_once(" killed by signal 9, replaced by "))
+        .is_some_and(|(dead, new)| pid(dead) && pid(new))
 }
 
 /// Every line whole; each whole session's `LINES` recv lines and its quit

@@ -84,6 +84,32 @@ impl Program {
     pub fn forks_per_client(&self) -> bool {
         self.model == Model::Fork
     }
+    /// The server takes `-n N` (children, threads or loops), and its label
+    /// says N.
+    pub fn takes_count(&self) -> bool {
+        matches!(self.model, Model::Prefork | Model::Pool | Model::Reuseport)
+    }
+    /// The label as the listening line says it with `-n count`: the `N` of
+    /// the label is the number.
+    pub fn label_with(&self, count: u32) -> String {
+        self.label
+            .split(' ')
+            .map(|word| if word == "N" { count.to_string() } else { word.to_string() })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    /// Whether `text` (the inside of a listening line's parentheses, up to
+    /// the comma before `idle timeout`) is this program's label, with any
+    /// number for `N`.
+    pub fn label_matches(&self, text: &str) -> bool {
+        let words: Vec<&str> = text.split(' ').collect();
+        let label: Vec<&str> = self.label.split(' ').collect();
+        words.len() == label.len()
+            && words.iter().zip(&label).all(|(word, expected)| {
+                word == expected
+                    || (*expected == "N" && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()))
+            })
+    }
     /// Serves every client that connects at once, however many (limited by
     /// descriptors only): not `single` (one), `prefork` or `pool` (N, the
     /// next ones wait in the backlog). A suite about many clients served at

@@ -12,70 +12,23 @@
 //! Every log line reaches stdout through one thread of the parent: the
 //! server's stdout, the parent's and every child's, is a socket that keeps
 //! each write(2) one message, and the relay thread writes each message to
-//! the real stdout (see [`CHILDREN_LOG`]).
+//! the real stdout (see `CHILDREN_LOG` in the library's `children`, which
+//! `server_prefork` shares).
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread;
+use std::os::fd::{AsFd, OwnedFd};
 
 use libc::pid_t;
 use nix::errno::Errno;
+use sockets::children::{
+    handle_signals, lock_children, open_log, server_signals, start_log_relay, CHILDREN_SIGNALS,
+};
 use sockets::sys::{self, strerror};
 use sockets::{
-    args, errno_of, next_client, open_listener, parse_server_options, print_listening, serve_client,
-    start_signal_thread, Failure, ServerOptions, SignalThread,
+    args, next_client, open_listener, parse_server_options, print_listening, serve_client,
+    start_signal_thread, ServerOptions, SignalThread,
 };
 
 const PROG: &str = "server_fork";
-/// The relay's buffer: more than the longest log line (a piece escaped, 4096
-/// bytes), as the C's stdout buffer of the same name.
-const STDOUT_SIZE: usize = 8192;
-
-/// The server's children by PID, the ones not reaped yet: what it ends at
-/// shutdown. `main` adds a child (fork), the signal thread removes it
-/// (reap), both with the lock held. A PID stays in the list until waitpid
-/// has reaped it, and until then the kernel keeps it for the child (a zombie
-/// if it has exited): kill never reaches a stranger that got the PID later.
-static CHILDREN: Mutex<Vec<pid_t>> = Mutex::new(Vec::new());
-
-fn lock_children() -> MutexGuard<'static, Vec<pid_t>> {
-    // Poisoned only if a thread panicked with the lock held; the list is
-    // still whole (no step leaves it half-changed).
-    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// SIGINT, SIGTERM and SIGCHLD: blocked in the server, taken by the signal
-/// thread.
-fn server_signals() -> sys::sigset_t {
-    sys::sigset(SIGNAL_THREAD.signals)
-}
-
-/// The log. The children share the parent's stdout, and one write(2) of a
-/// line is not enough to keep it whole there: a pipe takes a write whole
-/// only up to PIPE_BUF (4096 bytes), a `recv:` line of 1024 undisplayable
-/// bytes is 4,117, and when the pipe is full a longer write goes in parts,
-/// with another child's line between them. A lock shared by the processes,
-/// held around each write, would keep the lines apart, but not whole: a
-/// child killed while it waits, its line half written into a full pipe,
-/// leaves the half there. So no child writes stdout. The server's stdout (fd
-/// 1, which the children inherit) is one end of a socketpair of type
-/// SOCK_SEQPACKET, which keeps message boundaries: each write(2) is one
-/// message, queued whole or not at all (a child killed while it waits for
-/// room queues nothing), and each read(2) takes one message. One thread of
-/// the parent, the relay, reads the other end and copies each message to the
-/// real stdout: one writer, at any line length, pipe, file or terminal. The
-/// parent's own lines (`connected`) take the same way, so the log keeps the
-/// order of the events: a session's `quit`, written by its child before it
-/// closes the connection, comes before the `connected` of a client that came
-/// after. This is fd 1's socket, and what `shut_down` ends the log on; the
-/// other end and the real stdout belong to the relay thread.
-static CHILDREN_LOG: OnceLock<OwnedFd> = OnceLock::new();
-
-fn children_log() -> BorrowedFd<'static> {
-    CHILDREN_LOG.get().expect("open_log runs before the first fork and the signal thread").as_fd()
-}
 
 /// The child: a copy of the server made by fork, with one thread, the one
 /// that called fork (main); the signal thread is not copied. It serves its
@@ -126,106 +79,15 @@ fn reap_children(children: &mut Vec<pid_t>) {
     }
 }
 
-/// Ends every child, waits for each, then ends the log: the relay writes
-/// the lines still queued, then `shutting down`, and ends the server. The
-/// `CHILDREN` lock stays held, for good: main cannot fork again. No signal
-/// can interrupt waitpid here (EINTR): every signal the server takes is
-/// blocked and has no handler. Each child is waited for by its PID, not
-/// waitpid(-1) until ECHILD: a process may have children it did not fork
-/// (`./server_fork > >(tee log)`: bash forks tee, then execs the server in
-/// that child), and tee ends only when the server's stdout closes, after this.
-fn shut_down(children: &[pid_t]) -> ! {
-    // step: kill
-    // SIGKILL: a child has nothing to clean up (the kernel closes its socket
-    // either way), and no child can block, ignore or, stopped, hold it off.
-    for &pid in children {
-        let _ = sys::kill(pid, libc::SIGKILL);
-    }
-    for &pid in children {
-        let _ = sys::waitpid(pid, 0);
-    }
-    // step: end log
-    // Every child's lines are queued (the children are gone): an empty
-    // message after them, for which the relay's read returns 0, as at the
-    // end of a stream. Not shutdown(SHUT_WR): main may still print a
-    // `connected`, and a write to a shut socket raises SIGPIPE.
-    let _ = sys::send(children_log(), b"", libc::MSG_NOSIGNAL);
-    loop {
-        sys::pause(); // the relay ends the server
-    }
-}
-
 fn wait_for_signals(signals: sys::sigset_t) -> ! {
-    loop {
-        let signal = sys::sigwait(&signals);
-        let mut children = lock_children();
-        // sigwait fails only for a bad set; either way the server stops.
-        if signal != Ok(libc::SIGCHLD) {
-            shut_down(&children);
-        }
-        reap_children(&mut children);
-    }
+    handle_signals(signals, reap_children)
 }
 
 // step: signal thread
 /// SIGINT and SIGTERM end the server and its children, SIGCHLD reaps them:
 /// taken by one thread with sigwait, started by the library's
 /// `start_signal_thread` as in every server.
-const SIGNAL_THREAD: SignalThread =
-    SignalThread { signals: &[libc::SIGINT, libc::SIGTERM, libc::SIGCHLD], run: wait_for_signals };
-
-/// What the relay reads and where it writes: the log socket's other end,
-/// and the real stdout.
-struct Relay {
-    relay_end: OwnedFd,
-    stdout: File,
-}
-
-/// The log's socketpair (see [`CHILDREN_LOG`]), made the server's stdout;
-/// before the signal thread, which ends the log. Returns the relay's ends.
-fn open_log() -> Result<Relay, Failure> {
-    // step: log socket
-    // The real stdout first: with fd 1 closed, socketpair could take it.
-    let stdout = sys::dup(io::stdout().as_fd()).map_err(|e| Failure::new("dup stdout", e))?;
-    let (children_end, relay_end) =
-        sys::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0).map_err(|e| Failure::new("socketpair", e))?;
-    // Every line printed from here on, by main or a child, is one message to
-    // the relay (the library prints each line with one write(2)).
-    sys::dup2(children_end.as_fd(), libc::STDOUT_FILENO).map_err(|e| Failure::new("dup2", e))?;
-    let _ = CHILDREN_LOG.set(children_end);
-    Ok(Relay { relay_end, stdout: File::from(stdout) })
-}
-
-/// The relay: each line, one message, to the real stdout, until `shut_down`
-/// ends the log; the only writer there, one write(2) per line (and the rest
-/// of it after a short one: `write_all`). An error writing stdout is not the
-/// relay's to report: a closed pipe raises SIGPIPE, which ends the server,
-/// as any other.
-fn relay_log(mut relay: Relay) -> ! {
-    let mut line = [0u8; STDOUT_SIZE];
-    // step: relay
-    loop {
-        match sys::read(relay.relay_end.as_fd(), &mut line) {
-            Ok(0) => break,
-            Ok(n) => drop(relay.stdout.write_all(&line[..n])),
-            Err(err) => Failure::new("read", err).exit(PROG),
-        }
-    }
-    let _ = relay.stdout.write_all(b"shutting down\n");
-    std::process::exit(0);
-}
-
-/// After `start_signal_thread`: the relay inherits its blocked signals.
-/// (So server_fork starts up in its own `main`, not the library's
-/// `start_server`: the log comes before the signal thread, the relay after.)
-fn start_log_relay(relay: Relay) -> Result<(), Failure> {
-    // step: relay thread
-    // std::thread::spawn is pthread_create underneath; the C names the call.
-    thread::Builder::new()
-        .spawn(move || relay_log(relay))
-        .map_err(|e| Failure::new("pthread_create", errno_of(&e)))?;
-    Ok(())
-}
+const SIGNAL_THREAD: SignalThread = SignalThread { signals: CHILDREN_SIGNALS, run: wait_for_signals };
 
 fn main() {
     sys::restore_default_sigpipe();
@@ -235,7 +97,7 @@ fn main() {
 
     let relay = open_log().unwrap_or_else(|failure| failure.exit(PROG));
     start_signal_thread(SIGNAL_THREAD).unwrap_or_else(|failure| failure.exit(PROG));
-    start_log_relay(relay).unwrap_or_else(|failure| failure.exit(PROG));
+    start_log_relay(PROG, relay).unwrap_or_else(|failure| failure.exit(PROG));
 
     let (listener, listen_addr) = open_listener(&opt).unwrap_or_else(|failure| failure.exit(PROG));
     print_listening(&listen_addr, "process per client", &opt);
