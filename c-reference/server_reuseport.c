@@ -854,17 +854,18 @@ int main(int argc, char **argv)
         loops[i].opt = &opt;
     }
 
-    char where[PEER_SIZE];
-    format_addr((struct sockaddr *)&listen_addr, where);
-    printf("listening on %s (%u epoll loops, SO_REUSEPORT, idle timeout %u s)\n", where, opt.count,
-           opt.idle_timeout);
-
     /* step: loop threads */
-    /* A thread for each loop but the first, which main runs. */
+    /* A thread for each loop but the first, which main runs; all of them
+       before the listening line, which says the server is ready. */
     for (unsigned i = 1; i < opt.count; i++) {
         pthread_t thread;
         if ((errno = pthread_create(&thread, NULL, loop_thread, &loops[i])) != 0)
             die("pthread_create");
     }
+
+    char where[PEER_SIZE];
+    format_addr((struct sockaddr *)&listen_addr, where);
+    printf("listening on %s (%u epoll loops, SO_REUSEPORT, idle timeout %u s)\n", where, opt.count,
+           opt.idle_timeout);
     run_loop(loops[0].listen_fd, loops[0].epfd, &opt);
 }

@@ -23,6 +23,9 @@ def load(path=os.path.join(ROOT, "programs.txt")):
             # The same answers as the programs crate's (programs/src/lib.rs).
             program["event_loop"] = program["model"] in ("poll", "epoll", "reuseport")
             program["forks"] = program["model"] in ("fork", "prefork")
+            # -n N: the guide's sessions run one child, thread or loop, so
+            # that each trace is the same from run to run.
+            program["count_args"] = ["-n", "1"] if program["model"] in ("prefork", "pool", "reuseport") else []
             programs.append(program)
     return programs
 

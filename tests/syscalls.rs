@@ -279,6 +279,8 @@ fn drive_server(server: &Server, tracee: Pid) {
     let pid = tracee.as_raw() as u32;
     let idle_fds = open_fds(pid);
     let idle_threads = proc_status(pid, "Threads");
+    // server_prefork's children are there before any client, and stay.
+    let idle_children = children_of(pid).len();
     let closed = || {
         let start = Instant::now();
         while open_fds(pid) > idle_fds {
@@ -323,7 +325,7 @@ fn drive_server(server: &Server, tracee: Pid) {
     // whole when SIGTERM comes.
     let start = Instant::now();
     let pid = tracee.as_raw() as u32;
-    while proc_status(pid, "Threads") > idle_threads || !children_of(pid).is_empty() {
+    while proc_status(pid, "Threads") > idle_threads || children_of(pid).len() > idle_children {
         assert!(start.elapsed() < DEADLINE, "the connection threads or processes never ended");
         thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -544,17 +546,11 @@ fn syscalls_client_server_closes() {
 /// at `fds` (the client's socket closed), its threads at `threads` (main,
 /// the signal thread, server_fork's log relay), no child process; its
 /// traces are then whole.
-fn wait_until_idle(tracee: Pid, fds: usize, threads: u64) {
+fn wait_until_idle(tracee: Pid, fds: usize, threads: u64, children: usize) {
     let pid = tracee.as_raw() as u32;
     let start = Instant::now();
-    let children = || {
-        let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
-        tasks
-            .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
-            .any(|c| !c.is_empty())
-    };
-    while open_fds(pid) > fds || proc_status(pid, "Threads") > threads || children() {
-        assert!(start.elapsed() < DEADLINE, "the server never went back to idle");
+    while open_fds(pid) > fds || proc_status(pid, "Threads") > threads || children_of(pid).len() > children {
+        assert!(start.elapsed() < DEADLINE, "the server never went back to idle: fds {} of {fds}, threads {} of {threads}, children {} of {children}", open_fds(pid), proc_status(pid, "Threads"), children_of(pid).len());
         thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -569,13 +565,15 @@ fn server_trace_ipv6(lang: Lang, program: &str) -> String {
     let tracee = tracee_pid(server.pid());
     let idle_fds = open_fds(tracee.as_raw() as u32);
     let idle_threads = proc_status(tracee.as_raw() as u32, "Threads");
+    // server_prefork's children are there before any client, and stay.
+    let idle_children = children_of(tracee.as_raw() as u32).len();
     let mut stream = server.connect();
     stream.write_all(b"hello\n").unwrap();
     read_up_to(&mut stream, 6);
     stream.write_all(b"quit\n").unwrap();
     read_up_to(&mut stream, usize::MAX); // until the server's FIN
     drop(stream);
-    wait_until_idle(tracee, idle_fds, idle_threads);
+    wait_until_idle(tracee, idle_fds, idle_threads, idle_children);
     kill(tracee, Signal::SIGTERM).expect("signal the traced server");
     let (status, _) = server.wait_exit();
     assert!(status.success(), "{lang:?} {program} -b ::1 under strace: {status}");

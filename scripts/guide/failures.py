@@ -97,7 +97,7 @@ def idle_timeout(lang, workdir, server, client):
         server_out, server_err = tracer.communicate(timeout=10)
     finally:
         kill_leftovers(tracer)
-    server_argv = [server["name"], "-b", "127.0.0.1"] + args
+    server_argv = [server["name"], "-b", "127.0.0.1"] + server["count_args"] + args
     client_argv[-1] = "PORT"
     return {
         "idle-timeout": outcome(server_argv, "a client connects and sends nothing", 0,
@@ -126,7 +126,7 @@ def event_loop_idle_timeout(lang, workdir, server):
         server_out, server_err = tracer.communicate(timeout=10)
     finally:
         kill_leftovers(tracer)
-    return (outcome([server["name"], "-b", "127.0.0.1"] + args, "a client connects and sends nothing", 0,
+    return (outcome([server["name"], "-b", "127.0.0.1"] + server["count_args"] + args, "a client connects and sends nothing", 0,
                     listening.encode() + server_out, server_err, port)
             + main_only(prefix, port))
 

@@ -51,12 +51,25 @@ def server_idle(pid, server):
                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")]
     except OSError:
         return False
-    # main and the signal thread; a forking server also its log relay
-    threads = 3 if server["model"] == "fork" else 2
+    # main and the signal thread; a forking server also its log relay, the
+    # pool its one thread (-n 1)
+    threads = 3 if server["model"] in ("fork", "prefork", "pool") else 2
+    if server["model"] == "prefork":
+        # main waits in pause; its one child (-n 1) is what goes back to accept.
+        return len(tasks) == threads and any(in_accept(child) for child in children(pid))
     waiting = len(tasks) == threads and number in SYSCALLS[waits_in(server)]
-    if server["event_loop"]:
+    if server["event_loop"] or server["model"] == "pool":
         return waiting and len(sockets) == 1
     return waiting and not children(pid)
+
+
+def in_accept(pid):
+    """True when the process is blocked in accept."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            return f.read().split()[0] in SYSCALLS["accept"]
+    except (OSError, IndexError):
+        return False
 
 
 def child_in_recv(pid):
@@ -75,7 +88,7 @@ def start_traced(lang, server, args, prefix):
     """A server on 127.0.0.1 under strace; returns (strace, its port, the
     server's pid, the listening line). The caller ends both (kill_leftovers
     when it failed)."""
-    argv = [os.path.join(ROOT, "build", lang, server["name"]), "-b", "127.0.0.1"] + args
+    argv = [os.path.join(ROOT, "build", lang, server["name"]), "-b", "127.0.0.1"] + server["count_args"] + args
     tracer = subprocess.Popen(strace_command(prefix, argv, server), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:

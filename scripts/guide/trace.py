@@ -7,10 +7,11 @@ import re
 from .layout import ROOT, TRACE_SET, TRACES
 
 # The call an idle server waits in, by model (accept for the blocking ones).
-WAITS_IN = {"poll": "poll", "epoll": "epoll_wait"}
+WAITS_IN = {"poll": "poll", "epoll": "epoll_wait", "reuseport": "epoll_wait"}
 # The calls a model makes beyond TRACE_SET, traced in its runs only (so that
 # the other programs' traces say the same command).
 EXTRA_CALLS = {"epoll": "epoll_create1,epoll_ctl,epoll_wait,epoll_pwait,epoll_pwait2"}
+EXTRA_CALLS["reuseport"] = EXTRA_CALLS["epoll"]
 
 
 def waits_in(server):
@@ -109,7 +110,8 @@ def transcript_header(lang, traced, server, client):
     return [
         f"# {lang}-{traced['name']}: build/{lang}/{traced['name']} under strace, written by "
         "scripts/gen-side-by-side.py --strace",
-        f"# session: build/{lang}/{server['name']} -b 127.0.0.1 -p 0; build/{lang}/{client['name']} "
+        f"# session: build/{lang}/{server['name']} -b 127.0.0.1 -p 0{''.join(' ' + a for a in server['count_args'])}; "
+        f"build/{lang}/{client['name']} "
         "127.0.0.1 PORT < input",
         "# input: 'hello\\n' 'world\\n' 'quit\\n'; then SIGTERM to the server once it is back in "
         + waits_in(server)

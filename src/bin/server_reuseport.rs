@@ -64,10 +64,9 @@ fn main() {
         loops.push(Loop { listener, epfd });
     }
 
-    print_listening(&listen_addr, &format!("{count} epoll loops, SO_REUSEPORT"), &opt);
-
     // step: loop threads
-    // A thread for each loop but the first, which main runs.
+    // A thread for each loop but the first, which main runs; all of them
+    // before the listening line, which says the server is ready.
     let mut loops = loops.into_iter();
     let first = loops.next().expect("-n is at least 1");
     for lp in loops {
@@ -77,5 +76,7 @@ fn main() {
             .map_err(|e| Failure::new("pthread_create", errno_of(&e)))
             .unwrap_or_else(|failure| failure.exit(PROG));
     }
+
+    print_listening(&listen_addr, &format!("{count} epoll loops, SO_REUSEPORT"), &opt);
     run(first, &opt)
 }

@@ -13,7 +13,7 @@ generator says that its table is still to be written.
 """
 from ..layout import sections
 from ..markers import c_markers
-from . import client, epoll, fork, poll, single, threads
+from . import client, epoll, fork, pool, poll, prefork, reuseport, single, threads
 from .table import Step, Table
 
 # program name (programs.txt) -> its Table; a name not in programs.txt is
@@ -24,6 +24,9 @@ TABLES = {
     "server_fork": fork.TABLE,
     "server_poll": poll.TABLE,
     "server_epoll": epoll.TABLE,
+    "server_prefork": prefork.TABLE,
+    "server_pool": pool.TABLE,
+    "server_reuseport": reuseport.TABLE,
     "client": client.TABLE,
 }
 
