@@ -85,27 +85,46 @@ fn spec_protocol_bench_verifies_every_echo_from_each_server() {
     }
 }
 
-/// tokio-echo, the bench's tokio peer: started as the suite starts it, it
-/// prints its `listening` line and passes the same verification.
+/// tokio-echo, the bench's tokio peer, on each of tokio's runtimes (the
+/// default and `--current-thread`): started as the suite starts it, it
+/// prints its `listening` line and passes the same verification; on the
+/// current_thread runtime it runs one thread, on the default more than one
+/// where the machine has more than one CPU (/proc/PID/status).
 #[test]
 fn bench_tokio_peer_echoes_every_line() {
-    let mut child: Child = Command::new(bench_bin("tokio-echo"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tokio-echo");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read its first line");
-    let port = line.trim_end().strip_prefix("listening on 127.0.0.1:").map(str::to_string);
-    let outcome = std::panic::catch_unwind(|| {
-        assert_clean_load(
-            port.as_deref().unwrap_or_else(|| panic!("no listening line: {line:?}")),
-            "tokio-echo",
-        )
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    outcome.unwrap();
+    for runtime in [None, Some("--current-thread")] {
+        let mut child: Child = Command::new(bench_bin("tokio-echo"))
+            .args(runtime)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start tokio-echo");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read its first line");
+        let port = line.trim_end().strip_prefix("listening on 127.0.0.1:").map(str::to_string);
+        let what = format!("tokio-echo {runtime:?}");
+        let pid = child.id();
+        let outcome = std::panic::catch_unwind(|| {
+            assert_clean_load(
+                port.as_deref().unwrap_or_else(|| panic!("no listening line: {line:?}")),
+                &what,
+            );
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let threads: usize = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+                .expect("a Threads line");
+            let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+            match runtime {
+                Some(_) => assert_eq!(threads, 1, "{what}: one thread"),
+                None => assert!(threads > usize::from(cpus > 1), "{what}: {threads} threads, {cpus} CPUs"),
+            }
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        outcome.unwrap();
+    }
 }
 
 /// SPEC "The protocol" 3, the bench's side: one flipped bit in one echo is a

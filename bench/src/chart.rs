@@ -36,9 +36,14 @@ fn groups(
                 .collect(),
         })
         .collect();
-    for (series, target) in [(Series::Tokio, Target::Tokio), (Series::Socat, Target::Socat)] {
-        if let Some(bar) = bar(series, row.cell(target), figure) {
-            groups.push(Group { label: target.peer_label().into(), bars: vec![bar] });
+    let peers = row.cells.iter().filter_map(|cell| match cell.target {
+        Target::Tokio(_) => Some((Series::Tokio, cell)),
+        Target::Socat => Some((Series::Socat, cell)),
+        _ => None,
+    });
+    for (series, cell) in peers {
+        if let Some(bar) = bar(series, Some(cell), figure) {
+            groups.push(Group { label: cell.target.peer_label(), bars: vec![bar] });
         }
     }
     groups.retain(|g| !g.bars.is_empty());

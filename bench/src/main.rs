@@ -36,6 +36,7 @@ mod stats;
 mod storm;
 mod suite;
 mod svg;
+mod tables;
 mod tally;
 mod target;
 mod tls;

@@ -97,11 +97,12 @@ pub fn sibling(name: &str) -> Result<PathBuf, String> {
     Ok(exe.with_file_name(name))
 }
 
-/// The tokio echo server (src/bin/tokio-echo.rs).
-pub fn start_tokio(pin: Option<&str>) -> Result<Running, String> {
+/// The tokio echo server (src/bin/tokio-echo.rs), on tokio's default
+/// runtime or on its current_thread runtime.
+pub fn start_tokio(pin: Option<&str>, current_thread: bool) -> Result<Running, String> {
     let path = sibling("tokio-echo")?;
     let mut command = pinned(pin, path.as_os_str());
-    command.arg("127.0.0.1:0");
+    command.args(current_thread.then_some("--current-thread")).arg("127.0.0.1:0");
     start_listening(command)
 }
 

@@ -8,19 +8,10 @@ use programs::{Model, Program, Transport};
 
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
+use crate::tables::{figure, per_target, table};
 use crate::target::{all_servers, Lang, Target};
 use crate::transports;
 use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, TWIN_RATE};
-
-/// A markdown table: the first column left-aligned, the others right.
-fn table(header: &[String], rows: &[Vec<String>]) {
-    println!();
-    println!("| {} |", header.join(" | "));
-    println!("|---|{}", "---:|".repeat(header.len() - 1));
-    for row in rows {
-        println!("| {} |", row.join(" | "));
-    }
-}
 
 /// A cell of a table: `missing`, `-` (not run in this row), or the figure.
 fn cell_text(row: &RowResults, target: Target, figure: impl Fn(&Cell) -> Option<String>) -> String {
@@ -95,9 +86,12 @@ fn ratios(results: &Results, verdicts: &mut Verdicts) {
     let programs = load_programs(results);
     let tcp = |p: &&&Program| p.transport == Transport::Tcp && p.model != Model::Single;
     let vs_tokio: Vec<_> = programs.iter().filter(tcp).collect();
+    // One loop against tokio's one loop.
+    let vs_one: Vec<_> = vs_tokio.iter().filter(|p| verdicts::one_loop(p)).collect();
     let mut header = vec!["workload".to_string()];
     header.extend(programs.iter().map(|p| format!("{} Rust/C", p.name)));
     header.extend(vs_tokio.iter().map(|p| format!("{} Rust/tokio", p.name)));
+    header.extend(vs_one.iter().map(|p| format!("{} Rust/tokio current_thread", p.name)));
     let mut rows = Vec::new();
     for (row, name) in load_rows(results) {
         let rates = |lang, program| row.rates(Target::Server(lang, program));
@@ -107,12 +101,17 @@ fn ratios(results: &Results, verdicts: &mut Verdicts) {
             line.push(verdicts.at_least(&what, &rates(Lang::Rust, p), &rates(Lang::C, p), TWIN_RATE));
         }
         for &&p in &vs_tokio {
-            let (ours, tokio) = (rates(Lang::Rust, p), row.rates(Target::Tokio));
+            let tokio = row.tokio().map_or(vec![], |c| row.rates(c.target));
+            let ours = rates(Lang::Rust, p);
             line.push(if verdicts::must_match_tokio(p, row) {
                 verdicts.at_least(&format!("{name}, {}: Rust/tokio", p.name), &ours, &tokio, 1.0)
             } else {
                 median(ours).zip(median(tokio)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b))
             });
+        }
+        for &&&p in &vs_one {
+            let (ours, tokio) = (rates(Lang::Rust, p), row.rates(Target::TOKIO_ONE));
+            line.push(median(ours).zip(median(tokio)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b)));
         }
         rows.push(line);
     }
@@ -173,30 +172,9 @@ fn cpu(results: &Results) {
     load_table(results, |cell| median(cell.values(|s| s.load()?.server_cpu_us)).map(|v| format!("{v:.1}")));
 }
 
-/// A table with a row for each target of the rows of one kind.
-pub fn per_target(row: &RowResults, header: &[&str], figures: impl Fn(&Cell) -> Vec<String>) {
-    let rows: Vec<Vec<String>> = row
-        .cells
-        .iter()
-        .map(|cell| {
-            let mut line = vec![cell.target.to_string()];
-            match cell.missing {
-                true => line.extend(header[1..].iter().map(|_| "missing".to_string())),
-                false => line.extend(figures(cell)),
-            }
-            line
-        })
-        .collect();
-    table(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>(), &rows);
-}
-
-fn figure(cell: &Cell, f: impl Fn(&Sample) -> Option<f64>, decimals: usize) -> String {
-    median(cell.values(f)).map_or("-".into(), |v| format!("{v:.decimals$}"))
-}
-
 /// A figure of `cell` over tokio's in the same row (the medians).
 fn over_tokio(row: &RowResults, cell: &Cell, f: impl Fn(&Sample) -> Option<f64> + Copy) -> String {
-    let tokio = row.cell(Target::Tokio).and_then(|t| median(t.values(f)));
+    let tokio = row.tokio().and_then(|t| median(t.values(f)));
     median(cell.values(f)).zip(tokio).map_or("-".into(), |(ours, tokio)| format!("{:.2}", ours / tokio))
 }
 

@@ -151,6 +151,11 @@ impl RowResults {
         self.cells.iter().find(|c| c.target == target)
     }
 
+    /// The cell of tokio's default runtime, whatever its workers.
+    pub fn tokio(&self) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.target.is_tokio_default())
+    }
+
     /// Round trips per second of each run of a target that was built.
     pub fn rates(&self, target: Target) -> Vec<f64> {
         self.runs_of(target, |s| s.load().map(|r| r.round_trips_per_s))

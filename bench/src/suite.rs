@@ -83,7 +83,7 @@ fn load_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     let scale = |n: usize| if quick { (n / 100).max(2) } else { n };
     let reps = if quick { 1 } else { reps };
     let peers = |socat: bool, floor: bool| {
-        let mut peers = vec![Target::Tokio];
+        let mut peers = Target::tokios().to_vec();
         peers.extend((socat && setup.socat).then_some(Target::Socat));
         peers.extend(floor.then_some(Target::Floor));
         peers
@@ -128,7 +128,7 @@ fn crowd_rows(setup: &Setup, reps: usize, quick: bool) -> Vec<Row> {
     let row = |name: String, kind: Kind, programs: Vec<_>, reps| Row {
         name,
         kind,
-        targets: [both(&programs), vec![Target::Tokio]].concat(),
+        targets: [both(&programs), Target::tokios().to_vec()].concat(),
         reps,
     };
     let idle = |connections, per_process| Kind::Idle { connections, active, per_process };
@@ -355,7 +355,9 @@ mod tests {
                 }
             }
             let handshakes = matches!(row.kind, Kind::Handshakes { .. });
-            assert_eq!(row.targets.contains(&Target::Tokio), !handshakes, "{}", row.name);
+            for tokio in Target::tokios() {
+                assert_eq!(row.targets.contains(&tokio), !handshakes, "{}", row.name);
+            }
         }
     }
 

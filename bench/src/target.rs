@@ -39,15 +39,46 @@ impl Lang {
 }
 
 /// A peer of a run. In the results (JSON) it is its name, `C server` or
-/// `tokio`, read back through programs.txt.
+/// `tokio (2 workers)`, read back through programs.txt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Target {
     /// `build/{c,rust}/PROGRAM`
     Server(Lang, &'static Program),
-    Tokio,
+    Tokio(Runtime),
     Socat,
     Floor,
+}
+
+/// Which of tokio's runtimes `tokio-echo` runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// The default, multi-threaded: this many workers (one per CPU); 0 in
+    /// results saved before the bench ran both runtimes (named `tokio`).
+    Workers(usize),
+    /// current_thread: every task on one thread, one epoll loop.
+    CurrentThread,
+}
+
+impl Target {
+    /// tokio's default runtime, as tokio-echo starts it on this machine.
+    pub fn tokio() -> Target {
+        Target::Tokio(Runtime::Workers(std::thread::available_parallelism().map_or(1, |n| n.get())))
+    }
+
+    /// tokio's current_thread runtime.
+    pub const TOKIO_ONE: Target = Target::Tokio(Runtime::CurrentThread);
+
+    /// Both tokio runtimes: the peers of every row.
+    pub fn tokios() -> [Target; 2] {
+        [Target::tokio(), Target::TOKIO_ONE]
+    }
+
+    /// tokio's default runtime, whatever its workers: the peer the
+    /// ratios and targets say `tokio` of.
+    pub fn is_tokio_default(self) -> bool {
+        matches!(self, Target::Tokio(Runtime::Workers(_)))
+    }
 }
 
 /// The TCP servers of programs.txt, in its order: the columns of the tables.
@@ -109,11 +140,13 @@ impl Target {
     }
 
     /// A peer's label in a chart (the servers' come from `program_label`).
-    pub fn peer_label(self) -> &'static str {
+    pub fn peer_label(self) -> String {
         match self {
-            Target::Tokio => "tokio (tasks on epoll)",
-            Target::Socat => "socat (fork, then a pipe)",
-            _ => "",
+            Target::Tokio(Runtime::Workers(0)) => "tokio (tasks on epoll)".into(),
+            Target::Tokio(Runtime::Workers(n)) => format!("tokio, {n} workers (tasks on epoll)"),
+            Target::Tokio(Runtime::CurrentThread) => "tokio current_thread (one loop)".into(),
+            Target::Socat => "socat (fork, then a pipe)".into(),
+            _ => String::new(),
         }
     }
 
@@ -153,7 +186,7 @@ impl Target {
             (Target::Server(_, program), Some(path)) => {
                 peers::start_server(&path, &server_args(program, build), pin)
             }
-            (Target::Tokio, _) => peers::start_tokio(pin),
+            (Target::Tokio(runtime), _) => peers::start_tokio(pin, runtime == Runtime::CurrentThread),
             (Target::Socat, _) => peers::start_socat(pin),
             _ => peers::start_floor(pin),
         }
@@ -180,7 +213,10 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Server(lang, program) => write!(f, "{} {}", lang.name(), program.name),
-            Target::Tokio => f.write_str("tokio"),
+            Target::Tokio(Runtime::Workers(0)) => f.write_str("tokio"),
+            Target::Tokio(Runtime::Workers(1)) => f.write_str("tokio (1 worker)"),
+            Target::Tokio(Runtime::Workers(n)) => write!(f, "tokio ({n} workers)"),
+            Target::Tokio(Runtime::CurrentThread) => f.write_str("tokio current_thread"),
             Target::Socat => f.write_str("socat"),
             Target::Floor => f.write_str("floor"),
         }
@@ -205,7 +241,15 @@ impl TryFrom<String> for Target {
             Some(("C", program)) => server(Lang::C, program),
             Some(("Rust", program)) => server(Lang::Rust, program),
             _ => match name.as_str() {
-                "tokio" => Ok(Target::Tokio),
+                "tokio" => Ok(Target::Tokio(Runtime::Workers(0))),
+                "tokio current_thread" => Ok(Target::TOKIO_ONE),
+                "tokio (1 worker)" => Ok(Target::Tokio(Runtime::Workers(1))),
+                _ if name.starts_with("tokio (") && name.ends_with(" workers)") => {
+                    let n = &name["tokio (".len()..name.len() - " workers)".len()];
+                    n.parse()
+                        .map(|n| Target::Tokio(Runtime::Workers(n)))
+                        .map_err(|_| format!("{name}: not a peer of the bench"))
+                }
                 "socat" => Ok(Target::Socat),
                 "floor" => Ok(Target::Floor),
                 _ => Err(format!("{name}: not a peer of the bench")),
@@ -220,7 +264,16 @@ mod tests {
 
     #[test]
     fn a_target_reads_back_from_its_name() {
-        for target in both(&all_servers()).into_iter().chain([Target::Tokio, Target::Socat, Target::Floor]) {
+        let peers = [
+            Target::Tokio(Runtime::Workers(0)),
+            Target::Tokio(Runtime::Workers(1)),
+            Target::Tokio(Runtime::Workers(4)),
+        ];
+        for target in both(&all_servers()).into_iter().chain(peers).chain([
+            Target::TOKIO_ONE,
+            Target::Socat,
+            Target::Floor,
+        ]) {
             assert_eq!(Target::try_from(target.to_string()), Ok(target));
         }
         assert!(Target::try_from("C client".to_string()).is_err());

@@ -6,8 +6,9 @@
 
 use programs::{Program, Transport};
 
-use crate::results::{Cell, Kind, Results, RowResults, Sample};
+use crate::results::{Kind, Results, RowResults, Sample};
 use crate::stats::median;
+use crate::tables::{self, per_target};
 use crate::target::{all_servers, plain_server, Lang, Target};
 
 /// The median of a figure of the runs of a target in a row (built only).
@@ -33,11 +34,8 @@ pub fn handshakes(row: &RowResults) {
     let churn = |f: fn(&crate::churn::ChurnReport) -> Option<f64>| move |s: &Sample| s.churn().and_then(f);
     let rate = churn(|r| Some(r.connections_per_s));
     let cpu = churn(|r| r.server_cpu_us);
-    let text = |cell: &Cell, f: &dyn Fn(&Sample) -> Option<f64>, decimals: usize| {
-        median(cell.values(f)).map_or("-".into(), |v| format!("{v:.decimals$}"))
-    };
-    crate::report::per_target(row, &["server", "connections/s", "server CPU per connection, us"], |cell| {
-        vec![text(cell, &rate, 0), text(cell, &cpu, 1)]
+    per_target(row, &["server", "connections/s", "server CPU per connection, us"], |cell| {
+        vec![tables::figure(cell, rate, 0), tables::figure(cell, cpu, 1)]
     });
     println!();
     println!("What a TLS handshake costs against a plain connect (TLS connection over plain, medians):");

@@ -32,6 +32,13 @@ pub fn must_match_tokio(program: &Program, row: &RowResults) -> bool {
     }
 }
 
+/// Whether a server is one event loop on one thread (poll, epoll): the
+/// peer it is measured against is tokio's current_thread runtime, one loop
+/// too; a loop per core (reuseport) against tokio's default runtime.
+pub fn one_loop(program: &Program) -> bool {
+    matches!(program.model, Model::Poll | Model::Epoll)
+}
+
 /// Whether a server must keep its rate among idle clients (`AMONG_IDLE_RATE`):
 /// epoll, whose cost does not grow with the clients it holds.
 pub fn must_keep_rate_among_idle(program: &Program) -> bool {
@@ -119,7 +126,7 @@ impl Verdicts {
 /// at most tokio's.
 pub fn judge_memory(row: &RowResults, verdicts: &mut Verdicts) {
     let pss = |target| median(row.runs_of(target, |s| s.idle()?.pss_per_client_kib()));
-    let tokio = pss(Target::Tokio);
+    let tokio = row.tokio().map(|c| c.target).and_then(pss);
     let mut programs: Vec<&Program> = row.cells.iter().filter_map(|c| c.target.program()).collect();
     programs.dedup(); // C then Rust of each
     for program in programs {

@@ -1,10 +1,12 @@
 //! tokio-echo: the echo server a Rust programmer writes with tokio, the peer
-//! `make bench` measures the twins against. A task per connection on
-//! tokio's multi-threaded runtime (one worker per CPU, epoll underneath):
-//! read into a buffer, write all of it back, until EOF.
+//! `make bench` measures the twins against. A task per connection, epoll
+//! underneath: read into a buffer, write all of it back, until EOF. On
+//! tokio's default runtime (multi-threaded: one worker per CPU), or with
+//! `--current-thread` on its current_thread runtime (every task on the one
+//! thread that waits in epoll_wait: one loop, as `server_epoll` is).
 //!
 //! ```text
-//! tokio-echo [ADDRESS]      (default 127.0.0.1:0: the kernel picks the port)
+//! tokio-echo [--current-thread] [ADDRESS]      (default 127.0.0.1:0: the kernel picks the port)
 //! ```
 //!
 //! It prints `listening on ADDRESS:PORT` like the servers. It echoes bytes,
@@ -13,11 +15,26 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Builder;
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_string());
-    let listener = TcpListener::bind(&address).await?;
+fn main() -> std::io::Result<()> {
+    let mut current_thread = false;
+    let mut address = "127.0.0.1:0".to_string();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--current-thread" => current_thread = true,
+            _ => address = arg,
+        }
+    }
+    let runtime = match current_thread {
+        true => Builder::new_current_thread().enable_io().build()?,
+        false => Builder::new_multi_thread().enable_io().build()?,
+    };
+    runtime.block_on(serve(&address))
+}
+
+async fn serve(address: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(address).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
         let (stream, _peer) = listener.accept().await?;
