@@ -240,6 +240,45 @@ fn spec_server_bench_storm_and_churn_modes_serve_every_client() {
     assert!(json.contains("\"server_cpu_us\":"), "{json}");
 }
 
+/// UNP Figure 30.1's client (`--churn N -c CLIENTS -s SIZE`): 5 clients at
+/// once, each making its connections one after another with a 4,000-byte
+/// line echoed on each, against a server that forks a child per client:
+/// every connection served, and the server's CPU time, its reaped
+/// children's included, read.
+#[test]
+fn bench_unp_mode_serves_every_connection_and_reads_the_cpu_of_the_children() {
+    let server = Server::start(Lang::C, "server_fork", &["-q"]);
+    let (port, pid) = (server.port.to_string(), server.pid().to_string());
+    let out = echo_bench(&["--churn", "60", "-c", "5", "-s", "4000", "--pid", &pid, "--json", &port]);
+    let json = out.stdout();
+    assert_eq!(out.code(), Some(0), "{json} {}", out.stderr());
+    assert_eq!(field(&json, "connections"), Some(60), "{json}");
+    assert_eq!(field(&json, "clients"), Some(5), "{json}");
+    assert_eq!(field(&json, "size"), Some(4000), "{json}");
+    assert_eq!(field(&json, "errors"), Some(0), "{json}");
+    // 60 forks cost more than nothing: a tick (10 ms) at least over 60.
+    assert!(json.contains("\"server_cpu_us\":") && !json.contains("\"server_cpu_us\":0.0"), "{json}");
+}
+
+/// The probe of a bounded design (`--bound N`): against the server that
+/// serves one client at a time, the second client connects but gets no
+/// echo while the first is held, and gets it once the first closes; against
+/// a thread per client, the second is served at once, and the probe says
+/// the design is not bounded there. Neither waits for a timeout.
+#[test]
+fn bench_bound_probe_shows_the_client_that_waits() {
+    let single = Server::start(Lang::Rust, "server_single", &["-q"]);
+    let out = echo_bench(&["--bound", "1", &single.port.to_string()]);
+    assert_eq!(out.code(), Some(0), "{} {}", out.stdout(), out.stderr());
+    assert!(out.stdout().contains("full: 1 served, the 2nd waits; its echo came"), "{}", out.stdout());
+    let threads = Server::start(Lang::C, "server", &["-q"]);
+    let out = echo_bench(&["--bound", "3", "--json", &threads.port.to_string()]);
+    let json = out.stdout();
+    assert_eq!(out.code(), Some(0), "{json} {}", out.stderr());
+    assert!(json.contains("\"waited\":false"), "{json}");
+    assert_eq!(field(&json, "served"), Some(3), "{json}");
+}
+
 /// A build directory (`--build`) with every program `make` built, linked,
 /// but for the C twin of `absent`.
 fn build_without(absent: &str) -> PathBuf {
@@ -266,21 +305,25 @@ fn bench_quick_suite_runs_every_row() {
     let absent = *servers().last().expect("a server in programs.txt");
     let build = build_without(absent);
     let mut command = Command::new(bench_bin("echo-bench"));
-    command.args(["suite", "--quick", "--build"]).arg(&build).arg("--out").arg(&out_dir).current_dir(root());
+    command.args(["suite", "--smoke", "--build"]).arg(&build).arg("--out").arg(&out_dir).current_dir(root());
     let out = run(command, b"", DEADLINE * 6);
     let (table, log) = (out.stdout(), out.stderr());
     assert_eq!(out.code(), Some(0), "{table}\n{log}");
     for row in [
         "1 client x 64 B",
         "256 clients x 64 B",
-        "storm of 20 clients",
+        "storm of 10 clients",
         "50 idle clients",
         "60 idle clients, 25 per process of the bench", // the largest idle row, held by helpers
-        "churn of 20",
+        "UNP Figure 30.1: 100 connections, 5 clients x 4000 B",
     ] {
         assert!(table.contains(row), "no row {row:?}:\n{table}");
     }
-    assert!(table.contains("| tokio |") || table.contains("| tokio"), "no tokio column:\n{table}");
+    for tokio in ["| tokio (", "| tokio current_thread |"] {
+        assert!(table.contains(tokio), "no {tokio} column:\n{table}");
+    }
+    assert!(table.contains("| minus server_single's, us |"), "no UNP table:\n{table}");
+    assert!(log.contains("row 1/"), "no progress line of the rows:\n{log}");
     assert!(table.contains("server Rust/tokio"), "no Rust/tokio ratio:\n{table}");
     assert!(table.contains("| s to open them |"), "no opening table of the idle rows:\n{table}");
     assert!(
@@ -292,7 +335,7 @@ fn bench_quick_suite_runs_every_row() {
     for program in servers().into_iter().filter(|p| *p != absent) {
         assert!(!log.contains(&format!("C {program}: not built")), "C {program} is built:\n{log}");
     }
-    for file in ["bench-results.json", "bench-throughput.svg", "bench-memory.svg"] {
+    for file in ["bench-results.json", "bench-throughput.svg", "bench-memory.svg", "bench-unp.svg"] {
         assert!(out_dir.join(file).exists(), "no {file} in {}", out_dir.display());
     }
     assert_transport_rows(&table);

@@ -1,6 +1,7 @@
-//! The two charts of docs/BENCHMARKS.md, from the results: round trips per
-//! second per server and workload, and memory per idle client per server
-//! model (drawn by svg.rs).
+//! The charts of docs/BENCHMARKS.md, from the results: round trips per
+//! second per server and workload, memory per idle client per server model,
+//! and UNP's Figure 30.1 remeasured: what a connection costs (drawn by
+//! svg.rs).
 
 use std::path::Path;
 
@@ -9,22 +10,25 @@ use programs::Program;
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
 use crate::svg::{render, short, Bar, Group, Panel, Series};
-use crate::target::{all_servers, program_label, Lang, Target};
+use crate::target::{all_servers, program_label, servers, Lang, Target};
+use crate::unp;
 
-/// A bar from the runs of a cell (absent cell: no bar).
+/// A bar from the runs of a cell (absent cell: no bar); a bounded design's
+/// probe is its lesson, written where the bar would be.
 fn bar(series: Series, cell: Option<&Cell>, figure: impl Fn(&Sample) -> Option<f64>) -> Option<Bar> {
     let cell = cell?;
     let values = cell.values(figure);
     let range = min_max(&values);
     let target = cell.target.to_string();
-    Some(Bar { series, target, value: median(values), range, missing: cell.missing })
+    Some(Bar { series, target, value: median(values), range, missing: cell.missing, note: cell.lesson() })
 }
 
-/// A group for each program (C and Rust), then tokio and socat.
-fn groups(
+/// A group for each program (C and Rust), then the peers (both tokio
+/// runtimes, socat), each bar made by `bar_of`.
+fn groups_by(
     row: &RowResults,
     programs: &[&'static Program],
-    figure: impl Fn(&Sample) -> Option<f64> + Copy,
+    bar_of: impl Fn(Series, &Cell) -> Option<Bar>,
 ) -> Vec<Group> {
     let mut groups: Vec<Group> = programs
         .iter()
@@ -32,7 +36,7 @@ fn groups(
             label: program_label(p),
             bars: [(Series::C, Lang::C), (Series::Rust, Lang::Rust)]
                 .into_iter()
-                .filter_map(|(series, lang)| bar(series, row.cell(Target::Server(lang, p)), figure))
+                .filter_map(|(series, lang)| bar_of(series, row.cell(Target::Server(lang, p))?))
                 .collect(),
         })
         .collect();
@@ -42,12 +46,61 @@ fn groups(
         _ => None,
     });
     for (series, cell) in peers {
-        if let Some(bar) = bar(series, Some(cell), figure) {
+        if let Some(bar) = bar_of(series, cell) {
             groups.push(Group { label: cell.target.peer_label(), bars: vec![bar] });
         }
     }
     groups.retain(|g| !g.bars.is_empty());
     groups
+}
+
+/// `groups_by` with a bar of the median of `figure`.
+fn groups(
+    row: &RowResults,
+    programs: &[&'static Program],
+    figure: impl Fn(&Sample) -> Option<f64> + Copy,
+) -> Vec<Group> {
+    groups_by(row, programs, |series, cell| bar(series, Some(cell), figure))
+}
+
+/// The panels of the UNP rows: the server's CPU per connection over the
+/// iterative server's (UNP's process control time), the whole CPU, and the
+/// wall time.
+fn unp_panels(results: &Results) -> Vec<Panel> {
+    let programs = servers();
+    let mut panels = Vec::new();
+    for row in results.rows.iter().filter(|r| matches!(r.kind, Kind::Unp { .. })) {
+        let over = |series, cell: &Cell| {
+            let value = unp::over_baseline(row, cell);
+            Some(Bar {
+                series,
+                target: cell.target.to_string(),
+                value: value.map(|(v, _)| v),
+                range: value.map(|(_, r)| r),
+                missing: cell.missing,
+                note: cell.lesson(),
+            })
+        };
+        panels.push(Panel {
+            title: format!("{}: server CPU per connection minus server_single's", row.name),
+            unit: "us per connection (UNP's process control CPU time)".into(),
+            groups: groups_by(row, &programs, over),
+            marker: None,
+        });
+        panels.push(Panel {
+            title: "the same: server CPU per connection (user + system, children included)".into(),
+            unit: "us per connection".into(),
+            groups: groups(row, &programs, |s| s.churn()?.server_cpu_us),
+            marker: None,
+        });
+        panels.push(Panel {
+            title: "the same: wall time for all the connections".into(),
+            unit: "seconds".into(),
+            groups: groups(row, &programs, |s| s.churn().map(|r| r.seconds)),
+            marker: None,
+        });
+    }
+    panels
 }
 
 fn throughput_panels(results: &Results) -> Vec<Panel> {
@@ -125,7 +178,15 @@ pub fn draw(results: &Results, out: &Path) -> Result<(), String> {
             subtitle(results, idle),
         ),
     ];
-    for (file, title, panels, subtitle) in charts {
+    let unp = (
+        "bench-unp.svg",
+        "UNP Figure 30.1 remeasured: what a connection costs each design (lower is better)",
+        unp_panels(results),
+        subtitle(results, |row| matches!(row.kind, Kind::Unp { .. })),
+    );
+    // The UNP chart where the results have its row (not those saved before it).
+    let unp = Some(unp).filter(|(_, _, panels, _)| !panels.is_empty());
+    for (file, title, panels, subtitle) in charts.into_iter().chain(unp) {
         let path = out.join(file);
         std::fs::write(&path, render(title, &subtitle, &panels))
             .map_err(|e| format!("{}: {e}", path.display()))?;

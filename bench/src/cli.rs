@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::churn::Churn;
 use crate::line::MAX_SIZE;
 use crate::load::Workload;
 
@@ -13,10 +14,16 @@ usage: echo-bench [-c CLIENTS] [-n ROUNDS] [-s SIZE] [-t SECONDS] [--tls CAFILE 
        echo-bench --floor [-c CLIENTS] [-n ROUNDS] [-s SIZE] [--json]
        echo-bench --idle N [--active CLIENTS -n ROUNDS -s SIZE] [--per-process N] [--pid PID] [--hold SECONDS] [--json] [HOST] PORT
        echo-bench --storm N [--json] [HOST] PORT
-       echo-bench --churn N [--tls CAFILE] [--pid PID] [--json] [HOST] PORT
+       echo-bench --churn N [-c CLIENTS] [-s SIZE] [--tls CAFILE] [--pid PID] [--json] [HOST] PORT
+       (--churn: N connections, CLIENTS clients at once each making its share one after another,
+        one line each (SIZE bytes, or a short one), the client closing first; UNP's Figure 30.1
+        client: --churn 10000 -c 5 -s 4000)
        (--tls CAFILE: over TLS, the server's certificate verified against CAFILE; --udp: one datagram
         a line, an echo not back within 1 s counted as lost)
-       echo-bench suite [--build DIR] [--reps N] [--out DIR] [--quick]
+       echo-bench --bound N [--json] [HOST] PORT   (N clients served and held, then one more: does it wait?)
+       echo-bench suite [--build DIR] [--reps N] [--out DIR] [--quick | --smoke] [--rows TEXT]
+       (--quick: a tenth of the counts, one run each; --smoke: a hundredth; --rows TEXT: only the
+        rows whose name contains TEXT)
        echo-bench report RESULTS.json     (the suite's tables again, from its saved results)
        echo-bench chart RESULTS.json [--out DIR]   (its two SVG charts again)
        echo-bench --echo-loop       (the floor's echo peer: prints its port, runs until killed)
@@ -42,8 +49,10 @@ pub enum Mode {
     Storm {
         clients: usize,
     },
-    Churn {
-        connections: usize,
+    Churn(Churn),
+    /// The probe of a design that serves at most `at_once` clients at once.
+    Bound {
+        at_once: usize,
     },
 }
 
@@ -70,9 +79,22 @@ pub struct SuiteOptions {
     pub build: PathBuf,
     pub reps: usize,
     pub out: PathBuf,
-    /// Every row, a hundredth of the work, one run: a check that the suite
-    /// works (the smoke test), not a measurement.
-    pub quick: bool,
+    pub scale: Scale,
+    /// `--rows TEXT`: only the rows whose name contains TEXT.
+    pub rows: Option<String>,
+}
+
+/// How much of the suite's work a run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// `make bench`: every count in full, `--reps` runs.
+    Full,
+    /// `--quick`, `make bench-quick`: a student's first look, every row and
+    /// server with a tenth of the counts, one run each.
+    Quick,
+    /// `--smoke`: a hundredth, one run each: a check that the suite works
+    /// (tests/bench_smoke.rs), not a measurement.
+    Smoke,
 }
 
 #[derive(Debug)]
@@ -120,6 +142,7 @@ fn parse_command(word: &str, parser: &mut lexopt::Parser) -> Result<Command, lex
 fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     let mut run = RunOptions::default();
     let (mut active, mut per_process, mut first) = (None, None, None);
+    let mut size_given = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Value(word)
@@ -130,7 +153,10 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             }
             Short('c') | Long("clients") => run.workload.clients = at_least(parser, 1)?,
             Short('n') | Long("rounds") => run.workload.rounds = at_least(parser, 1)?,
-            Short('s') | Long("size") => run.workload.size = at_least(parser, 1)?,
+            Short('s') | Long("size") => {
+                run.workload.size = at_least(parser, 1)?;
+                size_given = true;
+            }
             Short('t') | Long("timeout") => run.timeout = Duration::from_secs(at_least(parser, 1)?),
             Long("json") => run.json = true,
             Long("floor") => run.floor = true,
@@ -143,7 +169,10 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("helper") => run.mode = Mode::Helper { clients: at_least(parser, 1)?, first: 0 },
             Long("first") => first = Some(at_least(parser, 0)?),
             Long("storm") => run.mode = Mode::Storm { clients: at_least(parser, 1)? },
-            Long("churn") => run.mode = Mode::Churn { connections: at_least(parser, 1)? },
+            Long("churn") => {
+                run.mode = Mode::Churn(Churn { connections: at_least(parser, 1)?, clients: 1, size: 0 })
+            }
+            Long("bound") => run.mode = Mode::Bound { at_once: at_least(parser, 1)? },
             Long("pid") => run.pid = Some(at_least(parser, 1)?),
             Long("hold") => run.hold = Duration::from_secs(at_least(parser, 0)?),
             Long("tls") => run.tls = Some(parser.value()?.into()),
@@ -152,6 +181,10 @@ fn parse_from(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Value(word) => run.operands.push(word.string()?),
             _ => return Err(arg.unexpected()),
         }
+    }
+    if let Mode::Churn(churn) = &mut run.mode {
+        churn.clients = run.workload.clients;
+        churn.size = if size_given { run.workload.size } else { 0 };
     }
     check(run, active, per_process, first).map(Command::Run)
 }
@@ -179,7 +212,7 @@ fn check(
         _ => {}
     }
     let plain = run.tls.is_none() && !run.udp;
-    if !plain && (run.floor || !matches!(run.mode, Mode::Load | Mode::Churn { .. })) {
+    if !plain && (run.floor || !matches!(run.mode, Mode::Load | Mode::Churn(_))) {
         return Err("--tls and --udp go with a load or --churn, not with --floor".into());
     }
     if run.tls.is_some() && run.udp {
@@ -209,13 +242,21 @@ where
 }
 
 fn parse_suite(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
-    let mut suite = SuiteOptions { build: "build".into(), reps: 5, out: "build/bench".into(), quick: false };
+    let mut suite = SuiteOptions {
+        build: "build".into(),
+        reps: 5,
+        out: "build/bench".into(),
+        scale: Scale::Full,
+        rows: None,
+    };
     while let Some(arg) = parser.next()? {
         match arg {
             Long("build") => suite.build = parser.value()?.into(),
             Long("reps") => suite.reps = at_least(parser, 1)?,
             Long("out") => suite.out = parser.value()?.into(),
-            Long("quick") => suite.quick = true,
+            Long("quick") => suite.scale = Scale::Quick,
+            Long("smoke") => suite.scale = Scale::Smoke,
+            Long("rows") => suite.rows = Some(parser.value()?.string()?),
             _ => return Err(arg.unexpected()),
         }
     }

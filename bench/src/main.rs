@@ -19,6 +19,7 @@
 //! `make bench`: every server and peer through every row, interleaved and
 //! repeated, a table of medians, its results as JSON and two SVG charts.
 
+mod bounded;
 mod chart;
 mod churn;
 mod cli;
@@ -42,6 +43,7 @@ mod target;
 mod tls;
 mod transports;
 mod udp;
+mod unp;
 mod verdicts;
 
 use std::process::exit;

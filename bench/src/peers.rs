@@ -17,6 +17,8 @@ use crate::procfs;
 pub struct Running {
     pub addr: SocketAddr,
     child: Child,
+    /// The child processes it keeps (forked before any client).
+    pub kept: usize,
 }
 
 impl Running {
@@ -27,7 +29,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        procfs::settle(self.child.id());
+        procfs::settle(self.child.id(), self.kept);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -71,7 +73,8 @@ pub fn start_listening(mut command: Command) -> Result<Running, String> {
         .strip_prefix("listening on 127.0.0.1:")
         .and_then(|rest| rest.split([' ', '\n']).next())
         .and_then(|p| p.parse::<u16>().ok());
-    let running = Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port.unwrap_or(0))), child };
+    let running =
+        Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port.unwrap_or(0))), child, kept: 0 };
     if port.is_none() {
         return Err(format!("{what}: no listening line, got {line:?}"));
     }
@@ -127,7 +130,7 @@ pub fn start_socat(pin: Option<&str>) -> Result<Running, String> {
         .arg("PIPE")
         .stdin(Stdio::null());
     let running =
-        Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child: spawn(&mut command)? };
+        Running { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child: spawn(&mut command)?, kept: 0 };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(running.addr).is_err() {
         if Instant::now() > deadline {

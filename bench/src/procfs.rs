@@ -51,13 +51,31 @@ pub fn tree_cpu_us(pid: u32) -> Option<f64> {
 /// A server's CPU time from a moment on.
 pub struct CpuMeter {
     pid: Option<u32>,
+    /// The child processes the server keeps (pre-forked ones): the run is
+    /// over when it has no more than these.
+    kept: usize,
     before: Option<f64>,
 }
 
 impl CpuMeter {
-    /// Reads the CPU time of the server `pid` (nothing without one).
+    /// Reads the CPU time of the server `pid` (nothing without one); the
+    /// children it has now are the ones it keeps.
     pub fn start(pid: Option<u32>) -> CpuMeter {
-        CpuMeter { pid, before: pid.and_then(tree_cpu_us) }
+        let kept = pid.map_or(0, |pid| tree(pid).len() - 1);
+        CpuMeter::keeping(pid, kept)
+    }
+
+    /// The same, for a server known to keep `kept` children.
+    pub fn keeping(pid: Option<u32>, kept: usize) -> CpuMeter {
+        CpuMeter { pid, kept, before: pid.and_then(tree_cpu_us) }
+    }
+
+    /// Waits (bounded) until the server has finished with the run's last
+    /// connections: see `settle`.
+    pub fn settle(&self) {
+        if let Some(pid) = self.pid {
+            settle(pid, self.kept);
+        }
     }
 
     /// The CPU time since `start` per one of `n` things done, in µs.
@@ -71,12 +89,14 @@ impl CpuMeter {
 /// (a forking server's children exit and are reaped).
 const SETTLE: Duration = Duration::from_secs(5);
 
-/// Waits (bounded) until the server `pid` has no child process left and
-/// its threads have had a moment to see their clients' EOF.
-pub fn settle(pid: u32) {
+/// Waits (bounded) until the server `pid` has no more child processes than
+/// the `kept` ones (a pre-forking server's children live as long as it: the
+/// children of a process per client end with their clients) and its threads
+/// have had a moment to see their clients' EOF.
+pub fn settle(pid: u32, kept: usize) {
     let deadline = Instant::now() + SETTLE;
     std::thread::sleep(Duration::from_millis(20));
-    while tree(pid).len() > 1 && Instant::now() < deadline {
+    while tree(pid).len() > 1 + kept && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -206,6 +226,38 @@ fn room((tasks, pid_max): (u64, u64), (available, total): (u64, u64)) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server's CPU time counts its living descendants (a pre-forked
+    /// child that never exits until shutdown) and its reaped ones (a child
+    /// per client): here a shell whose grandchild spins for a second
+    /// under `timeout`, read while it spins and after it is reaped.
+    #[test]
+    fn cpu_time_counts_living_and_reaped_descendants() {
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "timeout 1 sh -c 'while :; do :; done'; sleep 3"])
+            .spawn()
+            .expect("start sh");
+        let pid = shell.id();
+        std::thread::sleep(Duration::from_millis(700));
+        let living = tree(pid);
+        let spinner = *living.last().expect("a process");
+        let own = |p| stat_fields(p).map_or(0, |f| f[11] + f[12]) as f64 * TICK_US;
+        let (while_spinning, spinner_cpu) = (tree_cpu_us(pid).unwrap(), own(spinner));
+        assert!(living.len() >= 3, "sh, timeout, the spinning sh: {living:?}");
+        assert!(spinner_cpu > 0.0, "the spinner ran");
+        assert!(
+            while_spinning >= spinner_cpu,
+            "{while_spinning} < {spinner_cpu}: a living grandchild not counted"
+        );
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while tree(pid).len() > 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20)); // until only sh and sleep are left
+        }
+        let reaped = tree_cpu_us(pid).unwrap();
+        let _ = shell.kill();
+        let _ = shell.wait();
+        assert!(reaped >= while_spinning, "{reaped} < {while_spinning}: the reaped grandchild's time lost");
+    }
 
     #[test]
     fn opening_stops_with_a_quarter_of_the_pids_or_a_fifth_of_the_memory_left() {

@@ -9,15 +9,15 @@ use programs::{Model, Program, Transport};
 use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
 use crate::tables::{figure, per_target, table};
-use crate::target::{all_servers, Lang, Target};
-use crate::transports;
+use crate::target::{all_servers, serves_at_once, Lang, Target};
 use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, TWIN_RATE};
+use crate::{transports, unp};
 
 /// A cell of a table: `missing`, `-` (not run in this row), or the figure.
 fn cell_text(row: &RowResults, target: Target, figure: impl Fn(&Cell) -> Option<String>) -> String {
     match row.cell(target) {
         Some(cell) if cell.missing => "missing".into(),
-        Some(cell) => figure(cell).unwrap_or_else(|| "-".into()),
+        Some(cell) => figure(cell).or_else(|| cell.lesson()).unwrap_or_else(|| "-".into()),
         None => "-".into(),
     }
 }
@@ -50,21 +50,33 @@ fn header_with(first: &str, targets: &[Target]) -> Vec<String> {
 }
 
 /// A table with a row for each load and a column for each target.
-fn load_table(results: &Results, figure: impl Fn(&Cell) -> Option<String>) {
+fn load_table(results: &Results, figure: impl Fn(&RowResults, &Cell) -> Option<String>) {
     let targets = load_targets(results);
     let rows: Vec<Vec<String>> = load_rows(results)
         .map(|(row, name)| {
-            std::iter::once(name).chain(targets.iter().map(|&t| cell_text(row, t, &figure))).collect()
+            let figure = |cell: &Cell| figure(row, cell);
+            std::iter::once(name).chain(targets.iter().map(|&t| cell_text(row, t, figure))).collect()
         })
         .collect();
     table(&header_with("workload", &targets), &rows);
 }
 
+/// ` (16 at a time)`: the mark of a bounded design in a row of more
+/// clients than it serves at once (the others wait in the backlog).
+fn at_a_time(row: &RowResults, cell: &Cell) -> String {
+    let bound = cell.target.program().and_then(serves_at_once);
+    match (bound, row.kind) {
+        (Some(n), Kind::Load { workload, .. }) if workload.clients > n => format!(" ({n} at a time)"),
+        _ => String::new(),
+    }
+}
+
 fn throughput(results: &Results) {
     println!();
     println!("Throughput in round trips per second (higher is better), the median of the runs ±");
-    println!("half their range as a share of it.");
-    load_table(results, rate_text);
+    println!("half their range as a share of it; (N at a time): a design that serves at most N");
+    println!("clients at once, the others waiting in the backlog for one to finish.");
+    load_table(results, |row, cell| Some(rate_text(cell)? + &at_a_time(row, cell)));
 }
 
 /// The servers of programs.txt with a cell in a row with a load, in its
@@ -153,7 +165,7 @@ fn among_idle(results: &Results, verdicts: &mut Verdicts) {
 fn latency(results: &Results) {
     println!();
     println!("Latency per round trip in microseconds, p50 / p99 / max (medians over the runs).");
-    load_table(results, |cell| {
+    load_table(results, |_, cell| {
         let figure =
             |f: fn(&crate::load::LoadReport) -> u64| median(cell.values(|s| s.load().map(|r| f(r) as f64)));
         Some(format!(
@@ -169,7 +181,9 @@ fn cpu(results: &Results) {
     println!();
     println!("Server CPU time (user + system, its child processes included) per round trip in microseconds");
     println!("(lower is better), medians; less disturbed than the rates by other work on the machine.");
-    load_table(results, |cell| median(cell.values(|s| s.load()?.server_cpu_us)).map(|v| format!("{v:.1}")));
+    load_table(results, |_, cell| {
+        median(cell.values(|s| s.load()?.server_cpu_us)).map(|v| format!("{v:.1}"))
+    });
 }
 
 /// A figure of `cell` over tokio's in the same row (the medians).
@@ -355,6 +369,7 @@ pub fn print(results: &Results) {
             }
             Kind::Churn { .. } => churn(row),
             Kind::Handshakes { .. } => transports::handshakes(row),
+            Kind::Unp { .. } => unp::print(row, &mut verdicts),
             Kind::Load { .. } => {}
         }
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::BoundReport;
 use crate::churn::ChurnReport;
 use crate::idle::IdleReport;
 use crate::load::{LoadReport, Workload};
@@ -44,6 +45,9 @@ pub enum Kind {
     },
     /// Connections one after another.
     Churn { connections: usize },
+    /// UNP's Figure 30.1: connections by several clients at once, each
+    /// one after another, a line of `size` bytes echoed on each.
+    Unp { connections: usize, clients: usize, size: usize },
     /// Connections one after another to the TLS servers, a new handshake
     /// each, beside the same to the plain server (churn runs, both).
     Handshakes { connections: usize },
@@ -75,6 +79,9 @@ pub enum Sample {
     Storm(StormReport),
     Idle(Box<IdleReport>),
     Churn(ChurnReport),
+    /// A bounded design's probe, where a row holds more clients than it
+    /// serves at once (bounded.rs).
+    Bounded(BoundReport),
 }
 
 impl Sample {
@@ -85,6 +92,7 @@ impl Sample {
             Sample::Storm(r) => r,
             Sample::Idle(r) => r.as_ref(),
             Sample::Churn(r) => r,
+            Sample::Bounded(r) => r,
         }
     }
 
@@ -121,6 +129,14 @@ impl Sample {
         }
     }
 
+    pub fn bounded(&self) -> Option<&BoundReport> {
+        if let Sample::Bounded(report) = self {
+            Some(report)
+        } else {
+            None
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.report().ok()
     }
@@ -138,6 +154,11 @@ impl Cell {
     /// One figure of each run that has it.
     pub fn values(&self, figure: impl Fn(&Sample) -> Option<f64>) -> Vec<f64> {
         self.runs.iter().filter_map(figure).collect()
+    }
+
+    /// The lesson of a bounded design's probe, if this cell's run was one.
+    pub fn lesson(&self) -> Option<String> {
+        self.runs.iter().find_map(Sample::bounded).map(|r| r.lesson())
     }
 
     /// Round trips per second of each run with a load.
@@ -176,6 +197,14 @@ impl RowResults {
             }
             _ => None,
         }
+    }
+}
+
+/// The clients at once of a UNP row.
+pub fn unp_clients(row: &RowResults) -> Option<usize> {
+    match row.kind {
+        Kind::Unp { clients, .. } => Some(clients),
+        _ => None,
     }
 }
 

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use crate::cli::{Mode, RunOptions};
 use crate::dial::Dialer;
+use crate::procfs::CpuMeter;
 use crate::tally::RunReport;
 use crate::tls::Connector;
-use crate::{churn, hold, idle, load, peers, storm};
+use crate::{bounded, churn, hold, idle, load, peers, storm};
 
 /// `[HOST] PORT` as an IPv4 address (HOST defaults to 127.0.0.1).
 fn resolve(operands: &[String]) -> Result<SocketAddr, String> {
@@ -68,8 +69,9 @@ pub fn run(o: RunOptions) -> i32 {
         }
         Mode::Helper { clients, first } => return hold::helper(addr, first, clients, o.timeout),
         Mode::Storm { clients } => shown(storm::run_storm(addr, &target, clients, o.timeout), o.json),
-        Mode::Churn { connections } => {
-            shown(churn::run_churn((addr, &dialer), &target, connections, o.pid, o.timeout), o.json)
+        Mode::Bound { at_once } => shown(bounded::run_bound(addr, &target, at_once, o.timeout), o.json),
+        Mode::Churn(w) => {
+            shown(churn::run_churn((addr, &dialer), &target, w, CpuMeter::start(o.pid), o.timeout), o.json)
         }
     };
     i32::from(!ok)

@@ -53,6 +53,8 @@ pub struct Bar {
     pub value: Option<f64>,
     pub range: Option<(f64, f64)>,
     pub missing: bool,
+    /// Instead of a value: what the run showed (a bounded design's lesson).
+    pub note: Option<String>,
 }
 
 /// Bars side by side under one label (C and Rust of one program).
@@ -159,7 +161,11 @@ fn draw_whisker(svg: &mut String, xl: f64, xh: f64, yc: f64) -> f64 {
 fn draw_bar(svg: &mut String, b: &Bar, y: f64, x: impl Fn(f64) -> f64, unit: &str) {
     let target = escape(&b.target);
     let Some(value) = b.value.filter(|_| !b.missing) else {
-        let why = if b.missing { "missing: not built" } else { "no run" };
+        let why = match (&b.note, b.missing) {
+            (_, true) => "missing: not built".to_string(),
+            (Some(note), false) => escape(note),
+            (None, false) => "no run".to_string(),
+        };
         let _ = writeln!(
             svg,
             r##"<text class="missing" x="{:.1}" y="{:.1}" font-size="11" font-style="italic" fill="#555555">{target}: {why}</text>"##,

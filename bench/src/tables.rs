@@ -22,9 +22,14 @@ pub fn per_target(row: &RowResults, header: &[&str], figures: impl Fn(&Cell) -> 
         .iter()
         .map(|cell| {
             let mut line = vec![cell.target.to_string()];
-            match cell.missing {
-                true => line.extend(header[1..].iter().map(|_| "missing".to_string())),
-                false => line.extend(figures(cell)),
+            match (cell.missing, cell.lesson()) {
+                (true, _) => line.extend(header[1..].iter().map(|_| "missing".to_string())),
+                // A bounded design's probe: its lesson, then nothing to measure.
+                (false, Some(lesson)) => {
+                    line.push(lesson);
+                    line.extend(header[2..].iter().map(|_| "-".to_string()));
+                }
+                (false, None) => line.extend(figures(cell)),
             }
             line
         })

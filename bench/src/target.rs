@@ -120,6 +120,28 @@ pub fn concurrent() -> Vec<&'static Program> {
     servers().into_iter().filter(|p| p.model != Model::Single).collect()
 }
 
+/// The pre-forked children and the pool's threads the bench starts those
+/// servers with (`-n`, SPEC's default): as many clients as it serves at once.
+pub const POOL: usize = 16;
+
+/// How many clients a server serves at once, where its design bounds them:
+/// one at a time, or N children each serving one, or a pool of N threads.
+pub fn serves_at_once(program: &Program) -> Option<usize> {
+    match program.model {
+        Model::Single => Some(1),
+        Model::Prefork | Model::Pool => Some(POOL),
+        _ => None,
+    }
+}
+
+/// The child processes a server keeps from its start (not one per client).
+fn kept_children(program: &Program) -> usize {
+    match program.model {
+        Model::Prefork => POOL,
+        _ => 0,
+    }
+}
+
 /// C and Rust of each program.
 pub fn both(programs: &[&'static Program]) -> Vec<Target> {
     programs.iter().flat_map(|&p| Lang::BOTH.map(|lang| Target::Server(lang, p))).collect()
@@ -184,7 +206,9 @@ impl Target {
     pub fn start(self, build: &Path, pin: Option<&str>) -> Result<Running, String> {
         match (self, self.path(build)) {
             (Target::Server(_, program), Some(path)) => {
-                peers::start_server(&path, &server_args(program, build), pin)
+                let mut running = peers::start_server(&path, &server_args(program, build), pin)?;
+                running.kept = kept_children(program);
+                Ok(running)
             }
             (Target::Tokio(runtime), _) => peers::start_tokio(pin, runtime == Runtime::CurrentThread),
             (Target::Socat, _) => peers::start_socat(pin),
@@ -193,7 +217,9 @@ impl Target {
     }
 }
 
-/// `-b 127.0.0.1 -p 0 -q` (no per-line logging), and by transport: TCP and
+/// `-b 127.0.0.1 -p 0 -q` (no per-line logging), `-n 16` for the pre-forked
+/// children and the pool (a loop per core keeps its default, the number of
+/// CPUs), and by transport: TCP and
 /// TLS `-t 3600` (no client times out while it waits for a core, or while
 /// 20,000 others are opened against poll, a few minutes), TLS its
 /// certificate and key from the build directory; UDP has no timeout.
@@ -201,6 +227,9 @@ fn server_args(program: &Program, build: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["-b", "127.0.0.1", "-p", "0", "-q"].map(OsString::from).to_vec();
     if program.transport != Transport::Udp {
         args.extend(["-t", "3600"].map(OsString::from));
+    }
+    if matches!(program.model, Model::Prefork | Model::Pool) {
+        args.extend(["-n".into(), POOL.to_string().into()]);
     }
     if program.transport == Transport::Tls {
         let [_, cert, key] = tls::files(build);
