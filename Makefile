@@ -21,9 +21,11 @@
 #                 namespaces over a link that drops datagrams at random
 #                 (nftables) and delays echoes (tc tbf), then TCP over the
 #                 same link, all delivered; draws docs/udp.svg
-#   make bench    measure it: C against Rust against tokio, socat and the
-#                 floor, tables of medians and two charts in build/bench/
-#                 (about 7 minutes; docs/BENCHMARKS.md)
+#   make bench    measure it: C against Rust against both tokio runtimes,
+#                 socat and the floor, UNP's Figure 30.1, tables of medians
+#                 and three charts in build/bench/ (under 10 minutes;
+#                 docs/BENCHMARKS.md); make bench-quick: a first look, about
+#                 a minute, in build/bench-quick/
 #   make test     check it: builds, then every step whatever the others did
 #                 (scripts/test.sh): the unit tests of every crate, make
 #                 lint, the integration tests (cargo-nextest runs the real
@@ -203,9 +205,14 @@ bench-build:
 	@for p in echo-bench tokio-echo; do cp -p --remove-destination target/release/$$p build/bench/$$p; done
 
 # Not part of make test: minutes of load, and figures need a quiet machine.
-.PHONY: bench
+# make bench-quick: every row and server, a tenth of the counts, one run
+# each (a student's first look, about a minute), into build/bench-quick/.
+.PHONY: bench bench-quick
 bench: all bench-build $(if $(BENCH_FEATURES),,tls)
 	@scripts/bench.sh
+
+bench-quick: all bench-build $(if $(BENCH_FEATURES),,tls)
+	@scripts/bench.sh --quick --out build/bench-quick
 
 clean:
 	rm -rf build $(PROGRAMS) $(TLS_PROGRAMS)

@@ -244,7 +244,7 @@ where
 fn parse_suite(parser: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     let mut suite = SuiteOptions {
         build: "build".into(),
-        reps: 5,
+        reps: 3,
         out: "build/bench".into(),
         scale: Scale::Full,
         rows: None,

@@ -10,7 +10,7 @@ use crate::results::{Cell, Kind, Results, RowResults, Sample};
 use crate::stats::{median, min_max};
 use crate::tables::{figure, per_target, table};
 use crate::target::{all_servers, serves_at_once, Lang, Target};
-use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, TWIN_RATE};
+use crate::verdicts::{self, Verdicts, AMONG_IDLE_RATE, BOUNDED_RATE, LOOPS_OVER_ONE, TWIN_RATE};
 use crate::{transports, unp};
 
 /// A cell of a table: `missing`, `-` (not run in this row), or the figure.
@@ -87,14 +87,22 @@ fn load_programs(results: &Results) -> Vec<&'static Program> {
     all_servers().into_iter().filter(present).collect()
 }
 
+/// The lesson of a bounded design's probe in a row, for either twin of `p`.
+fn bounded(row: &RowResults, p: &'static Program) -> Option<String> {
+    Lang::BOTH.iter().find_map(|&l| row.cell(Target::Server(l, p)).and_then(Cell::lesson))
+}
+
 fn ratios(results: &Results, verdicts: &mut Verdicts) {
     println!();
-    println!("Ratios of the medians: Rust/C at least 0.97 is the target for every twin; Rust/tokio at least");
-    println!("1.00 for the thread, poll and epoll servers with 1, 16 and 256 clients (64 B), for poll and");
     println!(
-        "epoll with 4 clients of 16 KiB, for epoll in every row. MISS: below, every run below every run"
+        "Ratios of the medians: Rust/C at least {TWIN_RATE:.2} is the target for every twin. Against tokio"
     );
-    println!("of the other; ~: below, but the runs overlap.");
+    println!("(at least 1.00), one loop is judged against one loop and N loops against N workers: the");
+    println!("thread server against the default runtime with 1, 16 and 256 clients (64 B); poll against");
+    println!("current_thread there and with 4 clients of 16 KiB; epoll against current_thread in every row,");
+    println!("and against the default with 16 KiB lines; a loop per core against the default in every row");
+    println!("but the one-core and the largest idle rows. MISS: below, every run below every run of the");
+    println!("other; ~: below, but the runs overlap.");
     let programs = load_programs(results);
     let tcp = |p: &&&Program| p.transport == Transport::Tcp && p.model != Model::Single;
     let vs_tokio: Vec<_> = programs.iter().filter(tcp).collect();
@@ -110,24 +118,62 @@ fn ratios(results: &Results, verdicts: &mut Verdicts) {
         let mut line = vec![name.clone()];
         for &p in &programs {
             let what = format!("{name}, {}: Rust/C", p.name);
-            line.push(verdicts.at_least(&what, &rates(Lang::Rust, p), &rates(Lang::C, p), TWIN_RATE));
-        }
-        for &&p in &vs_tokio {
-            let tokio = row.tokio().map_or(vec![], |c| row.rates(c.target));
-            let ours = rates(Lang::Rust, p);
-            line.push(if verdicts::must_match_tokio(p, row) {
-                verdicts.at_least(&format!("{name}, {}: Rust/tokio", p.name), &ours, &tokio, 1.0)
-            } else {
-                median(ours).zip(median(tokio)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b))
+            line.push(match bounded(row, p) {
+                Some(lesson) => lesson,
+                None => verdicts.at_least(&what, &rates(Lang::Rust, p), &rates(Lang::C, p), TWIN_RATE),
             });
         }
-        for &&&p in &vs_one {
-            let (ours, tokio) = (rates(Lang::Rust, p), row.rates(Target::TOKIO_ONE));
-            line.push(median(ours).zip(median(tokio)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b)));
+        let default = row.tokio().map_or(vec![], |c| row.rates(c.target));
+        let one = row.rates(Target::TOKIO_ONE);
+        let columns = vs_tokio.iter().map(|p| (**p, false, &default, "tokio"));
+        let columns = columns.chain(vs_one.iter().map(|p| (***p, true, &one, "tokio current_thread")));
+        for (p, is_one, tokio, peer) in columns {
+            let ours = rates(Lang::Rust, p);
+            line.push(match (bounded(row, p), verdicts::must_match_tokio(p, row, is_one)) {
+                (Some(lesson), _) => lesson,
+                (None, true) => {
+                    verdicts.at_least(&format!("{name}, {}: Rust/{peer}", p.name), &ours, tokio, 1.0)
+                }
+                (None, false) => median(ours)
+                    .zip(median(tokio.clone()))
+                    .map_or("-".into(), |(a, b)| format!("{:.2}", a / b)),
+            });
         }
         rows.push(line);
     }
     table(&header, &rows);
+}
+
+/// The targets of the designs against each other, twin against twin of the
+/// same language: a loop per core at least 1.3x one loop with 256 clients;
+/// the pre-forked children and the pool at least 0.90x a thread per client
+/// with 16 clients (as many as they serve at once).
+fn designs(results: &Results, verdicts: &mut Verdicts) {
+    let of =
+        |model| all_servers().into_iter().filter(move |p| p.model == model && p.transport == Transport::Tcp);
+    let clients = |n| move |row: &&RowResults| matches!(row.kind, Kind::Load { workload, one_core: false } if workload.clients == n && workload.size == 64);
+    let pairs = [
+        (Model::Reuseport, Model::Epoll, 256, LOOPS_OVER_ONE),
+        (Model::Prefork, Model::Threads, 16, BOUNDED_RATE),
+        (Model::Pool, Model::Threads, 16, BOUNDED_RATE),
+    ];
+    let mut lines = Vec::new();
+    for (ours, theirs, n, at_least) in pairs {
+        let Some(row) = results.rows.iter().find(clients(n)) else { continue };
+        for (ours, theirs) in of(ours).flat_map(|o| of(theirs).map(move |t| (o, t))) {
+            for lang in Lang::BOTH {
+                let (a, b) = (Target::Server(lang, ours), Target::Server(lang, theirs));
+                let what = format!("{}: {a} over {b}", row.name);
+                let cell = verdicts.at_least(&what, &row.rates(a), &row.rates(b), at_least);
+                lines.push(format!("  {what}: {cell} (at least {at_least:.2})"));
+            }
+        }
+    }
+    if !lines.is_empty() {
+        println!();
+        println!("The designs against each other (round trips/s, medians; MISS and ~ as above):");
+        lines.iter().for_each(|l| println!("{l}"));
+    }
 }
 
 /// The load among each idle row's clients against as many clients alone
@@ -155,7 +201,10 @@ fn among_idle(results: &Results, verdicts: &mut Verdicts) {
                     &theirs,
                     AMONG_IDLE_RATE,
                 ),
-                None => median(ours).zip(median(theirs)).map_or("-".into(), |(a, b)| format!("{:.2}", a / b)),
+                None => median(ours).zip(median(theirs)).map_or_else(
+                    || row.cell(t).and_then(Cell::lesson).unwrap_or("-".into()),
+                    |(a, b)| format!("{:.2}", a / b),
+                ),
             });
         }
         table(&header_with("workload", &targets), &[line]);
@@ -236,7 +285,8 @@ fn memory(row: &RowResults, verdicts: &mut Verdicts) {
     println!(
         "a page shared by processes in each; PSS divides it among them. Targets: at most 64 KiB PSS for"
     );
-    println!("the thread-per-client server, Rust/C at most 1.03, the event loops at most tokio's.");
+    println!("the thread-per-client server, Rust/C at most 1.03, the event loops at most tokio's, a loop");
+    println!("per core at most 1.25 KiB.");
     verdicts::judge_memory(row, verdicts);
     per_target(
         row,
@@ -357,6 +407,7 @@ pub fn print(results: &Results) {
     let mut verdicts = Verdicts::default();
     throughput(results);
     ratios(results, &mut verdicts);
+    designs(results, &mut verdicts);
     among_idle(results, &mut verdicts);
     latency(results);
     cpu(results);
