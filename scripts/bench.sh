@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# make bench: every server (C and Rust: thread per client, single, fork,
-# poll; TLS and UDP beside them once built, make tls for TLS), tokio, socat
-# and the floor through the same rows, interleaved and
+# make bench: every server of programs.txt (C and Rust; TLS and UDP beside
+# them once built, make tls for TLS), both tokio runtimes, socat and the
+# floor through the same rows, UNP's Figure 30.1 among them, interleaved and
 # repeated; prints the tables of medians and the ratios, and writes
 # build/bench/bench-results.json and the charts build/bench/bench-*.svg.
 # See docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh [--reps N] [--out DIR]    (after make and make bench-build; make bench does all)
+#   scripts/bench.sh [--reps N] [--out DIR] [--rows TEXT]   (after make and make bench-build; make bench does all)
+#   scripts/bench.sh --quick --out build/bench-quick        (make bench-quick)
 #   scripts/bench.sh --out docs                 (the run docs/BENCHMARKS.md shows)
 #
-# About 7 minutes on a 2-core machine (6 min 34 s for docs/BENCHMARKS.md).
+# Under 10 minutes on a 2-core machine (the estimate in docs/BENCHMARKS.md,
+# "How long it takes"); --quick (make bench-quick): about a minute.
 # The load generator and the servers share the machine's cores: run it when
 # nothing else is running.
 set -euo pipefail

@@ -405,12 +405,15 @@ pub fn print(results: &Results) {
         results.load_average_before
     );
     let mut verdicts = Verdicts::default();
-    throughput(results);
-    ratios(results, &mut verdicts);
-    designs(results, &mut verdicts);
-    among_idle(results, &mut verdicts);
-    latency(results);
-    cpu(results);
+    // The tables of the loads, where a row has one (`--rows` may leave none).
+    if load_rows(results).next().is_some() {
+        throughput(results);
+        ratios(results, &mut verdicts);
+        designs(results, &mut verdicts);
+        among_idle(results, &mut verdicts);
+        latency(results);
+        cpu(results);
+    }
     for row in &results.rows {
         match row.kind {
             Kind::Storm { .. } => storm(row),
