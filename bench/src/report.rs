@@ -189,7 +189,7 @@ fn among_idle(results: &Results, verdicts: &mut Verdicts) {
         let Some(alone) = alone(active) else { continue };
         println!();
         println!("{name}: round trips/s over those of the row {} (medians; at least", alone.name);
-        println!("{AMONG_IDLE_RATE:.2} is the target for epoll, whose work does not grow with the clients it holds).");
+        println!("{AMONG_IDLE_RATE:.2} is the target for epoll and a loop per core, whose work does not grow with the clients they hold).");
         let mut line = vec![name.clone()];
         let targets: Vec<Target> = row.cells.iter().map(|c| c.target).collect();
         for &t in &targets {

@@ -180,3 +180,48 @@ pub fn judge_memory(row: &RowResults, verdicts: &mut Verdicts) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Workload;
+
+    fn load(clients: usize, size: usize, one_core: bool) -> RowResults {
+        let workload = Workload { clients, rounds: 10, size };
+        RowResults { name: String::new(), kind: Kind::Load { workload, one_core }, cells: vec![] }
+    }
+
+    fn idle(per_process: Option<usize>) -> RowResults {
+        let active = Workload { clients: 16, rounds: 10, size: 64 };
+        RowResults {
+            name: String::new(),
+            kind: Kind::Idle { connections: 10_000, active, per_process },
+            cells: vec![],
+        }
+    }
+
+    /// One loop against one loop, N loops against N workers (issue 29).
+    #[test]
+    fn each_model_is_judged_against_the_tokio_runtime_of_its_shape() {
+        let model = |model| Program { model, ..*programs::get("server") };
+        let (small, large, pinned) = (load(256, 64, false), load(4, 16 * 1024, false), load(1, 64, true));
+        let (ten_thousand, largest) = (idle(None), idle(Some(5000)));
+        let judged = |m, row: &RowResults, one| must_match_tokio(&model(m), row, one);
+        assert!(judged(Model::Threads, &small, false) && !judged(Model::Threads, &small, true));
+        assert!(!judged(Model::Threads, &large, false));
+        assert!(judged(Model::Poll, &small, true) && judged(Model::Poll, &large, true));
+        assert!(!judged(Model::Poll, &small, false));
+        for row in [&small, &large, &pinned, &ten_thousand, &largest] {
+            assert!(judged(Model::Epoll, row, true));
+        }
+        assert!(judged(Model::Epoll, &large, false) && !judged(Model::Epoll, &small, false));
+        for row in [&small, &large, &ten_thousand] {
+            assert!(judged(Model::Reuseport, row, false) && !judged(Model::Reuseport, row, true));
+        }
+        assert!(!judged(Model::Reuseport, &pinned, false) && !judged(Model::Reuseport, &largest, false));
+        for m in [Model::Single, Model::Fork, Model::Prefork, Model::Pool] {
+            assert!(!judged(m, &small, false) && !judged(m, &small, true));
+        }
+        assert!(one_loop(&model(Model::Epoll)) && !one_loop(&model(Model::Reuseport)));
+    }
+}
