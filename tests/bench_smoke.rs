@@ -339,6 +339,15 @@ fn bench_quick_suite_runs_every_row() {
         assert!(out_dir.join(file).exists(), "no {file} in {}", out_dir.display());
     }
     assert_transport_rows(&table);
+    // UNP's chart: CPU over the iterative server's, CPU, wall time; a bar
+    // for every built target of the row (the C twin left out is `missing`).
+    let unp = std::fs::read_to_string(out_dir.join("bench-unp.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&unp).expect("bench-unp.svg is XML");
+    let class = |name| svg.descendants().filter(|n| n.attribute("class") == Some(name)).count();
+    let targets = 2 * servers().len() + 2; // C and Rust of each, both tokio runtimes
+    assert_eq!(class("panel"), 3, "{unp}");
+    assert_eq!(class("bar") + class("missing"), 3 * targets, "{unp}");
+    assert_eq!(class("missing"), 3, "C {absent}, once a panel");
     let _ = std::fs::remove_dir_all(&out_dir);
     let _ = std::fs::remove_dir_all(&build);
 }

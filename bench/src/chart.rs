@@ -83,7 +83,8 @@ fn unp_panels(results: &Results) -> Vec<Panel> {
         };
         panels.push(Panel {
             title: format!("{}: server CPU per connection minus server_single's", row.name),
-            unit: "us per connection (UNP's process control CPU time)".into(),
+            unit: "us per connection (UNP's process control CPU time; below 0, drawn at 0: less than server_single's)"
+                .into(),
             groups: groups_by(row, &programs, over),
             marker: None,
         });

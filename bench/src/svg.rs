@@ -174,6 +174,9 @@ fn draw_bar(svg: &mut String, b: &Bar, y: f64, x: impl Fn(f64) -> f64, unit: &st
         );
         return;
     };
+    // The axes start at 0: a value below it (a design cheaper than the
+    // baseline it is taken from) is drawn at 0, its figure printed as is.
+    let x = |v: f64| x(v.max(0.0));
     let (x0, x1) = (x(0.0), x(value));
     let _ = writeln!(
         svg,
