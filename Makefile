@@ -217,3 +217,26 @@ bench-quick: all bench-build $(if $(BENCH_FEATURES),,tls)
 clean:
 	rm -rf build $(PROGRAMS) $(TLS_PROGRAMS)
 	cargo clean --quiet
+
+# The grader (crate grader/, SPEC "The grader"): grade a student's own
+# server or client, stage by stage. Not part of make or make demo.
+.PHONY: grade grade-demo gradescope grade-bench
+grade:
+	cargo build --release -p grader --quiet
+	@mkdir -p build/grader
+	@cp -p --remove-destination target/release/grade build/grader/grade && ln -sfn build/grader/grade grade
+
+# ./server passes every stage; then a server with one classic mistake.
+grade-demo: grade build/c/server
+	@mkdir -p build/grader
+	$(CC) $(CFLAGS) grader/tests/faulty/quit_strcmp.c -o build/grader/quit_strcmp
+	./grade server -t 2 -- build/c/server -p '{port}' -t 2 || true
+	./grade server -t 2 -- build/grader/quit_strcmp -p '{port}' || true
+
+# The Gradescope autograder: build/grader/gradescope.zip (setup.sh, run_autograder).
+gradescope: grade
+	grader/scripts/gradescope.sh build/grader/gradescope.zip
+
+# The time to grade one server and a generated class (not a test).
+grade-bench: grade all
+	grader/scripts/class-bench.sh
