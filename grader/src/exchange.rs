@@ -142,7 +142,8 @@ pub fn window(expected: &[u8], got: &[u8]) -> (usize, String) {
         let lead = if from > 0 { "..." } else { "" };
         let tail = if end < data.len() { "..." } else { "" };
         let before = escape(&data[from.min(data.len())..at.min(data.len())]);
-        let after = if at < data.len() { escape(&data[at..end]) } else { "(nothing more)".into() };
+        let (after, tail) =
+            if at < data.len() { (escape(&data[at..end]), tail) } else { (String::new(), " (nothing more)") };
         (format!("{lead}\"{before}{after}\"{tail}"), lead.len() + 1 + before.chars().count())
     };
     let (e, _) = show(expected);

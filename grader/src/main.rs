@@ -248,7 +248,7 @@ pub fn grade(o: &Options) -> (Report, Option<String>) {
             let (pids, failcnt, oom) = p.limit_counters();
             let named = if pids > limits_before.0 {
                 Some(format!("the program reached its limit of {} processes and threads (cgroup pids.max; pids.events max {pids})", sandbox::MAX_TASKS))
-            } else if oom > limits_before.2 || (failcnt > limits_before.1 && ctx.exited().is_some()) {
+            } else if oom > limits_before.2 || failcnt > limits_before.1 {
                 Some(format!("the program reached its memory limit of {} MiB (cgroup memory.limit_in_bytes; oom_kill {oom}, failcnt {failcnt})", sandbox::MAX_MEMORY >> 20))
             } else {
                 None
