@@ -565,9 +565,13 @@ fn concurrent(c: &mut Ctx) -> Result<(), Fail> {
 
 fn timeout(c: &mut Ctx) -> Result<(), Fail> {
     let t = c.t();
+    // A line every second (every half timeout when the timeout is that
+    // short: at -t 1 a 1 s pace would itself be idle for the timeout).
     let active_run = |mut k: Conn, t: Duration| -> Result<(), Fail> {
-        let n = 2 * t.as_secs();
+        let every = Duration::from_secs(1).min(t / 2);
+        let n = (2 * t.as_millis() / every.as_millis()) as u32;
         for i in 1..=n {
+            let sent_at = Instant::now();
             let line = format!("still here {i}\n");
             let _ = k.send(line.as_bytes());
             let end = k.read_up_to(line.len(), Duration::from_secs(1));
@@ -577,7 +581,7 @@ fn timeout(c: &mut Ctx) -> Result<(), Fail> {
                     "the active client was cut: perhaps the idle timeout counts from the connection's start, not from the last byte",
                 ));
             }
-            thread::sleep(Duration::from_millis(1000).saturating_sub(Duration::from_millis(5)));
+            thread::sleep(every.saturating_sub(sent_at.elapsed()));
         }
         Ok(())
     };

@@ -1,0 +1,353 @@
+//! The grader and the project's programs check each other; the faulty
+//! programs of tests/faulty/ fail exactly the stages they should, with the
+//! explanations recorded in tests/expected/ (GRADE_RECORD=1 rewrites them);
+//! the formats hold what Gradescope and JUnit readers expect.
+//!
+//! Every grading is its own `grade` process with its own sandbox, so the
+//! gradings run in parallel threads; the project's servers and the grader
+//! both get `-t 1`, so that the timeout stage is short.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::thread;
+
+use programs::{Model, Role, Transport};
+
+const GRADE: &str = env!("CARGO_BIN_EXE_grade");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The faulty programs, built once into the test's temporary directory.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-faulty");
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = root().join("grader/tests/faulty");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "c") {
+                let out = dir.join(path.file_stem().unwrap());
+                let status = Command::new("cc")
+                    .args(["-O2", "-pthread", "-w"])
+                    .arg(&path)
+                    .arg("-o")
+                    .arg(&out)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "cc {}", path.display());
+            }
+        }
+        dir
+    })
+}
+
+fn grade(args: &[&str]) -> Output {
+    Command::new(GRADE).args(args).output().expect("run grade")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The slugs of the stages a text report failed.
+fn failed(report: &str) -> BTreeSet<String> {
+    report
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// A built program of the project, which `make` must have built.
+fn built(lang: &str, name: &str) -> String {
+    let path = root().join("build").join(lang).join(name);
+    assert!(path.exists(), "{} is missing: run make first", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_tcp_program_of_the_list_passes_every_stage_strict_included() {
+    let mut jobs = Vec::new();
+    for p in programs::all().iter().filter(|p| p.transport == Transport::Tcp) {
+        for lang in ["c", "rust"] {
+            let path = built(lang, p.name);
+            let name = format!("{lang}/{}", p.name);
+            let role = p.role;
+            let model = if p.model == Model::Single { "single" } else { "concurrent" };
+            jobs.push(thread::spawn(move || {
+                let out = match role {
+                    Role::Server => grade(&[
+                        "server", "-m", model, "-t", "1", "--strict", "--", &path, "-p", "{port}", "-t", "1",
+                    ]),
+                    Role::Client => {
+                        grade(&["client", "-t", "1", "--strict", "--", &path, "{host}", "{port}"])
+                    }
+                };
+                (name, out)
+            }));
+        }
+    }
+    let mut bad = Vec::new();
+    for job in jobs {
+        let (name, out) = job.join().unwrap();
+        let report = text(&out);
+        assert!(report.trim_end().ends_with(" 0 failed"), "{name}:\n{report}");
+        if out.status.code() != Some(0) || !failed(&report).is_empty() {
+            bad.push(format!("{name}:\n{report}"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// A faulty program, how it is graded, and the stages it must fail.
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    fails: &'static [&'static str],
+}
+
+const SERVER: &[&str] = &["server", "-t", "1"];
+const STRICT: &[&str] = &["server", "-t", "1", "--strict"];
+const NOT_RUN_AFTER_SIGPIPE: &[&str] = &["sigpipe", "hog", "many", "leaks", "idle-cpu"];
+const STOPPED: &[&str] = &[
+    "echo",
+    "lines",
+    "split",
+    "long",
+    "quit",
+    "concurrent",
+    "timeout",
+    "reset",
+    "sigpipe",
+    "hog",
+    "many",
+    "leaks",
+    "idle-cpu",
+];
+
+const CASES: &[Case] = &[
+    Case { name: "quit_strcmp", args: SERVER, fails: &["quit", "many"] },
+    Case { name: "no_framing", args: SERVER, fails: &["many"] },
+    Case { name: "single_threaded", args: SERVER, fails: &["concurrent", "timeout", "hog"] },
+    Case { name: "no_timeout", args: SERVER, fails: &["timeout"] },
+    Case { name: "no_linger", args: STRICT, fails: &["no-loss", "log", "shutdown"] },
+    Case { name: "sigpipe", args: SERVER, fails: NOT_RUN_AFTER_SIGPIPE },
+    Case { name: "fd_leak", args: SERVER, fails: &["many", "leaks", "idle-cpu"] },
+    Case { name: "busy_idle", args: SERVER, fails: &["idle-cpu"] },
+    Case { name: "select_loop", args: SERVER, fails: &[] },
+    Case { name: "port8080", args: SERVER, fails: &[] },
+    Case { name: "fork_bomb", args: SERVER, fails: STOPPED },
+    Case { name: "memory_hog", args: SERVER, fails: STOPPED },
+    Case { name: "setsid_child", args: SERVER, fails: &[] },
+    Case { name: "client_pieces", args: &["client", "-t", "1"], fails: &["pieces"] },
+];
+
+/// Times, ports and counts that change from run to run, made constant.
+fn normalise(report: &str) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        let t = line.trim_start();
+        // The steps and the program's lines depend on how the kernel split
+        // the bytes; the stage, expected, got, the window and the hint do not.
+        let kept = t.starts_with("FAIL ")
+            || t.starts_with("expected ")
+            || t.starts_with("got ")
+            || t.starts_with("hint ")
+            || t.starts_with("not run: ")
+            || t.starts_with("first difference");
+        if !kept {
+            continue;
+        }
+        let counts_vary =
+            t.starts_with("got ") || t.starts_with("first difference") || t.starts_with("not run: ");
+        let mut norm = String::new();
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() {
+                let mut num = String::from(c);
+                while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit() || *d == '.') {
+                    num.push(d);
+                    chars.next();
+                }
+                let rest: String = chars.clone().take(2).collect();
+                let is_time = num.contains('.') && rest == " s";
+                let is_port = norm.ends_with("127.0.0.1:") || norm.ends_with("port ");
+                norm.push_str(if is_time {
+                    "T"
+                } else if is_port || counts_vary {
+                    "N"
+                } else {
+                    &num
+                });
+            } else {
+                norm.push(c);
+            }
+        }
+        // The stage's own duration at the end of its line.
+        if let Some(cut) = norm.rfind(" (T s)") {
+            norm.truncate(cut);
+        }
+        out.push_str(&norm);
+        out.push('\n');
+    }
+    out
+}
+
+fn uid_65534_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        if status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534")) {
+            found.push(format!(
+                "{name}: {}",
+                std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default()
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
+    let dir = fixtures();
+    let record = std::env::var_os("GRADE_RECORD").is_some();
+    let jobs: Vec<_> = CASES
+        .iter()
+        .map(|case| {
+            let program = dir.join(case.name).to_string_lossy().into_owned();
+            thread::spawn(move || {
+                let mut args: Vec<&str> = case.args.to_vec();
+                args.push("--");
+                args.push(&program);
+                match case.name {
+                    "port8080" => args.extend(["-t", "1"]),
+                    "client_pieces" => args.extend(["{host}", "{port}"]),
+                    _ => args.extend(["-p", "{port}", "-t", "1"]),
+                }
+                let mut child =
+                    Command::new(GRADE).args(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+                let pid = child.id();
+                let mut report = String::new();
+                std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut report).unwrap();
+                let status = child.wait().unwrap();
+                (case, pid, status.code(), report)
+            })
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for job in jobs {
+        let (case, pid, code, report) = job.join().unwrap();
+        let want: BTreeSet<String> = case.fails.iter().map(|s| s.to_string()).collect();
+        let got = failed(&report);
+        if got != want {
+            problems.push(format!("{}: failed {got:?}, expected {want:?}\n{report}", case.name));
+        }
+        let code_wanted = if want.is_empty() { 0 } else { 1 };
+        if code != Some(code_wanted) {
+            problems.push(format!("{}: exit status {code:?}, expected {code_wanted}", case.name));
+        }
+        // Nothing of the sandbox is left: no cgroup of that grader.
+        for controller in ["pids", "memory"] {
+            let prefix = format!("sockets-grade-{pid}-");
+            if let Ok(entries) = std::fs::read_dir(format!("/sys/fs/cgroup/{controller}")) {
+                for e in entries.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&prefix) {
+                        problems.push(format!("{}: cgroup left: {}", case.name, e.path().display()));
+                    }
+                }
+            }
+        }
+        let expected_file = root().join("grader/tests/expected").join(format!("{}.txt", case.name));
+        let explained = normalise(&report);
+        if record {
+            std::fs::create_dir_all(expected_file.parent().unwrap()).unwrap();
+            std::fs::write(&expected_file, &explained).unwrap();
+        } else {
+            let recorded = std::fs::read_to_string(&expected_file)
+                .unwrap_or_else(|_| panic!("{} missing: run with GRADE_RECORD=1", expected_file.display()));
+            if recorded != explained {
+                problems.push(format!(
+                    "{}: explanation differs from {}:\n--- recorded\n{recorded}--- now\n{explained}",
+                    case.name,
+                    expected_file.display()
+                ));
+            }
+        }
+    }
+    // The other tests run graders of their own at the same time: look for
+    // what only this one runs.
+    let left: Vec<String> = uid_65534_processes()
+        .into_iter()
+        .filter(|p| {
+            CASES
+                .iter()
+                .any(|c| p.contains(&format!("grader-faulty/{}\0", c.name)) && c.name != "quit_strcmp")
+        })
+        .collect();
+    assert!(left.is_empty(), "processes of the sandbox's user left: {left:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
+fn formats_exit_status_and_out_dir() {
+    let dir = fixtures();
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-out-quit");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let program = dir.join("quit_strcmp").to_string_lossy().into_owned();
+    let out_arg = out_dir.to_string_lossy().into_owned();
+    let out = grade(&[
+        "server", "-t", "1", "--format", "json", "--out", &out_arg, "--", &program, "-p", "{port}", "-t", "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    // Gradescope's documented fields (results.json).
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    for field in ["score", "execution_time", "output", "tests", "visibility", "stdout_visibility"] {
+        assert!(json.get(field).is_some(), "no {field} in {json}");
+    }
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 14, "one test per stage of the concurrent model");
+    for t in tests {
+        for field in ["name", "score", "max_score", "status", "output"] {
+            assert!(t.get(field).is_some(), "no {field} in {t}");
+        }
+        assert!(matches!(t["status"].as_str(), Some("passed" | "failed")));
+    }
+    let quit = tests.iter().find(|t| t["name"].as_str().unwrap().starts_with("quit:")).unwrap();
+    assert_eq!(quit["score"], 0.0);
+    assert!(quit["output"].as_str().unwrap().contains("strcmp(buf, \"quit\")"));
+    assert_eq!(json["score"], 12.0);
+    // The JUnit: XML, one test case per stage, a failure for each failed one.
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).expect("junit.xml is XML");
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), 14);
+    assert_eq!(cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("failure"))).count(), 2);
+    // The text, the transcripts and the ladders of the failed stages.
+    let report = std::fs::read_to_string(out_dir.join("report.txt")).unwrap();
+    assert!(report.trim_end().ends_with("12 passed, 2 failed"), "{report}");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("results.json")).unwrap().as_bytes(),
+        out.stdout.as_slice()
+    );
+    let quit_txt = std::fs::read_to_string(out_dir.join("quit.txt")).unwrap();
+    assert!(quit_txt.contains("A -> sent \"quit\\n\""), "{quit_txt}");
+    let svg = std::fs::read_to_string(out_dir.join("quit.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&svg).expect("quit.svg is XML");
+    assert!(svg.descendants().filter(|n| n.has_tag_name("line")).count() >= 4);
+    assert!(!out_dir.join("echo.svg").exists(), "a ladder only for a failed stage");
+    // Exit status 2: a bad command line, a program that cannot be started.
+    assert_eq!(grade(&["server", "--bogus"]).status.code(), Some(2));
+    assert_eq!(grade(&["server", "-m", "threads", "--", "x"]).status.code(), Some(2));
+    let missing = grade(&["server", "--", "/nonexistent/server", "-p", "{port}"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).trim_end().ends_with("passed, 14 failed") || text(&missing).contains("failed"));
+}
