@@ -240,3 +240,38 @@ gradescope: grade
 # The time to grade one server and a generated class (not a test).
 grade-bench: grade all
 	grader/scripts/class-bench.sh
+
+# The course book (book/, issue 30): build/book-root/ is book/ plus what the
+# build adds, so that nothing is copied by hand: the side-by-side chapters
+# (the guide generator, from the step markers), the pictures of docs/. The
+# English book goes to build/book/, the Indonesian (po/id.po) to
+# build/book/id/. make book-test checks it (scripts/book/check.py: links,
+# anchors, includes, translation; scripts/book/browser.py: headless
+# Chromium). MDBOOK_VERSION and I18N_VERSION: the pinned tools.
+MDBOOK_VERSION := 0.5.4
+I18N_VERSION   := 0.4.0
+CARGO_BIN      := $(HOME)/.cargo/bin
+MDBOOK         := $(CARGO_BIN)/mdbook
+
+.PHONY: book book-tools book-test book-pot
+book-tools:
+	@scripts/book/tools.sh $(MDBOOK_VERSION) $(I18N_VERSION)
+
+book: book-tools
+	@rm -rf build/book-root build/book
+	@mkdir -p build/book-root
+	@cp -r book/book.toml book/theme book/src po build/book-root/
+	@cp docs/*.svg build/book-root/src/
+	@scripts/gen-side-by-side.py --book build/book-root/src
+	@cd build/book-root && $(MDBOOK) build -d ../book 2>&1 | tee ../book-en.log
+	@cd build/book-root && MDBOOK_BOOK__LANGUAGE=id $(MDBOOK) build -d ../book/id 2>&1 | tee ../book-id.log
+	@! grep -E 'WARN|ERROR' build/book-en.log build/book-id.log
+
+# po/messages.pot from the English sources (then msgmerge into po/id.po).
+book-pot: book
+	@cd build/book-root && MDBOOK_OUTPUT='{"xgettext": {}}' $(MDBOOK) build -d ../book-pot
+	@cp build/book-pot/messages.pot po/messages.pot
+	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
+
+book-test: book
+	@scripts/book/check.py build/book

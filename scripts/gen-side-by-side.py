@@ -34,13 +34,16 @@ import sys
 from guide import harness, steps
 from guide.check import check_steps
 from guide.layout import GUIDE, ROOT
-from guide.render import generate
+from guide.render import book, generate
 
 
 def arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strace", action="store_true",
                         help="first rewrite docs/strace/*.txt from a run under strace")
+    parser.add_argument("--book", metavar="DIR",
+                        help="write the book's side-by-side chapters into DIR/side-by-side/ and "
+                        "their list into DIR/SUMMARY.md (make book)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if the step markers do not match or the guide is stale")
     parser.add_argument("--check-strace", action="store_true",
@@ -61,6 +64,22 @@ def check_guide(text, path):
     return 0
 
 
+def write_book(src):
+    """The book's side-by-side chapters, and SUMMARY.md's line
+    `<!-- side-by-side chapters -->` replaced by their list."""
+    chapters = book(os.path.join(src, "side-by-side"))
+    summary = os.path.join(src, "SUMMARY.md")
+    text = open(summary, encoding="utf-8").read()
+    marker = "<!-- side-by-side chapters -->"
+    if marker not in text:
+        print(f"gen-side-by-side: {summary} has no line {marker}")
+        return 1
+    with open(summary, "w", encoding="utf-8") as f:
+        f.write(text.replace(marker, "\n".join(chapters)))
+    print(f"gen-side-by-side: wrote {len(chapters)} side-by-side chapters into {src}")
+    return 0
+
+
 def main():
     args = arguments()
     if args.strace:
@@ -75,6 +94,8 @@ def main():
     for name in steps.missing():
         print(f"gen-side-by-side: {name} has no step table yet: its section shows its markers only "
               "(scripts/guide/steps/__init__.py says how to add one)")
+    if args.book:
+        return write_book(args.book)
     text = generate()
     path = os.path.join(ROOT, GUIDE)
     if args.check:

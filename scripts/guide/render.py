@@ -49,6 +49,11 @@ PREAMBLE = [
 ]
 
 
+# In the book (book()), a step shown in another program's chapter is linked
+# in that chapter's file: {} is the program's name.
+BOOK_LINK = {}
+
+
 def heading(name, number, title):
     return f"{name} {number}. {title}"
 
@@ -78,7 +83,7 @@ def contents(programs, diffs_only):
 def excerpts(cm, rm):
     """The two twins' code of a step, side by side."""
     return ([
-        "<table>",
+        '<table class="side-by-side">',
         f"<tr><th>C: <code>{cm.function}()</code> in <code>{cm.path}</code></th>"
         f"<th>Rust: <code>{rm.function}()</code> in <code>{rm.path}</code></th></tr>",
         "<tr><td>", "",
@@ -134,7 +139,7 @@ def failure_part(failure):
 
 def same_as(first, cm, rm, name, filters):
     """A step whose code and trace lines an earlier heading showed."""
-    return [f"The same code as [{first}](#{slug(first)}): `{cm.function}()` in `{cm.path}`, and "
+    return [f"The same code as [{first}]({BOOK_LINK.get('prefix', '').format(first.split(' ')[0])}#{slug(first)}): `{cm.function}()` in `{cm.path}`, and "
             f"`{rm.function}()` in `{rm.path}`; "
             + ("the same strace lines in "
                f"`{TRACES}/c-{name}.txt` and `{TRACES}/rust-{name}.txt`." if filters else
@@ -191,3 +196,25 @@ def generate():
     for program in diffs_only:
         out += grown.own_section(program)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def book(directory):
+    """The side-by-side chapters of the book (make book): one file per
+    program of sections() and of grown.own_sections(), DIRECTORY/NAME.md,
+    the same sections as the guide's; returns the SUMMARY.md lines that list
+    them, so a new program gets its chapter with no edit of the book."""
+    import os
+    os.makedirs(directory, exist_ok=True)
+    BOOK_LINK["prefix"] = "{}.md"
+    summary, shown = [], {}
+    try:
+        chapters = [(p["name"], section(p, steps.table(p), shown)) for p in sections()]
+        chapters += [(p["name"], grown.own_section(p)) for p in grown.own_sections()]
+    finally:
+        BOOK_LINK.clear()
+    for name, lines in chapters:
+        lines = [line[1:] if line.startswith("##") else line for line in lines]
+        with open(os.path.join(directory, f"{name}.md"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines).rstrip("\n") + "\n")
+        summary.append(f"  - [{name}](side-by-side/{name}.md)")
+    return summary
