@@ -213,7 +213,10 @@ def book(directory):
     finally:
         BOOK_LINK.clear()
     for name, lines in chapters:
-        lines = [line[1:] if line.startswith("##") else line for line in lines]
+        # One level up: the chapter's title is its program; the pictures
+        # are at the book's root, one folder above the chapter.
+        lines = [re.sub(r"\]\((\w+\.svg)", r"](../\1", line[1:] if line.startswith("##") else line)
+                 for line in lines]
         with open(os.path.join(directory, f"{name}.md"), "w", encoding="utf-8") as f:
             f.write("\n".join(lines).rstrip("\n") + "\n")
         summary.append(f"  - [{name}](side-by-side/{name}.md)")
