@@ -30,10 +30,26 @@ use common::*;
 /// versions, and why. Every other function is one text wherever it is.
 const OWN_VERSIONS: &[(&str, usize, &str)] = &[
     ("main", usize::MAX, "every program's own story"),
-    ("parse_options", 3, "the servers' options, the counted servers' (-n N too), and the clients' (a host, no -b)"),
-    ("reap_children", 2, "server_fork forgets a child that ended, server_prefork logs it and forks its replacement"),
-    ("serve_in_child", 2, "server_fork's child serves one client and exits, a prefork child serves client after client"),
-    ("default_count", 3, "-n's default: 16 threads (pool), 16 children (prefork), a loop per CPU (reuseport)"),
+    (
+        "parse_options",
+        3,
+        "the servers' options, the counted servers' (-n N too), and the clients' (a host, no -b)",
+    ),
+    (
+        "reap_children",
+        2,
+        "server_fork forgets a child that ended, server_prefork logs it and forks its replacement",
+    ),
+    (
+        "serve_in_child",
+        2,
+        "server_fork's child serves one client and exits, a prefork child serves client after client",
+    ),
+    (
+        "default_count",
+        3,
+        "-n's default: 16 threads (pool), 16 children (prefork), a loop per CPU (reuseport)",
+    ),
     ("echo_piece", 2, "blocking (the servers that block) and non-blocking (the event loops)"),
     ("configure_client", 2, "blocking with a receive timeout, or the event loops' non-blocking"),
     ("parse_tls_options", 2, "the TLS server's options (-b), and the TLS client's (a host)"),

@@ -139,6 +139,48 @@ fn prefork_shutdown_leaves_no_process() {
     );
 }
 
+/// SPEC "The servers": a child whose parent was killed with SIGKILL ends
+/// as well (PR_SET_PDEATHSIG), as server_fork's do: with -n 3 and 2 clients
+/// in session, no child outlives a server killed with SIGKILL (reparented,
+/// a child may stay a zombie for a moment: it must not run), and both
+/// clients see the close.
+#[test]
+fn prefork_children_end_when_the_server_is_killed() {
+    for_each(
+        |p| p.model == Model::Prefork,
+        |lang, program| {
+            let server = Server::start(lang, program, &["-n", "3", "-t", "60"]);
+            let pid = server.pid();
+            wait_until("3 children", || children_of(pid).len() == 3);
+            let children = children_of(pid);
+            let mut clients: Vec<TcpStream> = (0..2).map(|_| server.connect()).collect();
+            for client in &mut clients {
+                echo_once(client, "hello\n");
+            }
+            server.signal(Signal::SIGKILL);
+            let _ = server.wait_exit();
+            for child in children {
+                wait_until(&format!("{lang:?} {program}: child {child} ends"), || !runs(child));
+            }
+            for mut client in clients {
+                let mut rest = Vec::new();
+                match client.read_to_end(&mut rest) {
+                    Ok(_) => assert!(rest.is_empty()),
+                    Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
+                }
+            }
+        },
+    );
+}
+
+/// Whether the process `pid` exists and is not a zombie.
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// The listening sockets on `port` (IPv4, `/proc/net/tcp`, state 0A).
 fn listeners_on(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");

@@ -1,7 +1,8 @@
 //! `server_fork`'s own rules (SPEC "The servers", issue 9), C and Rust,
-//! for every server that forks (programs.txt: `forks`, so `server_prefork`
-//! too, whose children keep server_fork's rules; the zombie count after 200
-//! sessions is for a child per client, `forks_per_client`):
+//! for every server that forks a child per client (programs.txt:
+//! `forks_per_client`; these tests count a child per session, so
+//! server_prefork, whose children are forked before any client, has its own
+//! in designs.rs):
 //! every child is reaped, a shutdown leaves no process of the server behind,
 //! the children die with a server killed by SIGKILL, and the log lines of
 //! many processes never mix. Everything else server_fork must do, it does in
@@ -160,7 +161,7 @@ fn stop(child: u32) {
 /// the server is left: not a child, not a zombie.
 #[test]
 fn fork_shutdown_ends_every_child_first() {
-    for (lang, program) in every_server_where(|p| p.forks()) {
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
             let what = format!("{lang:?} {program} {signal}");
             let mut server = Server::start(lang, program, &["-t", "60"]);
@@ -190,7 +191,7 @@ fn fork_shutdown_ends_every_child_first() {
 /// never end.
 #[test]
 fn fork_shutdown_waits_only_for_its_own_children() {
-    for (lang, program) in every_server_where(|p| p.forks()) {
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
         let what = format!("{lang:?} {program} with a child it did not fork");
         let mut command = Command::new("bash");
         command.args(["-c", r#"exec "$0" -b 127.0.0.1 -p 0 -t 60 > >(exec cat)"#]).arg(bin(lang, program));
@@ -213,7 +214,7 @@ fn fork_shutdown_waits_only_for_its_own_children() {
 /// nothing else ends), and its client sees the close.
 #[test]
 fn fork_children_end_when_the_server_is_killed() {
-    for (lang, program) in every_server_where(|p| p.forks()) {
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
         let what = format!("{lang:?} {program}, SIGKILL");
         // -t 60: only the parent's death, not an idle timeout, can end them.
         let mut server = Server::start(lang, program, &["-t", "60"]);
@@ -256,7 +257,7 @@ fn fork_each_log_line_is_one_write() {
     input.push(b'\n');
     input.extend([0xffu8; 1024]); // a full piece, then its line's end
     input.extend_from_slice(b"end\n");
-    for (lang, program) in every_server_where(|p| p.forks()) {
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "fork-writes-{}-{}",
             std::process::id(),
@@ -372,7 +373,7 @@ fn mixed_line(id: usize, n: usize) -> Vec<u8> {
 fn fork_log_lines_of_50_clients_never_mix() {
     const CLIENTS: usize = 50;
     const LINES: usize = 20;
-    for (lang, program) in every_server_where(|p| p.forks()) {
+    for (lang, program) in every_server_where(|p| p.forks_per_client()) {
         let mut server = Server::start(lang, program, &[]);
         let addr = server.addr();
         let peers: Vec<String> = thread::scope(|scope| {

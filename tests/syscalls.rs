@@ -38,10 +38,13 @@ fn trace_dir(name: &str, lang: Lang) -> PathBuf {
 /// event loop also fcntl (O_NONBLOCK) and its way of waiting (poll, or the
 /// epoll calls), which are its steps.
 fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
-    let calls = match programs::get(program).model {
-        programs::Model::Poll => "trace=network,poll,fcntl",
-        programs::Model::Epoll => "trace=network,fcntl,epoll_create1,epoll_ctl,epoll_wait",
-        _ => "trace=network",
+    let p = programs::get(program);
+    let calls = if p.waits_with_epoll() {
+        "trace=network,fcntl,epoll_create1,epoll_ctl,epoll_wait"
+    } else if p.is_event_loop() {
+        "trace=network,poll,fcntl"
+    } else {
+        "trace=network"
     };
     let mut command = Command::new("strace");
     command.args(["-ff", "-e", calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
@@ -277,13 +280,13 @@ fn drive_server(server: &Server, tracee: Pid) {
     // server would otherwise see that close and the next connect in one
     // wake-up or in two, as it happens.
     let pid = tracee.as_raw() as u32;
-    let idle_fds = open_fds(pid);
+    let idle_fds = open_fds_of_tree(pid);
     let idle_threads = proc_status(pid, "Threads");
     // server_prefork's children are there before any client, and stay.
     let idle_children = children_of(pid).len();
     let closed = || {
         let start = Instant::now();
-        while open_fds(pid) > idle_fds {
+        while open_fds_of_tree(pid) > idle_fds {
             assert!(start.elapsed() < DEADLINE, "the server never closed the connection");
             thread::sleep(std::time::Duration::from_millis(2));
         }
@@ -331,9 +334,23 @@ fn drive_server(server: &Server, tracee: Pid) {
     }
 }
 
+/// `-n 1` for a server that takes a count (prefork, pool, reuseport): with
+/// N children, threads or loops, which of them takes a connection is the
+/// kernel's choice from run to run, and the two twins' traces would differ
+/// in where a session's calls are, not in what they are. One worker makes
+/// the trace the same every run (the guide's sessions do the same).
+fn one_worker(program: &str) -> &'static [&'static str] {
+    if programs::get(program).takes_count() {
+        &["-n", "1"]
+    } else {
+        &[]
+    }
+}
+
 fn server_trace(lang: Lang, program: &str) -> String {
     let dir = trace_dir(program, lang);
-    let command = strace(&dir, lang, program, &["-b", "127.0.0.1", "-p", "0", "-t", "1"]);
+    let args = [&["-b", "127.0.0.1", "-p", "0", "-t", "1"][..], one_worker(program)].concat();
+    let command = strace(&dir, lang, program, &args);
     let server = Server::start_command(lang, program, command);
     let tracee = tracee_pid(server.pid());
     drive_server(&server, tracee);
@@ -360,7 +377,7 @@ fn check_server(program: &str) {
         Model::Fork => Some(7),
         // main, the signal thread: one thread serves every client
         Model::Single | Model::Poll | Model::Epoll => Some(2),
-        // N children, threads or loops (-n, its default the machine's):
+        // one child, thread or loop here (-n 1) and the design's own helpers:
         // the count is the C twin's, which assert_same_syscalls compared.
         Model::Prefork | Model::Pool | Model::Reuseport | Model::Line => None,
     };
@@ -546,10 +563,19 @@ fn syscalls_client_server_closes() {
 /// at `fds` (the client's socket closed), its threads at `threads` (main,
 /// the signal thread, server_fork's log relay), no child process; its
 /// traces are then whole.
+/// The descriptors open in `pid` and its children: a prefork child, not the
+/// server, holds a session's socket, and a session is over when it closed it.
+fn open_fds_of_tree(pid: u32) -> usize {
+    open_fds(pid) + children_of(pid).into_iter().map(open_fds).sum::<usize>()
+}
+
 fn wait_until_idle(tracee: Pid, fds: usize, threads: u64, children: usize) {
     let pid = tracee.as_raw() as u32;
     let start = Instant::now();
-    while open_fds(pid) > fds || proc_status(pid, "Threads") > threads || children_of(pid).len() > children {
+    while open_fds_of_tree(pid) > fds
+        || proc_status(pid, "Threads") > threads
+        || children_of(pid).len() > children
+    {
         assert!(start.elapsed() < DEADLINE, "the server never went back to idle: fds {} of {fds}, threads {} of {threads}, children {} of {children}", open_fds(pid), proc_status(pid, "Threads"), children_of(pid).len());
         thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -559,11 +585,12 @@ fn wait_until_idle(tracee: Pid, fds: usize, threads: u64, children: usize) {
 /// the server's FIN, the client's close.
 fn server_trace_ipv6(lang: Lang, program: &str) -> String {
     let dir = trace_dir(&format!("{program}-ipv6"), lang);
-    let command = strace(&dir, lang, program, &["-b", "::1", "-p", "0", "-t", "1"]);
+    let args = [&["-b", "::1", "-p", "0", "-t", "1"][..], one_worker(program)].concat();
+    let command = strace(&dir, lang, program, &args);
     let mut server = Server::start_command(lang, program, command);
     server.host = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
     let tracee = tracee_pid(server.pid());
-    let idle_fds = open_fds(tracee.as_raw() as u32);
+    let idle_fds = open_fds_of_tree(tracee.as_raw() as u32);
     let idle_threads = proc_status(tracee.as_raw() as u32, "Threads");
     // server_prefork's children are there before any client, and stay.
     let idle_children = children_of(tracee.as_raw() as u32).len();
