@@ -280,7 +280,7 @@ fn drive_server(server: &Server, tracee: Pid) {
     // server would otherwise see that close and the next connect in one
     // wake-up or in two, as it happens.
     let pid = tracee.as_raw() as u32;
-    let idle_fds = open_fds_of_tree(pid);
+    let idle_fds = idle_fds_of_tree(pid);
     let idle_threads = proc_status(pid, "Threads");
     // server_prefork's children are there before any client, and stay.
     let idle_children = children_of(pid).len();
@@ -569,6 +569,20 @@ fn open_fds_of_tree(pid: u32) -> usize {
     open_fds(pid) + children_of(pid).into_iter().map(open_fds).sum::<usize>()
 }
 
+/// The server's descriptors at rest: the least of five looks 10 ms apart,
+/// so that one its start-up holds for a moment (the Rust runtime reads a
+/// cgroup file for the count of CPUs) is not taken for an idle one, which
+/// would let a session's socket be counted as idle.
+fn idle_fds_of_tree(pid: u32) -> usize {
+    (0..5)
+        .map(|_| {
+            thread::sleep(std::time::Duration::from_millis(10));
+            open_fds_of_tree(pid)
+        })
+        .min()
+        .unwrap()
+}
+
 fn wait_until_idle(tracee: Pid, fds: usize, threads: u64, children: usize) {
     let pid = tracee.as_raw() as u32;
     let start = Instant::now();
@@ -590,7 +604,7 @@ fn server_trace_ipv6(lang: Lang, program: &str) -> String {
     let mut server = Server::start_command(lang, program, command);
     server.host = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
     let tracee = tracee_pid(server.pid());
-    let idle_fds = open_fds_of_tree(tracee.as_raw() as u32);
+    let idle_fds = idle_fds_of_tree(tracee.as_raw() as u32);
     let idle_threads = proc_status(tracee.as_raw() as u32, "Threads");
     // server_prefork's children are there before any client, and stay.
     let idle_children = children_of(tracee.as_raw() as u32).len();

@@ -83,7 +83,14 @@ def read_trace(prefix, main_pid, port):
     # strace -ff writes a file per thread and per process: the processes are
     # the PIDs the main thread's forks returned (clone without a new stack).
     with open(f"{prefix}.{main_pid}") as f:
-        forked = {int(pid) for pid in re.findall(r"^clone\(child_stack=NULL.* = (\d+)$", f.read(), re.M)}
+        main_text = f.read()
+    forked = {int(pid) for pid in re.findall(r"^clone\(child_stack=NULL.* = (\d+)$", main_text, re.M)}
+    # In the order the main thread made them (its clone calls' results),
+    # not by number: thread ids wrap at pid_max, so a later thread can have
+    # a smaller id. Those another thread made follow, by number.
+    made = [int(pid) for pid in re.findall(r"^clone3?\(.* = (\d+)$", main_text, re.M)]
+    order = {pid: i for i, pid in enumerate(made)}
+    pids.sort(key=lambda pid: (order.get(pid, len(made)), pid))
     out = ["# main thread"]
     threads = processes = 0
     for pid in [main_pid] + pids:
