@@ -171,15 +171,12 @@ fn no_client_delays_another_in(lang: Lang, program: &str) {
 /// what the rule allows: never early (less a few milliseconds: the test's
 /// clock starts before the server's), and late by at most [`LATE`], the
 /// time a loaded machine may take to wake the server and let it close 20
-/// sockets (the heavy tests do not run beside this one).
+/// sockets (the heavy tests do not run beside this one). The event loops
+/// at once: each mostly waits for its deadlines.
 #[test]
 fn deadlines_keep_the_idle_rule() {
     let _serial = heavy();
-    for program in event_loops() {
-        for lang in LANGS {
-            deadlines_keep_the_idle_rule_in(lang, program);
-        }
-    }
+    for_every_server_where(|p| p.is_event_loop(), deadlines_keep_the_idle_rule_in);
 }
 
 /// How late a deadline may fire on a loaded machine.

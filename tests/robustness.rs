@@ -313,42 +313,48 @@ fn fault_client_that_sends_8_mib_and_never_reads() {
 ///
 /// Timing: 500 connects one at a time, then the fresh client, must all come
 /// before the first idle timeout; they take about 0.3 s (1 s for
-/// server_fork's 500 processes) on a quiet machine, so `-t 5` leaves the
-/// loaded 2-core machine five times that, and the fresh client gets 2 s.
+/// server_fork's 500 processes) on a quiet machine. The servers run all at
+/// once (each mostly waits for its timeouts), so `-t 10` leaves the loaded
+/// 2-core machine ten times that, and the fresh client gets 2 s.
 #[test]
 fn fault_500_silent_clients_closed_by_the_idle_timeout() {
     let _serial = heavy();
-    for (lang, program) in every_server_where(|p| p.serves_every_client_at_once()) {
-        let mut server = Server::start(lang, program, &["-q", "-t", "5"]);
-        let pid = server.pid();
-        let baseline = Usage::of(pid);
-        // One at a time, each seen accepted: a burst would overflow the
-        // listen backlog (128) into SYN retransmits a second apart.
-        let silent: Vec<TcpStream> = (0..500)
-            .map(|_| {
-                let stream = server.connect();
-                server.wait_for(&format!("{}connected", peer_of(&stream)));
-                stream
-            })
-            .collect();
-        let took = assert_still_serves(&mut server, "500 silent clients connected");
-        assert!(took < Duration::from_secs(2), "{lang:?} {program}: the fresh client waited {took:?}");
-        assert!(
-            !server.log.iter().any(|l| l.contains("] idle for ")),
-            "{lang:?} {program}: the fresh client was not served before the first idle timeout"
-        );
-        for mut stream in silent {
-            let mut rest = Vec::new();
-            stream.read_to_end(&mut rest).expect("closed by the server");
-            assert!(rest.is_empty());
-        }
-        for _ in 0..500 {
-            let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("an idle timeout");
-            assert!(end.ends_with("] idle for 5 s, closing"), "{lang:?} {program}: {end}");
-        }
-        baseline.wait_back(pid, DEADLINE);
-        assert_still_serves(&mut server, "500 idle timeouts");
-    }
+    // 500 clients of each server at once, and their fresh ones.
+    raise_nofile(8192);
+    for_every_server_where(
+        |p| p.serves_every_client_at_once(),
+        |lang, program| {
+            let mut server = Server::start(lang, program, &["-q", "-t", "10"]);
+            let pid = server.pid();
+            let baseline = Usage::of(pid);
+            // One at a time, each seen accepted: a burst would overflow the
+            // listen backlog (128) into SYN retransmits a second apart.
+            let silent: Vec<TcpStream> = (0..500)
+                .map(|_| {
+                    let stream = server.connect();
+                    server.wait_for(&format!("{}connected", peer_of(&stream)));
+                    stream
+                })
+                .collect();
+            let took = assert_still_serves(&mut server, "500 silent clients connected");
+            assert!(took < Duration::from_secs(2), "{lang:?} {program}: the fresh client waited {took:?}");
+            assert!(
+                !server.log.iter().any(|l| l.contains("] idle for ")),
+                "{lang:?} {program}: the fresh client was not served before the first idle timeout"
+            );
+            for mut stream in silent {
+                let mut rest = Vec::new();
+                stream.read_to_end(&mut rest).expect("closed by the server");
+                assert!(rest.is_empty());
+            }
+            for _ in 0..500 {
+                let end = wait_for_session_end(&mut server, "] ", DEADLINE).expect("an idle timeout");
+                assert!(end.ends_with("] idle for 10 s, closing"), "{lang:?} {program}: {end}");
+            }
+            baseline.wait_back(pid, DEADLINE);
+            assert_still_serves(&mut server, "500 idle timeouts");
+        },
+    );
 }
 
 /// Issue 4 "Faults": a flood of 1,000 connect-and-close from 4 threads. Each

@@ -63,6 +63,16 @@ pub fn for_every_server(check: impl Fn(Lang, &str) + Sync) {
     );
 }
 
+/// Runs `check(lang, program)` for every server [`every_server_where`]
+/// keeps, all at once, and names each one that failed.
+pub fn for_every_server_where(keep: impl Fn(&Program) -> bool, check: impl Fn(Lang, &str) + Sync) {
+    in_parallel(
+        every_server_where(keep),
+        |(lang, program)| format!("{lang:?} {program}"),
+        |(lang, program)| check(lang, program),
+    );
+}
+
 /// Runs `check(client, server, program)` for every pairing of
 /// [`pairings`], all at once, and names each one that failed.
 pub fn every_pairing(check: impl Fn(Lang, Lang, &str) + Sync) {
