@@ -214,9 +214,22 @@ fn read_traces(dir: &Path) -> String {
         // A call still blocked when the process exits (`accept(3,
         // <unfinished ...>) = ?`) is left out: whether the main thread was
         // back in accept when SIGTERM came is timing, not behaviour.
-        for line in fs::read_to_string(path).expect("read trace").lines() {
-            if line.contains("<unfinished ...>") || line == RUST_RUNTIME_POLL {
-                continue;
+        let text = fs::read_to_string(path).expect("read trace");
+        let lines: Vec<&str> =
+            text.lines().filter(|l| !l.contains("<unfinished ...>") && *l != RUST_RUNTIME_POLL).collect();
+        // A pool's worker is handed its connections (no accept of its own),
+        // so the number a session's socket has depends on whether the main
+        // thread accepted it before or after the worker closed the last one:
+        // each session (its timeouts set, RCVTIMEO then SNDTIMEO) gets a
+        // name of its own instead.
+        let handed = !lines.iter().any(|l| l.starts_with("accept") || l.starts_with("socket"));
+        for (i, line) in lines.iter().enumerate() {
+            let session_starts = handed
+                && line.starts_with("setsockopt(")
+                && line.contains("SO_RCVTIMEO")
+                && lines.get(i + 1).is_some_and(|next| next.contains("SO_SNDTIMEO"));
+            if let Some((start, end)) = first_arg(line).filter(|_| session_starts) {
+                fds.name(&line[start..end], true);
             }
             out.push_str(&normalise_line(line, &mut fds));
             out.push('\n');
