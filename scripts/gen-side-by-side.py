@@ -34,7 +34,7 @@ import sys
 from guide import harness, steps
 from guide.check import check_steps
 from guide.layout import GUIDE, ROOT
-from guide.render import book, generate
+from guide.render import book, expand_steps, generate
 
 
 def arguments():
@@ -65,9 +65,14 @@ def check_guide(text, path):
 
 
 def write_book(src):
-    """The book's side-by-side chapters, and SUMMARY.md's line
-    `<!-- side-by-side chapters -->` replaced by their list."""
+    """The book's side-by-side chapters, SUMMARY.md's line
+    `<!-- side-by-side chapters -->` replaced by their list, and the
+    lessons' `{{#step PROGRAM STEP}}` by that step's two excerpts."""
     chapters = book(os.path.join(src, "side-by-side"))
+    problems = expand_steps(src)
+    if problems:
+        print("gen-side-by-side: " + "\ngen-side-by-side: ".join(problems))
+        return 1
     summary = os.path.join(src, "SUMMARY.md")
     text = open(summary, encoding="utf-8").read()
     marker = "<!-- side-by-side chapters -->"
