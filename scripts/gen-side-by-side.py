@@ -29,6 +29,7 @@ what).
 import argparse
 import difflib
 import os
+import re
 import sys
 
 from guide import harness, steps
@@ -70,6 +71,19 @@ def write_book(src):
     lessons' `{{#step PROGRAM STEP}}` by that step's two excerpts."""
     chapters = book(os.path.join(src, "side-by-side"))
     problems = expand_steps(src)
+    # The bench charts of docs/ (copied into SRC by make book), whichever
+    # the last run drew: `{{#bench-charts}}` in the measuring lesson.
+    charts = sorted(name for name in os.listdir(src) if re.fullmatch(r"bench-[\w-]+\.svg", name))
+    lines = "\n\n".join(f"![{name}]({name})" for name in charts)
+    for page in os.listdir(src):
+        path = os.path.join(src, page)
+        if page.endswith(".md"):
+            text = open(path, encoding="utf-8").read()
+            if "{{#bench-charts}}" in text:
+                if not charts:
+                    problems.append(f"{page}: {{{{#bench-charts}}}} but no docs/bench-*.svg")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text.replace("{{#bench-charts}}", lines))
     if problems:
         print("gen-side-by-side: " + "\ngen-side-by-side: ".join(problems))
         return 1
