@@ -74,7 +74,12 @@ def write_book(src):
     # The bench charts of docs/ (copied into SRC by make book), whichever
     # the last run drew: `{{#bench-charts}}` in the measuring lesson.
     charts = sorted(name for name in os.listdir(src) if re.fullmatch(r"bench-[\w-]+\.svg", name))
-    lines = "\n\n".join(f"![{name}]({name})" for name in charts)
+    def title(name):
+        """A chart's title (its first bold text), its picture's alt text."""
+        found = re.search(r'<text[^>]*font-weight="bold"[^>]*>([^<]+)</text>',
+                          open(os.path.join(src, name), encoding="utf-8").read())
+        return found.group(1) if found else name
+    lines = "\n\n".join(f"![{title(name)}]({name})" for name in charts)
     for page in os.listdir(src):
         path = os.path.join(src, page)
         if page.endswith(".md"):
