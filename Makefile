@@ -253,7 +253,7 @@ I18N_VERSION   := 0.4.0
 CARGO_BIN      := $(HOME)/.cargo/bin
 MDBOOK         := $(CARGO_BIN)/mdbook
 
-.PHONY: book book-tools book-test book-pot
+.PHONY: book book-tools book-test book-browser book-pot
 book-tools:
 	@scripts/book/tools.sh $(MDBOOK_VERSION) $(I18N_VERSION)
 
@@ -273,5 +273,12 @@ book-pot: book
 	@cp build/book-pot/messages.pot po/messages.pot
 	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
 
+# make book-test: the built book holds together (check.py), nothing of the
+# old README was lost (readme-map.py); make book-browser: every page in
+# headless Chromium, screenshots in build/book-shots/. make test runs both
+# (scripts/test.sh).
 book-test: book
-	@scripts/book/check.py build/book
+	@status=0; scripts/book/check.py build/book || status=1; scripts/book/readme-map.py || status=1; exit $$status
+
+book-browser: book
+	@scripts/book/browser.py build/book build/book-shots
