@@ -17,7 +17,8 @@ and must have:
   the C column (they stack), on the wide screen beside it (the same row);
 - every image loaded (complete, naturalWidth > 0);
 - the language switch: its link leads to the same page in the other
-  language (the same path under id/, or out of it), and that page exists.
+  language (the same path under id/, or out of it); followed, that page is
+  in the other language (<html lang>) and its own switch leads back.
 Then the search, opened with ?search=SO_RCVTIMEO, must list results in both
 languages, and screenshots of three pages at both widths are written to
 SHOTS/ (PAGE-WIDTH.png, and the Indonesian ones as id-PAGE-WIDTH.png).
@@ -66,7 +67,7 @@ MEASURE = r"""(() => {
   const column = document.querySelector("main").getBoundingClientRect().right;
   const pres = [...document.querySelectorAll("main pre, main table.side-by-side")]
     .filter(p => p.getBoundingClientRect().right > column + 1).length;
-  const boxes = ["#mdbook-content", ".content", "main"].map(s => document.querySelector(s))
+  const boxes = [...new Set(["#mdbook-content", ".content", "main"].map(s => document.querySelector(s)))]
     .filter(e => e && e.scrollWidth > e.clientWidth + 1).map(e => e.id || e.className || e.tagName);
   const link = document.querySelector("a.language-switch");
   return JSON.stringify({scrollWidth: doc.scrollWidth, width, tables: tables.length, wide, stacked, beside,
@@ -248,6 +249,19 @@ def check_page(browser, root, lang, page, problems, counts, run_deadline):
             problems["switch"].append(f"{where}: the language switch leads to {target}, not {expected}")
         elif not os.path.exists(target):
             problems["switch"].append(f"{where}: the language switch leads to {target}, which does not exist")
+        else:
+            # Followed: the other language's page, with its own switch back.
+            browser.navigate(href, deadline)
+            other = json.loads(browser.evaluate(
+                'JSON.stringify({lang: document.documentElement.lang, h1: !!document.querySelector("main h1"),'
+                ' back: (document.querySelector("a.language-switch") || {}).href || null})', deadline))
+            want = "en" if lang == "id" else "id"
+            if other["lang"] != want or not other["back"] or \
+                    os.path.normpath(urllib.parse.unquote(urllib.parse.urlsplit(other["back"]).path)) != \
+                    os.path.normpath(os.path.abspath(here)):
+                problems["switch"].append(f"{where}: its other language's page is lang={other['lang']!r}, "
+                                          f"its switch back {other['back']}")
+            browser.errors()  # that page's own errors: seen when it is checked itself
     counts["pages"] += 1
 
 
