@@ -245,9 +245,12 @@ grade-bench: grade all
 # build adds, so that nothing is copied by hand: the side-by-side chapters
 # (the guide generator, from the step markers), the pictures of docs/. The
 # English book goes to build/book/, the Indonesian (po/id.po) to
-# build/book/id/. make book-test checks it (scripts/book/check.py: links,
-# anchors, includes, translation; scripts/book/browser.py: headless
-# Chromium). MDBOOK_VERSION and I18N_VERSION: the pinned tools.
+# build/book/id/; the lessons' {{#step PROGRAM STEP}} become that step's two
+# excerpts and {{#bench-charts}} the charts of docs/. make book-test checks
+# it (scripts/book/check.py: links, anchors, includes, translation;
+# scripts/book/readme-map.py: the old README's headings), make book-browser
+# in headless Chromium (scripts/book/browser.py). MDBOOK_VERSION and
+# I18N_VERSION: the pinned tools (scripts/book/tools.sh installs them).
 MDBOOK_VERSION := 0.5.4
 I18N_VERSION   := 0.4.0
 CARGO_BIN      := $(HOME)/.cargo/bin
