@@ -245,15 +245,18 @@ grade-bench: grade all
 # build adds, so that nothing is copied by hand: the side-by-side chapters
 # (the guide generator, from the step markers), the pictures of docs/. The
 # English book goes to build/book/, the Indonesian (po/id.po) to
-# build/book/id/. make book-test checks it (scripts/book/check.py: links,
-# anchors, includes, translation; scripts/book/browser.py: headless
-# Chromium). MDBOOK_VERSION and I18N_VERSION: the pinned tools.
+# build/book/id/; the lessons' {{#step PROGRAM STEP}} become that step's two
+# excerpts and {{#bench-charts}} the charts of docs/. make book-test checks
+# it (scripts/book/check.py: links, anchors, includes, translation;
+# scripts/book/readme-map.py: the old README's headings), make book-browser
+# in headless Chromium (scripts/book/browser.py). MDBOOK_VERSION and
+# I18N_VERSION: the pinned tools (scripts/book/tools.sh installs them).
 MDBOOK_VERSION := 0.5.4
 I18N_VERSION   := 0.4.0
 CARGO_BIN      := $(HOME)/.cargo/bin
 MDBOOK         := $(CARGO_BIN)/mdbook
 
-.PHONY: book book-tools book-test book-pot
+.PHONY: book book-tools book-test book-browser book-pot
 book-tools:
 	@scripts/book/tools.sh $(MDBOOK_VERSION) $(I18N_VERSION)
 
@@ -273,5 +276,12 @@ book-pot: book
 	@cp build/book-pot/messages.pot po/messages.pot
 	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
 
+# make book-test: the built book holds together (check.py), nothing of the
+# old README was lost (readme-map.py); make book-browser: every page in
+# headless Chromium, screenshots in build/book-shots/. make test runs both
+# (scripts/test.sh).
 book-test: book
-	@scripts/book/check.py build/book
+	@status=0; scripts/book/check.py build/book || status=1; scripts/book/readme-map.py || status=1; exit $$status
+
+book-browser: book
+	@scripts/book/browser.py build/book build/book-shots

@@ -29,12 +29,13 @@ what).
 import argparse
 import difflib
 import os
+import re
 import sys
 
 from guide import harness, steps
 from guide.check import check_steps
 from guide.layout import GUIDE, ROOT
-from guide.render import book, generate
+from guide.render import book, expand_steps, generate
 
 
 def arguments():
@@ -65,9 +66,32 @@ def check_guide(text, path):
 
 
 def write_book(src):
-    """The book's side-by-side chapters, and SUMMARY.md's line
-    `<!-- side-by-side chapters -->` replaced by their list."""
+    """The book's side-by-side chapters, SUMMARY.md's line
+    `<!-- side-by-side chapters -->` replaced by their list, and the
+    lessons' `{{#step PROGRAM STEP}}` by that step's two excerpts."""
     chapters = book(os.path.join(src, "side-by-side"))
+    problems = expand_steps(src)
+    # The bench charts of docs/ (copied into SRC by make book), whichever
+    # the last run drew: `{{#bench-charts}}` in the measuring lesson.
+    charts = sorted(name for name in os.listdir(src) if re.fullmatch(r"bench-[\w-]+\.svg", name))
+    def title(name):
+        """A chart's title (its first bold text), its picture's alt text."""
+        found = re.search(r'<text[^>]*font-weight="bold"[^>]*>([^<]+)</text>',
+                          open(os.path.join(src, name), encoding="utf-8").read())
+        return found.group(1) if found else name
+    lines = "\n\n".join(f"![{title(name)}]({name})" for name in charts)
+    for page in os.listdir(src):
+        path = os.path.join(src, page)
+        if page.endswith(".md"):
+            text = open(path, encoding="utf-8").read()
+            if "{{#bench-charts}}" in text:
+                if not charts:
+                    problems.append(f"{page}: {{{{#bench-charts}}}} but no docs/bench-*.svg")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text.replace("{{#bench-charts}}", lines))
+    if problems:
+        print("gen-side-by-side: " + "\ngen-side-by-side: ".join(problems))
+        return 1
     summary = os.path.join(src, "SUMMARY.md")
     text = open(summary, encoding="utf-8").read()
     marker = "<!-- side-by-side chapters -->"

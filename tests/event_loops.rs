@@ -7,7 +7,7 @@
 //! of descriptors, and ten thousand clients at once (also for the threaded
 //! `server`), with the memory each costs.
 //!
-//! The figures in README.md come from
+//! The figures in the book (book/src/poll.md) come from
 //! `cargo test --release --test event_loops ten_thousand -- --nocapture`.
 //! Every test takes the `heavy()` lock, so they run one at a time: the timing
 //! bounds below are for a loaded 2-core machine, not for one that also
@@ -353,7 +353,7 @@ fn verified_round_trips(streams: &mut [(usize, TcpStream)], round: usize) {
 /// leave, and descriptors and threads are back where they were. Prints the
 /// resident memory (VmRSS) each idle client costs, and asserts that of the
 /// event loops: at most 1.25 KiB (their client is 1.1 KiB). The figures in
-/// README.md come from
+/// the book (book/src/poll.md) come from
 /// `cargo test --release --test event_loops ten_thousand -- --nocapture`.
 #[test]
 fn ten_thousand_clients() {

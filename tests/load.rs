@@ -10,7 +10,7 @@
 //! lock, so they run one at a time. `SOCKETS_LOAD_CLIENTS=200` makes the load
 //! smaller (`make sanitize` runs it so under the sanitizers).
 //!
-//! The per-client memory figures in README.md come from
+//! The per-client memory figures in the book (book/src/threads.md, fork.md) come from
 //! `cargo test --release --test load memory -- --nocapture`.
 
 mod common;
@@ -260,7 +260,7 @@ fn memory_per_idle_client() {
             "{lang:?} server, {IDLE_CLIENTS} idle clients: VmRSS +{rss_per_client:.1} KiB per client, \
              VmSize +{size_per_client:.1} KiB per client"
         );
-        // README "Load and memory per client": the 64 KiB stack and its guard
+        // The book, "Load and memory per client": the 64 KiB stack and its guard
         // page (68 KiB; Rust adds an 8 KiB signal stack and its guard, 82),
         // and a resident cost measured at 10 to 16 KiB, asserted under twice that.
         assert!(
@@ -326,7 +326,7 @@ fn memory_per_idle_client_server_fork() {
              (RSS {rss:.1} KiB, private {private:.1} KiB, page tables {page_tables:.1} KiB); \
              the whole server's PSS +{whole:.1} KiB"
         );
-        // Copy-on-write at work: most of what a child maps is shared. README
+        // Copy-on-write at work: most of what a child maps is shared. The book
         // gives the PSS measured (65 to 71 KiB), asserted under twice that;
         // the page tables it gives are this line's figure, printed only.
         assert!(pss < rss / 2.0, "{lang:?}: PSS {pss:.0} KiB is not well under RSS {rss:.0} KiB");

@@ -9,7 +9,15 @@
   var link = document.createElement("a");
   link.className = "language-switch";
   link.href = other.href;
-  link.textContent = lang === "id" ? "English" : "Bahasa Indonesia";
+  // The language's name, and on a phone its code (the title needs the room).
+  var long = document.createElement("span"), short = document.createElement("span");
+  long.className = "long";
+  long.textContent = lang === "id" ? "English" : "Bahasa Indonesia";
+  short.className = "short";
+  short.textContent = lang === "id" ? "EN" : "ID";
+  link.appendChild(long);
+  link.appendChild(short);
+  link.title = long.textContent;
   link.setAttribute("hreflang", lang === "id" ? "en" : "id");
   var bar = document.querySelector(".right-buttons") || document.querySelector("#menu-bar");
   if (bar) bar.insertBefore(link, bar.firstChild);

@@ -10,7 +10,8 @@ together.
   empty (a <pre><code> with no text: an include whose region is empty);
 - the translation is whole: msgfmt --statistics on po/id.po reports no
   untranslated and no fuzzy message.
-Exits 1 with a line per problem."""
+Prints `book-test: ok: ...` or `book-test: FAILED: ...` per check (make
+test counts them), with a line per problem, and exits 1 on any."""
 import html.parser
 import os
 import re
@@ -108,13 +109,19 @@ def check_translation(po):
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "build/book"
     po = sys.argv[2] if len(sys.argv) > 2 else "po/id.po"
-    problems, links, count = check_links(root)
-    more, stats = check_translation(po)
-    problems += more
-    for problem in problems:
-        print(f"book: {problem}")
-    print(f"book: {count} pages, {links} internal links checked; {po}: {stats}")
-    return 1 if problems else 0
+    links, count, pages = check_links(root)
+    translation, stats = check_translation(po)
+    failed = False
+    for name, problems in ((f"every link, anchor and include of {pages} pages ({count} internal links)", links),
+                           (f"{po} whole ({stats})", translation)):
+        if problems:
+            failed = True
+            print(f"book-test: FAILED: {name}:")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"book-test: ok: {name}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ C_MARKER = re.compile(r"^(\s*)/\* step: (.+?) \*/\s*$")
 RUST_MARKER = re.compile(r"^(\s*)// step: (.+?)\s*$")
 C_FUNCTION = re.compile(r"^[a-z][\w \*]*?\b(\w+)\(")
 RUST_FUNCTION = re.compile(r"^(?:pub(?:\([\w:]+\))? )?fn (\w+)")
+# A marker's enclosing function may be a method, indented in its impl.
+RUST_ANY_FUNCTION = re.compile(r"^\s*(?:pub(?:\([\w:]+\))? )?fn (\w+)")
 
 
 def indent_of(line):
@@ -101,7 +103,7 @@ def rust_markers(program, steps):
     step (an event loop's non-blocking listener in the servers' start-up):
     check.py sees that each library marker is some program's step."""
     lib_markers = [m for m in library_markers(program) if m.step in steps]
-    return lib_markers + markers(program["rust_source"], RUST_MARKER, RUST_FUNCTION)
+    return lib_markers + markers(program["rust_source"], RUST_MARKER, RUST_ANY_FUNCTION)
 
 
 def c_markers(program):

@@ -153,7 +153,11 @@ def step_part(program, table, number, step, twins, shown):
     name, cm, rm = program["name"], c[step.name], rust[step.name]
     seen = {lang: pick(traces[lang], step.filters) for lang in LANGS}
     title_line = heading(name, number, step.title)
-    out = [f"### {title_line}", ""]
+    # In the book, an explicit id: the same anchor in every language (a
+    # translated heading would get another from mdBook), the one GitHub
+    # gives the guide's heading, so the links of same_as() work in both.
+    anchor = f" {{#{slug(title_line)}}}" if BOOK_LINK else ""
+    out = [f"### {title_line}{anchor}", ""]
     key = (step.name, tuple(cm.lines), rm.path, tuple(rm.lines), tuple(seen["c"]), tuple(seen["rust"]))
     if key in shown:
         first, fails = shown[key]
@@ -183,6 +187,45 @@ def section(program, table, shown):
     for number, step in enumerate(table.steps, 1):
         out += step_part(program, table, number, step, twins, shown)
     return out
+
+
+STEP_DIRECTIVE = re.compile(r"\{\{#step (\w+) ([^}]+?)\}\}")
+
+
+def expand_steps(directory):
+    """The lessons' listings (make book): each `{{#step PROGRAM STEP}}` in a
+    page of DIRECTORY becomes that step's C and Rust excerpts side by side,
+    cut from the step markers of the real sources as the side-by-side
+    chapters are, so a lesson never holds a copy of the code. Returns the
+    problems (an unknown program or step), or []."""
+    import os
+    import programs
+    by_name = {p["name"]: p for p in programs.load()}
+    problems = []
+
+    def listing(match, page):
+        name, step = match.group(1), match.group(2).strip()
+        program = by_name.get(name)
+        if program is None:
+            problems.append(f"{page}: {{{{#step {name} {step}}}}}: no such program in programs.txt")
+            return match.group(0)
+        c = {m.step: m for m in c_markers(program)}
+        rust = {m.step: m for m in rust_markers(program, {step})}
+        if step not in c or step not in rust or not c[step].lines or not rust[step].lines:
+            problems.append(f"{page}: {{{{#step {name} {step}}}}}: no such step marker in both twins")
+            return match.group(0)
+        return "\n".join(excerpts(c[step], rust[step])).rstrip("\n")
+
+    for page in sorted(os.listdir(directory)):
+        path = os.path.join(directory, page)
+        if not page.endswith(".md"):
+            continue
+        text = open(path, encoding="utf-8").read()
+        new = STEP_DIRECTIVE.sub(lambda m: listing(m, page), text)
+        if new != text:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(new)
+    return problems
 
 
 def generate():
