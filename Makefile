@@ -270,11 +270,15 @@ book: book-tools
 	@cd build/book-root && MDBOOK_BOOK__LANGUAGE=id $(MDBOOK) build -d ../book/id 2>&1 | tee ../book-id.log
 	@! grep -E 'WARN|ERROR' build/book-en.log build/book-id.log
 
-# po/messages.pot from the English sources (then msgmerge into po/id.po).
+# po/messages.pot from the English sources, then msgmerge into po/id.po
+# (what changed in English comes back untranslated, and make book-test
+# says so) and each translated heading given its English heading's id, so
+# that links into a page resolve in both languages.
 book-pot: book
 	@cd build/book-root && MDBOOK_OUTPUT='{"xgettext": {}}' $(MDBOOK) build -d ../book-pot
 	@cp build/book-pot/messages.pot po/messages.pot
 	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
+	@scripts/book/keep-heading-ids.py build/book-root/src po/id.po
 
 # make book-test: the built book holds together (check.py), nothing of the
 # old README was lost (readme-map.py); make book-browser: every page in

@@ -11,6 +11,7 @@
 #   unit CRATE   the unit tests of each workspace member (cargo metadata:
 #                a member added to Cargo.toml is a step here with no edit)
 #   lint         make lint: rustfmt, clippy -D warnings, the C's warnings
+#   integration build  the integration tests' binaries (nothing beside it)
 #   integration  tests/*.rs under cargo-nextest, side by side (.config/nextest.toml)
 #   sanitize     scripts/sanitize.sh (make sanitize without its build),
 #                beside integration: its tests wait on timeouts more than
@@ -20,6 +21,8 @@
 #                whole) and scripts/book/readme-map.py (the old README's
 #                headings, each in a chapter; the programs' table)
 #   book browser scripts/book/browser.py: every page in headless Chromium
+#                (the three book steps run beside integration, one after
+#                another)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,6 +105,40 @@ for member in $members; do
 done
 step lint make --no-print-directory lint
 
+# The course book (issue 30): built (both languages, no warning), checked
+# (links, anchors, includes, the translation whole, the old README's every
+# heading at home), then opened in headless Chromium. Its tools are
+# installed by make book-tools (.ci/run does): without them, and not under
+# CI=true, the three steps are a skip. They run beside integration, one
+# after another, each into its log; book_times gets "NAME STATUS SECONDS".
+book_times=$logs/book-times.txt
+book_steps() {
+    local name start status
+    for name in book "book check" "book browser"; do
+        start=$SECONDS
+        status=0
+        case $name in
+            book) make --no-print-directory book ;;
+            "book check") scripts/book/check.py build/book || status=1; scripts/book/readme-map.py || status=1 ;;
+            "book browser") scripts/book/browser.py build/book build/book-shots ;;
+        esac >"$logs/${name// /-}.log" 2>&1 || status=$?
+        echo "$name|$status|$((SECONDS - start))" >>"$book_times"
+    done
+}
+# The integration tests' binaries first, a step of their own: cargo builds
+# them on both cores, so nothing runs beside it.
+step "integration build" cargo nextest run --release -p sockets --test '*' --no-run
+book=
+if [ -x "$HOME/.cargo/bin/mdbook" ] && [ -x "$HOME/.cargo/bin/mdbook-gettext" ] || [ "${CI:-}" = true ]; then
+    echo "== make test: book (beside integration: build/test-logs/book*.log, shown at the end)"
+    book_steps &
+    book=$!
+else
+    printf 'the course book (make book, book-test, book-browser)\tmdbook or mdbook-gettext is missing\tmake book-tools\n' \
+        >>build/skipped-checks.txt
+    echo "== make test: book SKIPPED: mdbook or mdbook-gettext is missing (make book-tools)"
+fi
+
 # sanitize beside integration: its log is shown once both are done.
 echo "== make test: sanitize (beside integration: build/test-logs/sanitize.log, shown at the end)"
 sanitize_start=$SECONDS
@@ -113,20 +150,13 @@ wait "$sanitize" || sanitize_status=$?
 echo "== make test: sanitize"
 cat "$logs/sanitize.log"
 record sanitize "$sanitize_status" $((SECONDS - sanitize_start))
-
-# The course book (issue 30), once the machine is quiet again: built (both
-# languages, no warning), checked (links, anchors, includes, the translation
-# whole, the old README's every heading at home), then opened in headless
-# Chromium. Its tools are installed by make book-tools (.ci/run does):
-# without them, and not under CI=true, the three steps are a skip.
-if [ -x "$HOME/.cargo/bin/mdbook" ] && [ -x "$HOME/.cargo/bin/mdbook-gettext" ] || [ "${CI:-}" = true ]; then
-    step book make --no-print-directory book
-    step "book check" sh -c 'status=0; scripts/book/check.py build/book || status=1; scripts/book/readme-map.py || status=1; exit $status'
-    step "book browser" scripts/book/browser.py build/book build/book-shots
-else
-    printf 'the course book (make book, book-test, book-browser)\tmdbook or mdbook-gettext is missing\tmake book-tools\n' \
-        >>build/skipped-checks.txt
-    echo "== make test: book SKIPPED: mdbook or mdbook-gettext is missing (make book-tools)"
+if [ -n "$book" ]; then
+    wait "$book"
+    while IFS='|' read -r name status seconds; do
+        echo "== make test: $name"
+        cat "$logs/${name// /-}.log"
+        record "$name" "$status" "$seconds"
+    done <"$book_times"
 fi
 
 echo
