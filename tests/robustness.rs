@@ -343,6 +343,9 @@ fn fault_500_silent_clients_closed_by_the_idle_timeout() {
                 "{lang:?} {program}: the fresh client was not served before the first idle timeout"
             );
             for mut stream in silent {
+                // Closed at -t 10 from its connect: longer than connect()'s
+                // read timeout (DEADLINE, 10 s) once 500 connects came first.
+                stream.set_read_timeout(Some(DEADLINE + Duration::from_secs(10))).unwrap();
                 let mut rest = Vec::new();
                 stream.read_to_end(&mut rest).expect("closed by the server");
                 assert!(rest.is_empty());
