@@ -272,13 +272,14 @@ book: book-tools
 
 # po/messages.pot from the English sources, then msgmerge into po/id.po
 # (what changed in English comes back untranslated, and make book-test
-# says so) and each translated heading given its English heading's id, so
-# that links into a page resolve in both languages.
+# says so). A heading's explicit id ({#id}) is not in its message:
+# mdbook-gettext keeps the English heading's, so a link into a page
+# resolves in both languages, and a translation must not repeat it
+# (book-test: "no heading shows a {#id} as text").
 book-pot: book
 	@cd build/book-root && MDBOOK_OUTPUT='{"xgettext": {}}' $(MDBOOK) build -d ../book-pot
 	@cp build/book-pot/messages.pot po/messages.pot
 	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
-	@scripts/book/keep-heading-ids.py build/book-root/src po/id.po
 
 # make book-test: the built book holds together (check.py), nothing of the
 # old README was lost (readme-map.py); make book-browser: every page in

@@ -106,6 +106,20 @@ def check_translation(po):
     return problems, stats
 
 
+def check_headings(root):
+    """No heading shows a `{#id}` as text: mdbook-gettext keeps the English
+    heading's explicit id, so a translation that repeats it would print it."""
+    problems = []
+    for path in pages(root):
+        with open(path, encoding="utf-8") as f:
+            html = f.read()
+        for heading in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", html, re.S):
+            if "{#" in heading:
+                text = re.sub(r"<[^>]+>", "", heading).strip()
+                problems.append(f"{os.path.relpath(path, root)}: heading {text!r} shows its id")
+    return problems
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "build/book"
     po = sys.argv[2] if len(sys.argv) > 2 else "po/id.po"
@@ -113,6 +127,7 @@ def main():
     translation, stats = check_translation(po)
     failed = False
     for name, problems in ((f"every link, anchor and include of {pages} pages ({count} internal links)", links),
+                           ("no heading shows a {#id} as text", check_headings(root)),
                            (f"{po} whole ({stats})", translation)):
         if problems:
             failed = True
