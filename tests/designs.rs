@@ -128,13 +128,7 @@ fn prefork_shutdown_leaves_no_process() {
             for child in children {
                 assert!(!exists(child), "{lang:?} {program}: child {child} outlived the server");
             }
-            for mut client in clients {
-                let mut rest = Vec::new();
-                match client.read_to_end(&mut rest) {
-                    Ok(_) => assert!(rest.is_empty()),
-                    Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
-                }
-            }
+            assert_closed(clients);
         },
     );
 }
@@ -162,15 +156,21 @@ fn prefork_children_end_when_the_server_is_killed() {
             for child in children {
                 wait_until(&format!("{lang:?} {program}: child {child} ends"), || !runs(child));
             }
-            for mut client in clients {
-                let mut rest = Vec::new();
-                match client.read_to_end(&mut rest) {
-                    Ok(_) => assert!(rest.is_empty()),
-                    Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
-                }
-            }
+            assert_closed(clients);
         },
     );
+}
+
+/// Every client sees its connection end: its end of stream with nothing
+/// before it, or a reset.
+fn assert_closed(clients: Vec<TcpStream>) {
+    for mut client in clients {
+        let mut rest = Vec::new();
+        match client.read_to_end(&mut rest) {
+            Ok(_) => assert!(rest.is_empty()),
+            Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
+        }
+    }
 }
 
 /// Whether the process `pid` exists and is not a zombie.
@@ -251,13 +251,7 @@ fn reuseport_spreads_connections_over_its_loops() {
             let (status, log) = server.stop();
             assert_eq!(status.code(), Some(0), "{lang:?} {program}: {log:?}");
             assert_eq!(log.last().map(String::as_str), Some("shutting down"));
-            for mut client in clients {
-                let mut rest = Vec::new();
-                match client.read_to_end(&mut rest) {
-                    Ok(_) => assert!(rest.is_empty()),
-                    Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
-                }
-            }
+            assert_closed(clients);
         },
     );
 }
