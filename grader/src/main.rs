@@ -189,16 +189,18 @@ pub fn grade(o: &Options) -> (Report, Option<String>) {
     let mut notes = Vec::new();
     if ab.sandboxed() {
         notes.push(format!(
-            "sandbox: own network and PID namespaces, uid {}, no new privileges, {} open files, {} s CPU{}{}",
+            "sandbox: own network and PID namespaces, uid {}, no new privileges, {} open files, {} s CPU, nice {}{}{}{}",
             sandbox::NOBODY,
             sandbox::MAX_FILES,
             sandbox::MAX_CPU_SECONDS,
+            sandbox::PROGRAM_NICE,
             if ab.pids_cgroup {
                 format!(", {} processes and threads", sandbox::MAX_TASKS)
             } else {
                 String::new()
             },
             if ab.memory_cgroup { format!(", {} MiB", sandbox::MAX_MEMORY >> 20) } else { String::new() },
+            if ab.cpu_cgroup { ", at most one core" } else { "" },
         ));
     }
     for m in &ab.missing {

@@ -5,7 +5,8 @@
 //!
 //! Every grading is its own `grade` process with its own sandbox, so the
 //! gradings run in parallel threads; the project's servers and the grader
-//! both get `-t 1`, so that the timeout stage is short.
+//! both get `-t 2`, so that the timeout stage is short and its windows
+//! (0.8 T to 1.5 T) still wide enough for a loaded machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -82,10 +83,10 @@ fn every_tcp_program_of_the_list_passes_every_stage_strict_included() {
             jobs.push(thread::spawn(move || {
                 let out = match role {
                     Role::Server => grade(&[
-                        "server", "-m", model, "-t", "1", "--strict", "--", &path, "-p", "{port}", "-t", "1",
+                        "server", "-m", model, "-t", "2", "--strict", "--", &path, "-p", "{port}", "-t", "2",
                     ]),
                     Role::Client => {
-                        grade(&["client", "-t", "1", "--strict", "--", &path, "{host}", "{port}"])
+                        grade(&["client", "-t", "2", "--strict", "--", &path, "{host}", "{port}"])
                     }
                 };
                 (name, out)
@@ -111,8 +112,8 @@ struct Case {
     fails: &'static [&'static str],
 }
 
-const SERVER: &[&str] = &["server", "-t", "1"];
-const STRICT: &[&str] = &["server", "-t", "1", "--strict"];
+const SERVER: &[&str] = &["server", "-t", "2"];
+const STRICT: &[&str] = &["server", "-t", "2", "--strict"];
 const NOT_RUN_AFTER_SIGPIPE: &[&str] = &["sigpipe", "hog", "many", "leaks", "idle-cpu"];
 const STOPPED: &[&str] = &[
     "echo",
@@ -133,7 +134,7 @@ const STOPPED: &[&str] = &[
 const CASES: &[Case] = &[
     Case { name: "quit_strcmp", args: SERVER, fails: &["quit", "many"] },
     Case { name: "no_framing", args: SERVER, fails: &["many"] },
-    Case { name: "single_threaded", args: SERVER, fails: &["concurrent", "timeout", "hog"] },
+    Case { name: "single_threaded", args: SERVER, fails: &["concurrent", "hog"] },
     Case { name: "no_timeout", args: SERVER, fails: &["timeout"] },
     Case { name: "no_linger", args: STRICT, fails: &["no-loss", "log", "shutdown"] },
     Case { name: "sigpipe", args: SERVER, fails: NOT_RUN_AFTER_SIGPIPE },
@@ -144,14 +145,39 @@ const CASES: &[Case] = &[
     Case { name: "fork_bomb", args: SERVER, fails: STOPPED },
     Case { name: "memory_hog", args: SERVER, fails: STOPPED },
     Case { name: "setsid_child", args: SERVER, fails: &[] },
-    Case { name: "client_pieces", args: &["client", "-t", "1"], fails: &["pieces"] },
+    Case { name: "client_pieces", args: &["client", "-t", "2"], fails: &["pieces"] },
 ];
 
 /// Times, ports and counts that change from run to run, made constant.
 fn normalise(report: &str) -> String {
     let mut out = String::new();
-    for line in report.lines() {
+    let lines: Vec<&str> = report.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
         let t = line.trim_start();
+        // A window's two lines (after "first difference"), when what came
+        // is a prefix cut short (a reset): where the cut falls depends on
+        // the kernel's timing, so only their shape is compared.
+        let in_window = line.starts_with("    expected ") || line.starts_with("    got      ");
+        let cut_short = in_window && {
+            let got_line = if line.starts_with("    got") { line } else { lines.get(at + 1).copied().unwrap_or("") };
+            got_line.ends_with("(nothing more)")
+        };
+        // And the got line above such a window: its quoted tail is where
+        // the cut fell.
+        let got_cut = t.starts_with("got ")
+            && lines.get(at + 1).is_some_and(|l| l.trim_start().starts_with("first difference"))
+            && lines.get(at + 3).is_some_and(|l| l.ends_with("(nothing more)"));
+        if got_cut {
+            let tail = line.rsplit_once("\" ").map(|(_, t)| t).unwrap_or("");
+            let tail: String = tail.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect();
+            let tail = tail.split("N").filter(|p| !p.is_empty()).collect::<Vec<_>>().join("N");
+            out.push_str(&format!("  got      \"...\" {tail}\n"));
+            continue;
+        }
+        if cut_short {
+            out.push_str(if line.starts_with("    got") { "    got      ...(cut)\n" } else { "    expected ...(cut)\n" });
+            continue;
+        }
         // The steps and the program's lines depend on how the kernel split
         // the bytes; the stage, expected, got, the window and the hint do not.
         let kept = t.starts_with("FAIL ")
@@ -163,8 +189,23 @@ fn normalise(report: &str) -> String {
         if !kept {
             continue;
         }
-        let counts_vary =
-            t.starts_with("got ") || t.starts_with("first difference") || t.starts_with("not run: ");
+        // The counts of leaks' snapshot before many (a thread of an earlier
+        // session may still be ending), and the session many's descriptors
+        // ran out at.
+        let counts_vary = t.starts_with("got ")
+            || t.starts_with("first difference")
+            || t.starts_with("not run: ")
+            || t.starts_with("expected as before many")
+            || t.starts_with("expected \"session ");
+        // A memory hog is stopped wherever the limit met it: the limit
+        // named is what is compared, not what the stage's client saw.
+        let line = match line.split_once("; the program reached its") {
+            Some((head, rest)) if t.starts_with("got ") => {
+                format!("{}got      ...; the program reached its{rest}", &head[..head.find("got").unwrap_or(0)])
+            }
+            _ => line.to_string(),
+        };
+        let line = line.as_str();
         let mut norm = String::new();
         let mut chars = line.chars().peekable();
         while let Some(c) = chars.next() {
@@ -229,9 +270,9 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
                 args.push("--");
                 args.push(&program);
                 match case.name {
-                    "port8080" => args.extend(["-t", "1"]),
+                    "port8080" => args.extend(["-t", "2"]),
                     "client_pieces" => args.extend(["{host}", "{port}"]),
-                    _ => args.extend(["-p", "{port}", "-t", "1"]),
+                    _ => args.extend(["-p", "{port}", "-t", "2"]),
                 }
                 let mut child =
                     Command::new(GRADE).args(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
@@ -239,13 +280,14 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
                 let mut report = String::new();
                 std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut report).unwrap();
                 let status = child.wait().unwrap();
-                (case, pid, status.code(), report)
+                let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+                (case, pid, status.code(), signal, report)
             })
         })
         .collect();
     let mut problems = Vec::new();
     for job in jobs {
-        let (case, pid, code, report) = job.join().unwrap();
+        let (case, pid, code, signal, report) = job.join().unwrap();
         let want: BTreeSet<String> = case.fails.iter().map(|s| s.to_string()).collect();
         let got = failed(&report);
         if got != want {
@@ -253,10 +295,10 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
         }
         let code_wanted = if want.is_empty() { 0 } else { 1 };
         if code != Some(code_wanted) {
-            problems.push(format!("{}: exit status {code:?}, expected {code_wanted}", case.name));
+            problems.push(format!("{}: exit status {code:?} (signal {signal:?}), expected {code_wanted}", case.name));
         }
         // Nothing of the sandbox is left: no cgroup of that grader.
-        for controller in ["pids", "memory"] {
+        for controller in ["pids", "memory", "cpu"] {
             let prefix = format!("sockets-grade-{pid}-");
             if let Ok(entries) = std::fs::read_dir(format!("/sys/fs/cgroup/{controller}")) {
                 for e in entries.flatten() {
@@ -305,7 +347,7 @@ fn formats_exit_status_and_out_dir() {
     let program = dir.join("quit_strcmp").to_string_lossy().into_owned();
     let out_arg = out_dir.to_string_lossy().into_owned();
     let out = grade(&[
-        "server", "-t", "1", "--format", "json", "--out", &out_arg, "--", &program, "-p", "{port}", "-t", "1",
+        "server", "-t", "2", "--format", "json", "--out", &out_arg, "--", &program, "-p", "{port}", "-t", "2",
     ]);
     assert_eq!(out.status.code(), Some(1));
     // Gradescope's documented fields (results.json).
