@@ -20,7 +20,7 @@ use stages::{Ctx, Model, Role};
 
 const USAGE: &str = "usage: grade server [-m MODEL] [-t SECONDS] [--strict] [--format FORMAT] [--out DIR] [--no-sandbox] -- COMMAND [ARG...]
        grade client [-t SECONDS] [--strict] [--format FORMAT] [--out DIR] [--no-sandbox] -- COMMAND [ARG...]
-       grade class DIR [--out DIR] [-j N] [--strict] [--no-sandbox]
+       grade class DIR [--out DIR] [-j N] [-t SECONDS] [--strict] [--no-sandbox]
 MODEL: concurrent (default) or single; FORMAT: text (default), json, junit";
 
 fn usage_error(what: &str) -> ! {
@@ -91,7 +91,7 @@ fn parse(args: &[String]) -> Options {
                     m => usage_error(&format!("bad model: {m}")),
                 }
             }
-            "-t" if !class => {
+            "-t" => {
                 let v = value(&mut it, "-t");
                 o.timeout = v
                     .parse()

@@ -393,3 +393,101 @@ fn formats_exit_status_and_out_dir() {
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     assert!(text(&missing).trim_end().ends_with("passed, 14 failed") || text(&missing).contains("failed"));
 }
+
+/// `grade class`: a generated class of four (a correct select(2) server, one
+/// with the strcmp quit bug, one that does not compile, a client built by
+/// its own Makefile), graded with -j 2: a row each, every cell linking to a
+/// file that is there, the CSV's cells, a progress line per submission.
+#[test]
+fn class_of_four_with_a_broken_build() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-class");
+    let _ = std::fs::remove_dir_all(&base);
+    let class = base.join("class");
+    let faulty = root().join("grader/tests/faulty");
+    let with_timeout_2 =
+        |file: &str| std::fs::read_to_string(faulty.join(file)).unwrap().replace("timeout = 5", "timeout = 2");
+    for (sub, file, text) in [
+        ("alice", "server.c", with_timeout_2("select_loop.c")),
+        ("bob", "server.c", with_timeout_2("quit_strcmp.c")),
+        ("carol", "server.c", "int main(void) { return x; }\n".to_string()),
+        ("dave", "client.c", std::fs::read_to_string(faulty.join("client_pieces.c")).unwrap()),
+        ("dave", "Makefile", "client: client.c\n\tcc -O2 -o client client.c\n".to_string()),
+    ] {
+        std::fs::create_dir_all(class.join(sub)).unwrap();
+        std::fs::write(class.join(sub).join(file), text).unwrap();
+    }
+    let out = Command::new(GRADE).arg("class").arg(&class).args(["-j", "2", "-t", "2"]).output().unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{progress}");
+    let report = base.join("class-report");
+    assert_eq!(progress.lines().filter(|l| l.starts_with("class: [")).count(), 4, "{progress}");
+    // The CSV: a header of every stage of the three programs, a row each.
+    let csv = std::fs::read_to_string(report.join("results.csv")).unwrap();
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let header = &lines[0];
+    assert_eq!(header.len(), 1 + 14 + 13 + 8 + 3, "{csv}");
+    let cell = |row: &str, col: &str| -> String {
+        let r = lines.iter().find(|l| l[0] == row).unwrap_or_else(|| panic!("no row {row} in {csv}"));
+        r[header.iter().position(|h| *h == col).unwrap_or_else(|| panic!("no column {col}"))].to_string()
+    };
+    let server_cols: Vec<&str> = header.iter().filter(|h| h.starts_with("server:")).copied().collect();
+    for col in &server_cols {
+        assert_eq!(cell("alice", col), "pass", "alice {col}:\n{csv}");
+        let bob = if *col == "server:quit" || *col == "server:many" { "fail" } else { "pass" };
+        assert_eq!(cell("bob", col), bob, "bob {col}:\n{csv}");
+        assert_eq!(cell("carol", col), "", "carol {col}:\n{csv}");
+        assert_eq!(cell("dave", col), "", "dave has no server: {col}");
+    }
+    assert_eq!(cell("carol", "note"), "the build failed");
+    assert_eq!(cell("dave", "client:pieces"), "fail");
+    assert_eq!(cell("dave", "client:send"), "pass");
+    assert_eq!(cell("alice", "passed"), "14");
+    assert!(std::fs::read_to_string(report.join("carol/build.txt")).unwrap().contains("undeclared"));
+    // The table: a row per submission, each cell a link to a file that is there.
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert_eq!(html.matches("<tr><td class=\"name\">").count(), 4);
+    let links: Vec<&str> = html.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    assert_eq!(links.len(), 4 * 35, "every cell a link");
+    for link in links {
+        assert!(report.join(link).is_file(), "{link} is missing");
+    }
+    assert!(html.contains("href=\"bob/server/quit.txt\""));
+    let quit = std::fs::read_to_string(report.join("bob/server/quit.txt")).unwrap();
+    assert!(quit.contains("strcmp(buf, \"quit\")"), "{quit}");
+}
+
+/// Gradescope's run_autograder, against a fake /autograder tree in a
+/// temporary directory (GRADE_AUTOGRADER_ROOT): a submission with a
+/// server.c, graded into results.json with Gradescope's fields.
+#[test]
+fn gradescope_run_autograder_writes_results_json() {
+    let ag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-autograder");
+    let _ = std::fs::remove_dir_all(&ag);
+    for d in ["source", "submission"] {
+        std::fs::create_dir_all(ag.join(d)).unwrap();
+    }
+    std::fs::copy(GRADE, ag.join("source/grade")).unwrap();
+    let server = std::fs::read_to_string(root().join("grader/tests/faulty/quit_strcmp.c"))
+        .unwrap()
+        .replace("timeout = 5", "timeout = 2");
+    std::fs::write(ag.join("submission/server.c"), server).unwrap();
+    let out = Command::new(root().join("grader/scripts/gradescope/run_autograder"))
+        .env("GRADE_AUTOGRADER_ROOT", &ag)
+        .env("GRADE_ARGS", "-t 2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(ag.join("results/results.json")).expect("results/results.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    for field in ["score", "max_score", "output", "tests", "visibility", "stdout_visibility"] {
+        assert!(json.get(field).is_some(), "no {field} in {json}");
+    }
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 14, "the server's stages (no server_single, no client): {json}");
+    assert_eq!(json["score"], 12.0, "{json}");
+    let quit = tests.iter().find(|t| t["name"].as_str().unwrap().starts_with("server quit:")).unwrap();
+    assert_eq!(quit["status"], "failed");
+    assert!(quit["output"].as_str().unwrap().contains("strcmp"), "{quit}");
+    let output = json["output"].as_str().unwrap();
+    assert!(output.contains("server_single: no server_single after the build"), "{output}");
+}
