@@ -70,7 +70,7 @@ fn parse(args: &[String]) -> Options {
         }
         Some("class") => true,
         Some("-h" | "--help") => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", stages::table());
             exit(0);
         }
         Some(other) => usage_error(&format!("unknown command: {other}")),

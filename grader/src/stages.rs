@@ -160,6 +160,27 @@ pub static STAGES: &[Stage] = &[
     ))),
 ];
 
+/// Every stage, a line each, for --help (and the book, which includes it).
+pub fn table() -> String {
+    let mut t = String::from("stages, in order (strict: only with --strict):\n");
+    for s in STAGES {
+        let who = match (s.role, s.model) {
+            (Role::Client, _) => "client",
+            (Role::Server, Some(Model::Concurrent)) => "server (concurrent)",
+            (Role::Server, Some(Model::Single)) => "server (single)",
+            (Role::Server, None) => "server",
+        };
+        t.push_str(&format!(
+            "  {:<20} {:<13} {}{}\n",
+            who,
+            s.slug,
+            s.title,
+            if s.strict { " (strict)" } else { "" }
+        ));
+    }
+    t
+}
+
 /// The stages a run does, in order.
 pub fn selected(role: Role, model: Model, with_strict: bool) -> Vec<&'static Stage> {
     STAGES
