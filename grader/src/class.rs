@@ -65,7 +65,8 @@ fn columns(strict: bool) -> Vec<(usize, &'static str)> {
 pub fn run(o: &Options) -> i32 {
     let dir = o.class_dir.clone().expect("class has a DIR");
     let out = o.out.clone().unwrap_or_else(|| {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "class".into());
+        let name =
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "class".into());
         dir.with_file_name(format!("{name}-report"))
     });
     let mut subs: Vec<PathBuf> = match std::fs::read_dir(&dir) {
@@ -137,7 +138,8 @@ fn submission(sub: &Path, out: &Path, strict: bool, no_sandbox: bool, timeout: u
     let _ = std::fs::remove_dir_all(&mine);
     let work = mine.join("work");
     let cols = columns(strict);
-    let mut row = Row { name: name.clone(), note: None, cells: Vec::new(), passed: 0, total: cols.len(), seconds: 0.0 };
+    let mut row =
+        Row { name: name.clone(), note: None, cells: Vec::new(), passed: 0, total: cols.len(), seconds: 0.0 };
     let none_all = |row: &mut Row, why: &str, link: &str| {
         row.note = Some(why.to_string());
         row.cells = cols.iter().map(|_| Cell::None(link.to_string())).collect();
@@ -159,7 +161,8 @@ fn submission(sub: &Path, out: &Path, strict: bool, no_sandbox: bool, timeout: u
         let exe = work.join(p.name);
         if !exe.is_file() {
             let why = format!("no {} after the build", p.name);
-            let _ = std::fs::write(mine.join(format!("{}.txt", p.name)), format!("{why}\n\nthe build:\n{log}"));
+            let _ =
+                std::fs::write(mine.join(format!("{}.txt", p.name)), format!("{why}\n\nthe build:\n{log}"));
             row.cells.extend(slugs.iter().map(|_| Cell::None(format!("{name}/{}.txt", p.name))));
             continue;
         }

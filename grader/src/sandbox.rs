@@ -331,12 +331,10 @@ pub struct Launch {
 /// The program under test, running.
 pub struct Running {
     pub pid: Pid,
-    pub started: Instant,
     pub output: Arc<Mutex<Output>>,
     pub stdin: Option<std::process::ChildStdin>,
     status: Arc<Mutex<Status>>,
     cgroup: Option<Cgroup>,
-    netns: Option<File>,
     pub sandboxed: bool,
     killed: bool,
 }
@@ -346,17 +344,15 @@ fn self_exe() -> PathBuf {
 }
 
 impl Running {
-    /// Starts the program; Err if it could not be started at all.
     /// Starts the program; Err if it could not be started at all. `ready`
     /// runs first, in the program's network namespace (the grader's
     /// listening socket for a client).
     pub fn start(launch: &Launch, ab: &Abilities, ready: impl FnOnce()) -> Result<Running, String> {
         let output = Arc::new(Mutex::new(Output::default()));
         let status = Arc::new(Mutex::new(Status::default()));
-        let started = Instant::now();
         if !ab.sandboxed() {
             ready();
-            return Self::start_plain(launch, output, status, started);
+            return Self::start_plain(launch, output, status);
         }
         let cgroup = Cgroup::create(ab)?;
         let (status_read, status_write) =
@@ -435,17 +431,8 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(2));
         };
-        let running = Running {
-            pid,
-            started,
-            output,
-            stdin,
-            status,
-            cgroup: Some(cgroup),
-            netns: Some(netns),
-            sandboxed: true,
-            killed: false,
-        };
+        let running =
+            Running { pid, output, stdin, status, cgroup: Some(cgroup), sandboxed: true, killed: false };
         Ok(running)
     }
 
@@ -453,7 +440,6 @@ impl Running {
         launch: &Launch,
         output: Arc<Mutex<Output>>,
         status: Arc<Mutex<Status>>,
-        started: Instant,
     ) -> Result<Running, String> {
         let mut cmd = Command::new(&launch.argv[0]);
         cmd.args(&launch.argv[1..]).process_group(0);
@@ -474,27 +460,7 @@ impl Running {
             s.exit = Some(exit);
             s.helper_done = true;
         });
-        Ok(Running {
-            pid,
-            started,
-            output,
-            stdin,
-            status,
-            cgroup: None,
-            netns: None,
-            sandboxed: false,
-            killed: false,
-        })
-    }
-
-    /// Makes the calling thread's new sockets in the program's network
-    /// namespace (threads it starts afterwards inherit it).
-    pub fn enter_netns(&self) {
-        if let Some(ns) = &self.netns {
-            if let Err(e) = nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET) {
-                eprintln!("grade: setns: {e}");
-            }
-        }
+        Ok(Running { pid, output, stdin, status, cgroup: None, sandboxed: false, killed: false })
     }
 
     pub fn exit(&self) -> Option<Exit> {

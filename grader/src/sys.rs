@@ -75,4 +75,3 @@ pub fn set_nice(nice: i32) {
     // SAFETY: setpriority takes plain integers and touches no memory.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
 }
-

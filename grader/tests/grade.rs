@@ -159,7 +159,8 @@ fn normalise(report: &str) -> String {
         // the kernel's timing, so only their shape is compared.
         let in_window = line.starts_with("    expected ") || line.starts_with("    got      ");
         let cut_short = in_window && {
-            let got_line = if line.starts_with("    got") { line } else { lines.get(at + 1).copied().unwrap_or("") };
+            let got_line =
+                if line.starts_with("    got") { line } else { lines.get(at + 1).copied().unwrap_or("") };
             got_line.ends_with("(nothing more)")
         };
         // And the got line above such a window: its quoted tail is where
@@ -175,7 +176,11 @@ fn normalise(report: &str) -> String {
             continue;
         }
         if cut_short {
-            out.push_str(if line.starts_with("    got") { "    got      ...(cut)\n" } else { "    expected ...(cut)\n" });
+            out.push_str(if line.starts_with("    got") {
+                "    got      ...(cut)\n"
+            } else {
+                "    expected ...(cut)\n"
+            });
             continue;
         }
         // The steps and the program's lines depend on how the kernel split
@@ -201,7 +206,10 @@ fn normalise(report: &str) -> String {
         // named is what is compared, not what the stage's client saw.
         let line = match line.split_once("; the program reached its") {
             Some((head, rest)) if t.starts_with("got ") => {
-                format!("{}got      ...; the program reached its{rest}", &head[..head.find("got").unwrap_or(0)])
+                format!(
+                    "{}got      ...; the program reached its{rest}",
+                    &head[..head.find("got").unwrap_or(0)]
+                )
             }
             _ => line.to_string(),
         };
@@ -295,7 +303,10 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
         }
         let code_wanted = if want.is_empty() { 0 } else { 1 };
         if code != Some(code_wanted) {
-            problems.push(format!("{}: exit status {code:?} (signal {signal:?}), expected {code_wanted}", case.name));
+            problems.push(format!(
+                "{}: exit status {code:?} (signal {signal:?}), expected {code_wanted}",
+                case.name
+            ));
         }
         // Nothing of the sandbox is left: no cgroup of that grader.
         for controller in ["pids", "memory", "cpu"] {
@@ -415,8 +426,9 @@ fn class_of_four_with_a_broken_build() {
     let _ = std::fs::remove_dir_all(&base);
     let class = base.join("class");
     let faulty = root().join("grader/tests/faulty");
-    let with_timeout_2 =
-        |file: &str| std::fs::read_to_string(faulty.join(file)).unwrap().replace("timeout = 5", "timeout = 2");
+    let with_timeout_2 = |file: &str| {
+        std::fs::read_to_string(faulty.join(file)).unwrap().replace("timeout = 5", "timeout = 2")
+    };
     for (sub, file, text) in [
         ("alice", "server.c", with_timeout_2("select_loop.c")),
         ("bob", "server.c", with_timeout_2("quit_strcmp.c")),
