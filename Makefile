@@ -231,7 +231,7 @@ grade-demo: grade build/c/server
 	@mkdir -p build/grader
 	$(CC) $(CFLAGS) grader/tests/faulty/quit_strcmp.c -o build/grader/quit_strcmp
 	./grade server -t 2 -- build/c/server -p '{port}' -t 2 || true
-	./grade server -t 2 -- build/grader/quit_strcmp -p '{port}' || true
+	./grade server -t 2 -- build/grader/quit_strcmp -p '{port}' -t 2 || true
 
 # The Gradescope autograder: build/grader/gradescope.zip (setup.sh, run_autograder).
 gradescope: grade

@@ -129,7 +129,7 @@ book_steps() {
 }
 # The integration tests' binaries first, a step of their own: cargo builds
 # them on both cores, so nothing runs beside it.
-step "integration build" cargo nextest run --release -p sockets --test '*' --no-run
+step "integration build" cargo nextest run --release -p sockets -p grader --test '*' --no-run
 book=
 if [ -x "$HOME/.cargo/bin/mdbook" ] && [ -x "$HOME/.cargo/bin/mdbook-gettext" ] || [ "${CI:-}" = true ]; then
     echo "== make test: book (beside integration: build/test-logs/book*.log, shown at the end)"
@@ -146,12 +146,24 @@ echo "== make test: sanitize (beside integration: build/test-logs/sanitize.log, 
 sanitize_start=$SECONDS
 scripts/sanitize.sh >"$logs/sanitize.log" 2>&1 &
 sanitize=$!
+# grader: grader/tests/*.rs (every program of programs.txt graded, the
+# faulty fixtures), beside integration too: its ~30 s are mostly waits, and
+# the programs it grades run at nice 10 and at most one core each.
+echo "== make test: grader (beside integration: build/test-logs/grader.log, shown at the end)"
+grader_start=$SECONDS
+cargo nextest run --release -p grader --test '*' >"$logs/grader.log" 2>&1 &
+grader=$!
 step integration cargo nextest run --release -p sockets --test '*'
 sanitize_status=0
 wait "$sanitize" || sanitize_status=$?
 echo "== make test: sanitize"
 cat "$logs/sanitize.log"
 record sanitize "$sanitize_status" $((SECONDS - sanitize_start))
+grader_status=0
+wait "$grader" || grader_status=$?
+echo "== make test: grader"
+cat "$logs/grader.log"
+record grader "$grader_status" $((SECONDS - grader_start))
 if [ -n "$book" ]; then
     wait "$book"
     while IFS='|' read -r name status seconds; do

@@ -55,9 +55,6 @@ impl Log {
     pub fn new() -> Log {
         Log { start: Instant::now(), steps: Arc::new(Mutex::new(Vec::new())) }
     }
-    pub fn start(&self) -> Instant {
-        self.start
-    }
     pub fn add(&self, who: &str, kind: Kind, text: String) {
         let mut steps = self.steps.lock().unwrap();
         if steps.len() < STEPS_KEPT {

@@ -20,7 +20,7 @@ use stages::{Ctx, Model, Role};
 
 const USAGE: &str = "usage: grade server [-m MODEL] [-t SECONDS] [--strict] [--format FORMAT] [--out DIR] [--no-sandbox] -- COMMAND [ARG...]
        grade client [-t SECONDS] [--strict] [--format FORMAT] [--out DIR] [--no-sandbox] -- COMMAND [ARG...]
-       grade class DIR [--out DIR] [-j N] [--strict] [--no-sandbox]
+       grade class DIR [--out DIR] [-j N] [-t SECONDS] [--strict] [--no-sandbox]
 MODEL: concurrent (default) or single; FORMAT: text (default), json, junit";
 
 fn usage_error(what: &str) -> ! {
@@ -70,7 +70,7 @@ fn parse(args: &[String]) -> Options {
         }
         Some("class") => true,
         Some("-h" | "--help") => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", stages::table());
             exit(0);
         }
         Some(other) => usage_error(&format!("unknown command: {other}")),
@@ -91,7 +91,7 @@ fn parse(args: &[String]) -> Options {
                     m => usage_error(&format!("bad model: {m}")),
                 }
             }
-            "-t" if !class => {
+            "-t" => {
                 let v = value(&mut it, "-t");
                 o.timeout = v
                     .parse()
@@ -189,16 +189,18 @@ pub fn grade(o: &Options) -> (Report, Option<String>) {
     let mut notes = Vec::new();
     if ab.sandboxed() {
         notes.push(format!(
-            "sandbox: own network and PID namespaces, uid {}, no new privileges, {} open files, {} s CPU{}{}",
+            "sandbox: own network and PID namespaces, uid {}, no new privileges, {} open files, {} s CPU, nice {}{}{}{}",
             sandbox::NOBODY,
             sandbox::MAX_FILES,
             sandbox::MAX_CPU_SECONDS,
+            sandbox::PROGRAM_NICE,
             if ab.pids_cgroup {
                 format!(", {} processes and threads", sandbox::MAX_TASKS)
             } else {
                 String::new()
             },
             if ab.memory_cgroup { format!(", {} MiB", sandbox::MAX_MEMORY >> 20) } else { String::new() },
+            if ab.cpu_cgroup { ", at most one core" } else { "" },
         ));
     }
     for m in &ab.missing {

@@ -198,6 +198,8 @@ fn colour(kind: Kind) -> &'static str {
     }
 }
 
+// An SVG <text>: its every attribute is a parameter, as the other ladders' writers have it.
+#[allow(clippy::too_many_arguments)]
 fn text(x: f64, y: f64, s: &str, size: f64, anchor: &str, fill: &str, family: &str, weight: &str) -> String {
     format!(
         "<text x=\"{x:.1}\" y=\"{y:.1}\" font-family=\"{family}\" font-size=\"{size}\" text-anchor=\"{anchor}\" fill=\"{fill}\" font-weight=\"{weight}\">{}</text>\n",

@@ -38,6 +38,15 @@ pub const MAX_TASKS: u32 = 512;
 pub const MAX_MEMORY: u64 = 512 << 20;
 pub const MAX_FILES: u64 = 1024;
 pub const MAX_CPU_SECONDS: u64 = 120;
+/// The program's share of the CPU (cgroup v1 cpu controller): at most one
+/// core (cfs quota), and under contention the weight of one ordinary task
+/// for all its processes and threads together (cpu.shares), so that a
+/// fork bomb or a spinning loop leaves the grader and the machine on time.
+pub const CPU_QUOTA_US: u64 = 100_000;
+pub const CPU_SHARES: u64 = 1024;
+/// The program's nice value: the grader's own threads, which measure the
+/// times of the exchange, come first.
+pub const PROGRAM_NICE: i32 = 10;
 /// Output kept: the first half and the last half of this.
 pub const OUTPUT_KEPT: usize = 64 << 10;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -49,6 +58,7 @@ pub struct Abilities {
     pub namespaces: bool,
     pub pids_cgroup: bool,
     pub memory_cgroup: bool,
+    pub cpu_cgroup: bool,
     /// What is missing, in words, for the report.
     pub missing: Vec<String>,
 }
@@ -76,6 +86,10 @@ impl Abilities {
         if !a.memory_cgroup {
             a.missing
                 .push(format!("the memory limit (no cgroup v1 memory controller at {CGROUP_ROOT}/memory)"));
+        }
+        a.cpu_cgroup = writable_dir(&format!("{CGROUP_ROOT}/cpu"));
+        if !a.cpu_cgroup {
+            a.missing.push(format!("the CPU share (no cgroup v1 cpu controller at {CGROUP_ROOT}/cpu)"));
         }
         a
     }
@@ -122,6 +136,16 @@ impl Cgroup {
                 &[
                     ("memory.limit_in_bytes", MAX_MEMORY.to_string()),
                     ("memory.memsw.limit_in_bytes", MAX_MEMORY.to_string()),
+                ],
+            )?;
+        }
+        if ab.cpu_cgroup {
+            make(
+                "cpu",
+                &[
+                    ("cpu.cfs_period_us", "100000".into()),
+                    ("cpu.cfs_quota_us", CPU_QUOTA_US.to_string()),
+                    ("cpu.shares", CPU_SHARES.to_string()),
                 ],
             )?;
         }
@@ -179,7 +203,7 @@ fn remove_cgroup_dir(dir: &Path) {
 
 /// Removes the cgroups left by graders that died (their PID is gone).
 pub fn remove_stale_cgroups() {
-    for controller in ["pids", "memory"] {
+    for controller in ["pids", "memory", "cpu"] {
         let Ok(entries) = fs::read_dir(Path::new(CGROUP_ROOT).join(controller)) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -291,6 +315,10 @@ struct Status {
     left: usize,
     spawn_error: Option<String>,
     helper_done: bool,
+    /// The status pipe was read to its end (init and the helper are gone).
+    status_closed: bool,
+    /// Init has started the program (its exec succeeded).
+    started: bool,
 }
 
 /// What to run, and how.
@@ -303,12 +331,10 @@ pub struct Launch {
 /// The program under test, running.
 pub struct Running {
     pub pid: Pid,
-    pub started: Instant,
     pub output: Arc<Mutex<Output>>,
     pub stdin: Option<std::process::ChildStdin>,
     status: Arc<Mutex<Status>>,
     cgroup: Option<Cgroup>,
-    netns: Option<File>,
     pub sandboxed: bool,
     killed: bool,
 }
@@ -318,17 +344,15 @@ fn self_exe() -> PathBuf {
 }
 
 impl Running {
-    /// Starts the program; Err if it could not be started at all.
     /// Starts the program; Err if it could not be started at all. `ready`
     /// runs first, in the program's network namespace (the grader's
     /// listening socket for a client).
     pub fn start(launch: &Launch, ab: &Abilities, ready: impl FnOnce()) -> Result<Running, String> {
         let output = Arc::new(Mutex::new(Output::default()));
         let status = Arc::new(Mutex::new(Status::default()));
-        let started = Instant::now();
         if !ab.sandboxed() {
             ready();
-            return Self::start_plain(launch, output, status, started);
+            return Self::start_plain(launch, output, status);
         }
         let cgroup = Cgroup::create(ab)?;
         let (status_read, status_write) =
@@ -383,15 +407,23 @@ impl Running {
         }
         ready();
         let _ = File::from(go_write).write_all(b"g");
-        // The program is init's one child; wait until it shows (or fails).
+        // The program is init's one child; wait until init says it started
+        // (a child seen before that may be one whose exec is failing).
         let pid = loop {
-            if let Some(pid) = children(init).first() {
-                break *pid;
+            if status.lock().unwrap().started {
+                if let Some(pid) = children(init).first() {
+                    break *pid;
+                }
             }
             {
                 let s = status.lock().unwrap();
                 if let Some(e) = &s.spawn_error {
                     return Err(e.clone());
+                }
+                if s.helper_done {
+                    if let Some(e) = &s.spawn_error {
+                        return Err(e.clone());
+                    }
                 }
                 if s.exit.is_some() || s.helper_done || Instant::now() > deadline {
                     break init;
@@ -399,17 +431,8 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(2));
         };
-        let running = Running {
-            pid,
-            started,
-            output,
-            stdin,
-            status,
-            cgroup: Some(cgroup),
-            netns: Some(netns),
-            sandboxed: true,
-            killed: false,
-        };
+        let running =
+            Running { pid, output, stdin, status, cgroup: Some(cgroup), sandboxed: true, killed: false };
         Ok(running)
     }
 
@@ -417,7 +440,6 @@ impl Running {
         launch: &Launch,
         output: Arc<Mutex<Output>>,
         status: Arc<Mutex<Status>>,
-        started: Instant,
     ) -> Result<Running, String> {
         let mut cmd = Command::new(&launch.argv[0]);
         cmd.args(&launch.argv[1..]).process_group(0);
@@ -438,27 +460,7 @@ impl Running {
             s.exit = Some(exit);
             s.helper_done = true;
         });
-        Ok(Running {
-            pid,
-            started,
-            output,
-            stdin,
-            status,
-            cgroup: None,
-            netns: None,
-            sandboxed: false,
-            killed: false,
-        })
-    }
-
-    /// Makes the calling thread's new sockets in the program's network
-    /// namespace (threads it starts afterwards inherit it).
-    pub fn enter_netns(&self) {
-        if let Some(ns) = &self.netns {
-            if let Err(e) = nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET) {
-                eprintln!("grade: setns: {e}");
-            }
-        }
+        Ok(Running { pid, output, stdin, status, cgroup: None, sandboxed: false, killed: false })
     }
 
     pub fn exit(&self) -> Option<Exit> {
@@ -553,18 +555,24 @@ fn watch_status(read: OwnedFd, status: Arc<Mutex<Status>>) {
                     s.left = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
                     s.exit = Some(if kind == "signal" { Exit::Signal(n) } else { Exit::Code(n) });
                 }
+                Some("started") => s.started = true,
                 Some("error") => s.spawn_error = Some(line["error ".len()..].to_string()),
                 _ => {}
             }
         }
+        status.lock().unwrap().status_closed = true;
     });
 }
 
 fn wait_helper(mut helper: Child, status: Arc<Mutex<Status>>) {
     thread::spawn(move || {
         let _ = helper.wait();
-        // The status pipe may still hold init's last word: give it a moment.
-        thread::sleep(Duration::from_millis(20));
+        // The status pipe may still hold init's last word: wait until it
+        // has been read to its end (a loaded machine can take a while).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !status.lock().unwrap().status_closed && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         let mut s = status.lock().unwrap();
         if s.exit.is_none() {
             s.exit = Some(Exit::Signal(9));
@@ -616,6 +624,19 @@ pub fn proc_stat(pid: Pid) -> Option<ProcStat> {
         cpu_ticks: num(11) + num(12) + num(13) + num(14),
         threads: num(17),
     })
+}
+
+/// Each thread of a process: its TID, and its schedstat's first two fields
+/// (nanoseconds on a CPU, and waiting on a run queue).
+pub fn thread_schedstats(pid: Pid) -> Vec<(i32, (u64, u64))> {
+    let mut out = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else { continue };
+        let mut f = text.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+        out.push((tid, (f.next().unwrap_or(0), f.next().unwrap_or(0))));
+    }
+    out
 }
 
 pub fn open_fds(pid: Pid) -> usize {
@@ -683,6 +704,7 @@ pub fn init_main(args: &[String]) -> ! {
     let _ = setrlimit(Resource::RLIMIT_NOFILE, MAX_FILES, MAX_FILES);
     let _ = setrlimit(Resource::RLIMIT_CPU, MAX_CPU_SECONDS, MAX_CPU_SECONDS);
     let _ = fs::write("/proc/self/oom_score_adj", "0");
+    sys::set_nice(PROGRAM_NICE);
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         let _ = writeln!(status, "error no_new_privs: {e}");
         std::process::exit(127);
@@ -701,6 +723,7 @@ pub fn init_main(args: &[String]) -> ! {
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         sys::redirect_stdio(&null);
     }
+    let _ = writeln!(status, "started");
     let program = Pid::from_raw(child.id() as i32);
     std::mem::forget(child);
     use nix::sys::wait::{waitpid, WaitStatus};

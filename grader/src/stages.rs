@@ -101,8 +101,14 @@ pub static STAGES: &[Stage] = &[
         Timeouts(3, 6),
         timeout,
     ),
-    stage("reset", "a client resets its connection before reading its echo", S, Secs(4), reset),
-    stage("sigpipe", "a client sends 64 KiB of lines and closes without reading", S, Secs(5), sigpipe),
+    stage("reset", "a client resets its connection before reading its echo", S, Secs(7), reset),
+    stage(
+        "sigpipe",
+        "a client sends lines, never reads, and resets once its writes block",
+        S,
+        Secs(10),
+        sigpipe,
+    ),
     only(
         Model::Concurrent,
         stage("hog", "a client sends 8 MiB and never reads; another is still served", S, Secs(6), hog),
@@ -160,6 +166,27 @@ pub static STAGES: &[Stage] = &[
     ))),
 ];
 
+/// Every stage, a line each, for --help (and the book, which includes it).
+pub fn table() -> String {
+    let mut t = String::from("stages, in order (strict: only with --strict):\n");
+    for s in STAGES {
+        let who = match (s.role, s.model) {
+            (Role::Client, _) => "client",
+            (Role::Server, Some(Model::Concurrent)) => "server (concurrent)",
+            (Role::Server, Some(Model::Single)) => "server (single)",
+            (Role::Server, None) => "server",
+        };
+        t.push_str(&format!(
+            "  {:<20} {:<13} {}{}\n",
+            who,
+            s.slug,
+            s.title,
+            if s.strict { " (strict)" } else { "" }
+        ));
+    }
+    t
+}
+
 /// The stages a run does, in order.
 pub fn selected(role: Role, model: Model, with_strict: bool) -> Vec<&'static Stage> {
     STAGES
@@ -189,6 +216,11 @@ pub struct Ctx {
     /// A program that could not be started at all (exit status 2).
     pub unstartable: Option<String>,
     before_many: Option<Snapshot>,
+    /// The quit stage passed (for many's hint).
+    quit_ok: bool,
+    /// The local port of start's connection, made the moment the port was
+    /// open: its lines may come before the listening line.
+    probe_port: Option<u16>,
     echo_port: Option<u16>,
     // The client stages' session.
     listener: Option<TcpListener>,
@@ -211,6 +243,8 @@ impl Ctx {
             log: Log::new(),
             unstartable: None,
             before_many: None,
+            quit_ok: false,
+            probe_port: None,
             echo_port: None,
             listener: None,
             conn: None,
@@ -273,10 +307,6 @@ impl Ctx {
             s.fds += open_fds(pid);
         }
         s
-    }
-
-    fn cpu_ticks(&self) -> u64 {
-        self.running().processes().iter().filter_map(|p| proc_stat(*p)).map(|s| s.cpu_ticks).sum()
     }
 
     /// Starts the program (a fresh session for a client: its own sandbox,
@@ -347,7 +377,8 @@ fn start(c: &mut Ctx) -> Result<(), Fail> {
                 .hint("perhaps bind failed (the port is taken, or a wrong address) or the program read a missing argument: see its output below"));
         }
         match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            Ok(_) => {
+            Ok(probe) => {
+                c.probe_port = probe.local_addr().ok().map(|a| a.port());
                 c.log.note(format!("connected to {addr}, and closed"));
                 return c.still_running(
                     "perhaps the server ends after its first client: it should go back to accept",
@@ -501,10 +532,19 @@ fn quit(c: &mut Ctx) -> Result<(), Fail> {
     ] {
         let mut a = c.connect(who)?;
         let _ = a.send(line);
-        let (end, got) = a.expect_end(within);
+        // Its echo is the failure, whatever follows (the server's own idle
+        // timeout may end the connection soon after): stop reading there.
+        let end = a.read_up_to(line.len(), within);
+        let got = a.take();
         if !got.is_empty() || end == End::Timeout {
             let expected = format!("no echo of {}, and the end of the connection within 2 s", quoted(line));
-            let got_text = if got.is_empty() { format!("nothing for {}, the connection still open", secs(within)) } else { format!("{} {}", quoted(&got), end.words(within)) };
+            let got_text = if got.is_empty() {
+                format!("nothing for {}, the connection still open", secs(within))
+            } else if end == End::Complete {
+                format!("{} back", quoted(&got))
+            } else {
+                format!("{} {}", quoted(&got), end.words(within))
+            };
             let hint = if got.is_empty() { "perhaps the server sees quit but does not close the client's socket (close, or return from the thread)" } else { hint };
             return Err(Fail::new(expected, got_text).hint(hint));
         }
@@ -521,6 +561,7 @@ fn quit(c: &mut Ctx) -> Result<(), Fail> {
             return Err(mismatch(line, &got, end, within).hint(hint));
         }
     }
+    c.quit_ok = true;
     Ok(())
 }
 
@@ -574,10 +615,14 @@ fn timeout(c: &mut Ctx) -> Result<(), Fail> {
             let sent_at = Instant::now();
             let line = format!("still here {i}\n");
             let _ = k.send(line.as_bytes());
-            let end = k.read_up_to(line.len(), Duration::from_secs(1));
+            // What is checked is that the server does not close it, not
+            // how fast it answers (that is concurrent's): a window as wide
+            // as the timeout, so that a loaded machine cannot fail it.
+            let window = t + Duration::from_secs(1);
+            let end = k.read_up_to(line.len(), window);
             let got = k.take();
             if got != line.as_bytes() {
-                return Err(mismatch(line.as_bytes(), &got, end, Duration::from_secs(1)).hint(
+                return Err(mismatch(line.as_bytes(), &got, end, window).hint(
                     "the active client was cut: perhaps the idle timeout counts from the connection's start, not from the last byte",
                 ));
             }
@@ -636,21 +681,37 @@ fn reset(c: &mut Ctx) -> Result<(), Fail> {
     c.still_running("perhaps the server exits when recv or send fails (exit() in an error path) instead of closing that one connection")?;
     let mut b = c.connect("B")?;
     let _ = b.send(b"after the reset\n");
-    b.expect(b"after the reset\n", Duration::from_secs(2))
+    // SPEC gives no time here: a window wide enough for a loaded machine.
+    b.expect(b"after the reset\n", Duration::from_secs(5))
         .map_err(|f| f.hint("perhaps the server stopped serving after a client's reset"))
 }
 
 fn sigpipe(c: &mut Ctx) -> Result<(), Fail> {
+    // A sends lines and never reads, until its writes block: then the
+    // server's echoes fill A's buffers and the server is stuck in send (or
+    // holds echoes it has still to send), with more of A's lines unread.
+    // Then A resets. The server's sends fail, whatever the timing: a plain
+    // 64 KiB and a close can be all read and echoed before the reset comes
+    // (a busy machine), and then only recv fails.
     let mut a = c.connect("A")?;
-    let data = numbered_lines(2000, "sigpipe")[..64 << 10].to_vec();
-    let _ = a.send(&data);
-    drop(a);
-    c.log.note("A closed without reading (its kernel answers the echoes with a reset)");
+    let _ = a.stream.set_write_timeout(Some(Duration::from_millis(300)));
+    let chunk = numbered_lines(2000, "sigpipe")[..64 << 10].to_vec();
+    let mut sent = 0usize;
+    while sent < 8 << 20 {
+        if a.stream.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    c.log.note(format!("A sent {} KiB of lines without reading, until its writes blocked", sent >> 10));
+    a.reset();
+    c.log.note("A reset its connection (SO_LINGER 0): the server's next sends fail");
     thread::sleep(Duration::from_millis(500));
     c.still_running("perhaps the server exits when send fails instead of closing that one connection")?;
     let mut b = c.connect("B")?;
     let _ = b.send(b"after the sigpipe\n");
-    b.expect(b"after the sigpipe\n", Duration::from_secs(2))
+    // SPEC gives no time here: a window wide enough for a loaded machine.
+    b.expect(b"after the sigpipe\n", Duration::from_secs(5))
 }
 
 fn hog(c: &mut Ctx) -> Result<(), Fail> {
@@ -679,17 +740,22 @@ fn hog(c: &mut Ctx) -> Result<(), Fail> {
     r
 }
 
+/// A client of `many` that failed: its number, why, and its steps.
+type ClientFail = (usize, Fail, Vec<crate::exchange::Step>);
+
 fn many(c: &mut Ctx) -> Result<(), Fail> {
     c.before_many = Some(c.snapshot());
     let addr = c.addr();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let first_fail: Arc<Mutex<Option<Fail>>> = Arc::new(Mutex::new(None));
+    // Every failing client, kept; the lowest-numbered one is shown, so that
+    // the explanation does not depend on which thread ran first.
+    let fails: Arc<Mutex<Vec<ClientFail>>> = Arc::new(Mutex::new(Vec::new()));
+    let quit_ok = c.quit_ok;
     let mut handles = Vec::new();
     for i in 0..100 {
         // Each client its own steps: a failure shows the failing client's.
         let log = Log::new();
-        let stage_log = c.log.clone();
-        let first_fail = first_fail.clone();
+        let fails = fails.clone();
         handles.push(thread::spawn(move || {
             let who = format!("C{i}");
             let expected: Vec<u8> =
@@ -707,28 +773,35 @@ fn many(c: &mut Ctx) -> Result<(), Fail> {
                 }
                 let mut fail = mismatch(&expected, &got, end, left);
                 fail.expected = format!("client {i}: its own 10 lines, then the end of stream: {}", fail.expected);
-                let others = got.windows(6).any(|w| w.starts_with(b"token-") && !expected.windows(6).any(|e| e == w));
-                Err(if others || (!got.is_empty() && !expected.starts_with(&got) && got.len() >= expected.len()) {
+                let token = format!("token-{i:03}-");
+                let others = got
+                    .windows(token.len())
+                    .any(|w| w.starts_with(b"token-") && w[9] == b'-' && w != token.as_bytes());
+                let quit_echoed = got.len() > expected.len() && got.starts_with(&expected) && got.ends_with(b"quit\n");
+                Err(if quit_echoed && quit_ok {
+                    fail.hint("the server echoed quit: perhaps it compares a whole recv with quit, not each line (here the 10 lines and quit came together): split what recv returns at each \\n")
+                } else if quit_echoed {
+                    fail.hint("the server echoed quit instead of ending the session: see the quit stage")
+                } else if others {
                     fail.hint("perhaps the clients share one buffer (a global, or a static in the thread function): each needs its own")
                 } else {
                     fail.hint("perhaps the server cannot hold this many clients at once, or loses a client's lines")
                 })
             })();
             if let Err(f) = result {
-                let mut first = first_fail.lock().unwrap();
-                if first.is_none() {
-                    for s in log.steps() {
-                        stage_log.add(&who, s.kind, s.text);
-                    }
-                    *first = Some(f);
-                }
+                fails.lock().unwrap().push((i, f, log.steps()));
             }
         }));
     }
     for h in handles {
         let _ = h.join();
     }
-    if let Some(f) = first_fail.lock().unwrap().take() {
+    let mut fails = std::mem::take(&mut *fails.lock().unwrap());
+    fails.sort_by_key(|(i, _, _)| *i);
+    if let Some((i, f, steps)) = fails.into_iter().next() {
+        for s in steps {
+            c.log.add(&format!("C{i}"), s.kind, s.text);
+        }
         return Err(f);
     }
     c.log.note("100 clients done; now 1,000 sessions one after another");
@@ -798,20 +871,53 @@ fn idle_cpu(c: &mut Ctx) -> Result<(), Fail> {
     for i in 0..10 {
         conns.push(c.connect(&format!("C{i}"))?);
     }
-    let before = c.cpu_ticks();
-    let during = Duration::from_secs(2);
-    thread::sleep(during);
-    let ticks = c.cpu_ticks().saturating_sub(before);
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
-    let cpu = ticks as f64 / hz;
-    let share = cpu / during.as_secs_f64() * 100.0;
-    c.log.note(format!("the program used {cpu:.2} s of CPU in {}: {share:.0}% of one core", secs(during)));
-    if share < 5.0 {
+    // 2 s, or less when the idle timeout is shorter, so that the clients
+    // are still connected (the server closes them after the timeout).
+    let during = Duration::from_secs(2).min(c.t().mul_f64(0.8));
+    // Every thread's schedstat (ns on a CPU, ns waiting for one), sampled
+    // every 100 ms so that a thread that ends in the window still counts.
+    let mut first: std::collections::HashMap<i32, (u64, u64)> = Default::default();
+    let mut last: std::collections::HashMap<i32, (u64, u64)> = Default::default();
+    let started = Instant::now();
+    let mut initial = true;
+    loop {
+        for pid in c.running().processes() {
+            for (tid, stat) in crate::sandbox::thread_schedstats(pid) {
+                first.entry(tid).or_insert(if initial { stat } else { (0, 0) });
+                last.insert(tid, stat);
+            }
+        }
+        initial = false;
+        if started.elapsed() >= during {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100).min(during.saturating_sub(started.elapsed())));
+    }
+    let window = started.elapsed().as_secs_f64();
+    let mut ran = 0u64;
+    let mut busiest = 0u64;
+    for (tid, end) in &last {
+        let begin = first.get(tid).copied().unwrap_or((0, 0));
+        let r = end.0.saturating_sub(begin.0);
+        ran += r;
+        busiest = busiest.max(r + end.1.saturating_sub(begin.1));
+    }
+    let ran = ran as f64 / 1e9;
+    let share = ran / window * 100.0;
+    let ready = busiest as f64 / 1e9 / window * 100.0;
+    c.log.note(format!(
+        "the program's threads ran {ran:.2} s in {window:.1} s: {share:.0}% of one core; its busiest thread was running or ready to run {ready:.0}% of the time"
+    ));
+    // Under load a spinning loop gets less of the CPU than it asks for:
+    // a thread that was running or ready to run half the time spins too.
+    if share < 5.0 && ready < 50.0 {
         return Ok(());
     }
-    Err(Fail::new("under 5% of one core while 10 clients are silent", format!("{share:.0}% of one core ({cpu:.2} s in 2.0 s)")).hint(
-        "perhaps a loop spins without waiting: poll/select with a zero timeout, or a non-blocking recv retried at once on EAGAIN",
-    ))
+    Err(Fail::new(
+        "under 5% of one core while 10 clients are silent (and no thread ready to run half the time)",
+        format!("{share:.0}% of one core ({ran:.2} s in {window:.1} s), a thread ready to run {ready:.0}% of the time"),
+    )
+    .hint("perhaps a loop spins without waiting: poll/select with a zero timeout, or a non-blocking recv retried at once on EAGAIN"))
 }
 
 fn no_loss(c: &mut Ctx) -> Result<(), Fail> {
@@ -895,7 +1001,13 @@ fn server_log(c: &mut Ctx) -> Result<(), Fail> {
     let log_fail = |expected: String, got: String| {
         Err(Fail::new(expected, got).hint("see SPEC \"Server output\": one line per event, flushed as it happens (fflush, or setvbuf(stdout, NULL, _IOLBF, 0), when stdout is a pipe)"))
     };
-    match lines.first() {
+    // The grader's first connection (start) is made as soon as the port
+    // takes it, which can be before the server has printed that it is
+    // ready (a pre-forked child accepts while the parent prints): that
+    // connection's lines may come first.
+    let probe = c.probe_port.map(|p| format!("[127.0.0.1:{p}] "));
+    let first = lines.iter().position(|l| !probe.as_ref().is_some_and(|p| l.starts_with(p.as_str())));
+    match first.map(|i| &lines[i]) {
         Some(l) if l.starts_with("listening on ") => {}
         other => {
             return log_fail(
@@ -906,6 +1018,11 @@ fn server_log(c: &mut Ctx) -> Result<(), Fail> {
     }
     let mut open: std::collections::HashMap<String, bool> = Default::default();
     for (i, line) in lines.iter().enumerate() {
+        // What came in the dropped middle is not known: a session may have
+        // begun there, on a port an earlier session had used.
+        if cut && i == head {
+            open.clear();
+        }
         let Some((peer, kind)) = server_line(line) else {
             return log_fail(
                 "a line of SPEC \"Server output\"".into(),

@@ -5,7 +5,8 @@
 //!
 //! Every grading is its own `grade` process with its own sandbox, so the
 //! gradings run in parallel threads; the project's servers and the grader
-//! both get `-t 1`, so that the timeout stage is short.
+//! both get `-t 2`, so that the timeout stage is short and its windows
+//! (0.8 T to 1.5 T) still wide enough for a loaded machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -82,10 +83,10 @@ fn every_tcp_program_of_the_list_passes_every_stage_strict_included() {
             jobs.push(thread::spawn(move || {
                 let out = match role {
                     Role::Server => grade(&[
-                        "server", "-m", model, "-t", "1", "--strict", "--", &path, "-p", "{port}", "-t", "1",
+                        "server", "-m", model, "-t", "2", "--strict", "--", &path, "-p", "{port}", "-t", "2",
                     ]),
                     Role::Client => {
-                        grade(&["client", "-t", "1", "--strict", "--", &path, "{host}", "{port}"])
+                        grade(&["client", "-t", "2", "--strict", "--", &path, "{host}", "{port}"])
                     }
                 };
                 (name, out)
@@ -111,8 +112,8 @@ struct Case {
     fails: &'static [&'static str],
 }
 
-const SERVER: &[&str] = &["server", "-t", "1"];
-const STRICT: &[&str] = &["server", "-t", "1", "--strict"];
+const SERVER: &[&str] = &["server", "-t", "2"];
+const STRICT: &[&str] = &["server", "-t", "2", "--strict"];
 const NOT_RUN_AFTER_SIGPIPE: &[&str] = &["sigpipe", "hog", "many", "leaks", "idle-cpu"];
 const STOPPED: &[&str] = &[
     "echo",
@@ -133,7 +134,7 @@ const STOPPED: &[&str] = &[
 const CASES: &[Case] = &[
     Case { name: "quit_strcmp", args: SERVER, fails: &["quit", "many"] },
     Case { name: "no_framing", args: SERVER, fails: &["many"] },
-    Case { name: "single_threaded", args: SERVER, fails: &["concurrent", "timeout", "hog"] },
+    Case { name: "single_threaded", args: SERVER, fails: &["concurrent", "hog"] },
     Case { name: "no_timeout", args: SERVER, fails: &["timeout"] },
     Case { name: "no_linger", args: STRICT, fails: &["no-loss", "log", "shutdown"] },
     Case { name: "sigpipe", args: SERVER, fails: NOT_RUN_AFTER_SIGPIPE },
@@ -144,14 +145,44 @@ const CASES: &[Case] = &[
     Case { name: "fork_bomb", args: SERVER, fails: STOPPED },
     Case { name: "memory_hog", args: SERVER, fails: STOPPED },
     Case { name: "setsid_child", args: SERVER, fails: &[] },
-    Case { name: "client_pieces", args: &["client", "-t", "1"], fails: &["pieces"] },
+    Case { name: "client_pieces", args: &["client", "-t", "2"], fails: &["pieces"] },
 ];
 
 /// Times, ports and counts that change from run to run, made constant.
 fn normalise(report: &str) -> String {
     let mut out = String::new();
-    for line in report.lines() {
+    let lines: Vec<&str> = report.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
         let t = line.trim_start();
+        // A window's two lines (after "first difference"), when what came
+        // is a prefix cut short (a reset): where the cut falls depends on
+        // the kernel's timing, so only their shape is compared.
+        let in_window = line.starts_with("    expected ") || line.starts_with("    got      ");
+        let cut_short = in_window && {
+            let got_line =
+                if line.starts_with("    got") { line } else { lines.get(at + 1).copied().unwrap_or("") };
+            got_line.ends_with("(nothing more)")
+        };
+        // And the got line above such a window: its quoted tail is where
+        // the cut fell.
+        let got_cut = t.starts_with("got ")
+            && lines.get(at + 1).is_some_and(|l| l.trim_start().starts_with("first difference"))
+            && lines.get(at + 3).is_some_and(|l| l.ends_with("(nothing more)"));
+        if got_cut {
+            let tail = line.rsplit_once("\" ").map(|(_, t)| t).unwrap_or("");
+            let tail: String = tail.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect();
+            let tail = tail.split("N").filter(|p| !p.is_empty()).collect::<Vec<_>>().join("N");
+            out.push_str(&format!("  got      \"...\" {tail}\n"));
+            continue;
+        }
+        if cut_short {
+            out.push_str(if line.starts_with("    got") {
+                "    got      ...(cut)\n"
+            } else {
+                "    expected ...(cut)\n"
+            });
+            continue;
+        }
         // The steps and the program's lines depend on how the kernel split
         // the bytes; the stage, expected, got, the window and the hint do not.
         let kept = t.starts_with("FAIL ")
@@ -163,8 +194,26 @@ fn normalise(report: &str) -> String {
         if !kept {
             continue;
         }
-        let counts_vary =
-            t.starts_with("got ") || t.starts_with("first difference") || t.starts_with("not run: ");
+        // The counts of leaks' snapshot before many (a thread of an earlier
+        // session may still be ending), and the session many's descriptors
+        // ran out at.
+        let counts_vary = t.starts_with("got ")
+            || t.starts_with("first difference")
+            || t.starts_with("not run: ")
+            || t.starts_with("expected as before many")
+            || t.starts_with("expected \"session ");
+        // A memory hog is stopped wherever the limit met it: the limit
+        // named is what is compared, not what the stage's client saw.
+        let line = match line.split_once("; the program reached its") {
+            Some((head, rest)) if t.starts_with("got ") => {
+                format!(
+                    "{}got      ...; the program reached its{rest}",
+                    &head[..head.find("got").unwrap_or(0)]
+                )
+            }
+            _ => line.to_string(),
+        };
+        let line = line.as_str();
         let mut norm = String::new();
         let mut chars = line.chars().peekable();
         while let Some(c) = chars.next() {
@@ -229,9 +278,9 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
                 args.push("--");
                 args.push(&program);
                 match case.name {
-                    "port8080" => args.extend(["-t", "1"]),
+                    "port8080" => args.extend(["-t", "2"]),
                     "client_pieces" => args.extend(["{host}", "{port}"]),
-                    _ => args.extend(["-p", "{port}", "-t", "1"]),
+                    _ => args.extend(["-p", "{port}", "-t", "2"]),
                 }
                 let mut child =
                     Command::new(GRADE).args(&args).stdout(std::process::Stdio::piped()).spawn().unwrap();
@@ -239,13 +288,14 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
                 let mut report = String::new();
                 std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut report).unwrap();
                 let status = child.wait().unwrap();
-                (case, pid, status.code(), report)
+                let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+                (case, pid, status.code(), signal, report)
             })
         })
         .collect();
     let mut problems = Vec::new();
     for job in jobs {
-        let (case, pid, code, report) = job.join().unwrap();
+        let (case, pid, code, signal, report) = job.join().unwrap();
         let want: BTreeSet<String> = case.fails.iter().map(|s| s.to_string()).collect();
         let got = failed(&report);
         if got != want {
@@ -253,10 +303,13 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
         }
         let code_wanted = if want.is_empty() { 0 } else { 1 };
         if code != Some(code_wanted) {
-            problems.push(format!("{}: exit status {code:?}, expected {code_wanted}", case.name));
+            problems.push(format!(
+                "{}: exit status {code:?} (signal {signal:?}), expected {code_wanted}",
+                case.name
+            ));
         }
         // Nothing of the sandbox is left: no cgroup of that grader.
-        for controller in ["pids", "memory"] {
+        for controller in ["pids", "memory", "cpu"] {
             let prefix = format!("sockets-grade-{pid}-");
             if let Ok(entries) = std::fs::read_dir(format!("/sys/fs/cgroup/{controller}")) {
                 for e in entries.flatten() {
@@ -305,7 +358,7 @@ fn formats_exit_status_and_out_dir() {
     let program = dir.join("quit_strcmp").to_string_lossy().into_owned();
     let out_arg = out_dir.to_string_lossy().into_owned();
     let out = grade(&[
-        "server", "-t", "1", "--format", "json", "--out", &out_arg, "--", &program, "-p", "{port}", "-t", "1",
+        "server", "-t", "2", "--format", "json", "--out", &out_arg, "--", &program, "-p", "{port}", "-t", "2",
     ]);
     assert_eq!(out.status.code(), Some(1));
     // Gradescope's documented fields (results.json).
@@ -339,6 +392,17 @@ fn formats_exit_status_and_out_dir() {
         out.stdout.as_slice()
     );
     let quit_txt = std::fs::read_to_string(out_dir.join("quit.txt")).unwrap();
+    // The book shows a recorded one (book/src/grading.md includes it): it
+    // is still what the grader writes, digits (times, ports) aside.
+    let digits = |s: &str| s.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect::<String>();
+    let recorded = std::fs::read_to_string(root().join("grader/tests/reports/quit_strcmp-quit.txt")).unwrap();
+    assert_eq!(digits(&recorded), digits(&quit_txt), "grader/tests/reports/quit_strcmp-quit.txt is stale");
+    let help = grade(&["--help"]);
+    assert_eq!(
+        text(&help),
+        std::fs::read_to_string(root().join("grader/tests/reports/help.txt")).unwrap(),
+        "grader/tests/reports/help.txt is stale: ./grade --help > grader/tests/reports/help.txt"
+    );
     assert!(quit_txt.contains("A -> sent \"quit\\n\""), "{quit_txt}");
     let svg = std::fs::read_to_string(out_dir.join("quit.svg")).unwrap();
     let svg = roxmltree::Document::parse(&svg).expect("quit.svg is XML");
@@ -350,4 +414,103 @@ fn formats_exit_status_and_out_dir() {
     let missing = grade(&["server", "--", "/nonexistent/server", "-p", "{port}"]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     assert!(text(&missing).trim_end().ends_with("passed, 14 failed") || text(&missing).contains("failed"));
+}
+
+/// `grade class`: a generated class of four (a correct select(2) server, one
+/// with the strcmp quit bug, one that does not compile, a client built by
+/// its own Makefile), graded with -j 2: a row each, every cell linking to a
+/// file that is there, the CSV's cells, a progress line per submission.
+#[test]
+fn class_of_four_with_a_broken_build() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-class");
+    let _ = std::fs::remove_dir_all(&base);
+    let class = base.join("class");
+    let faulty = root().join("grader/tests/faulty");
+    let with_timeout_2 = |file: &str| {
+        std::fs::read_to_string(faulty.join(file)).unwrap().replace("timeout = 5", "timeout = 2")
+    };
+    for (sub, file, text) in [
+        ("alice", "server.c", with_timeout_2("select_loop.c")),
+        ("bob", "server.c", with_timeout_2("quit_strcmp.c")),
+        ("carol", "server.c", "int main(void) { return x; }\n".to_string()),
+        ("dave", "client.c", std::fs::read_to_string(faulty.join("client_pieces.c")).unwrap()),
+        ("dave", "Makefile", "client: client.c\n\tcc -O2 -o client client.c\n".to_string()),
+    ] {
+        std::fs::create_dir_all(class.join(sub)).unwrap();
+        std::fs::write(class.join(sub).join(file), text).unwrap();
+    }
+    let out = Command::new(GRADE).arg("class").arg(&class).args(["-j", "2", "-t", "2"]).output().unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{progress}");
+    let report = base.join("class-report");
+    assert_eq!(progress.lines().filter(|l| l.starts_with("class: [")).count(), 4, "{progress}");
+    // The CSV: a header of every stage of the three programs, a row each.
+    let csv = std::fs::read_to_string(report.join("results.csv")).unwrap();
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let header = &lines[0];
+    assert_eq!(header.len(), 1 + 14 + 13 + 8 + 3, "{csv}");
+    let cell = |row: &str, col: &str| -> String {
+        let r = lines.iter().find(|l| l[0] == row).unwrap_or_else(|| panic!("no row {row} in {csv}"));
+        r[header.iter().position(|h| *h == col).unwrap_or_else(|| panic!("no column {col}"))].to_string()
+    };
+    let server_cols: Vec<&str> = header.iter().filter(|h| h.starts_with("server:")).copied().collect();
+    for col in &server_cols {
+        assert_eq!(cell("alice", col), "pass", "alice {col}:\n{csv}");
+        let bob = if *col == "server:quit" || *col == "server:many" { "fail" } else { "pass" };
+        assert_eq!(cell("bob", col), bob, "bob {col}:\n{csv}");
+        assert_eq!(cell("carol", col), "", "carol {col}:\n{csv}");
+        assert_eq!(cell("dave", col), "", "dave has no server: {col}");
+    }
+    assert_eq!(cell("carol", "note"), "the build failed");
+    assert_eq!(cell("dave", "client:pieces"), "fail");
+    assert_eq!(cell("dave", "client:send"), "pass");
+    assert_eq!(cell("alice", "passed"), "14");
+    assert!(std::fs::read_to_string(report.join("carol/build.txt")).unwrap().contains("undeclared"));
+    // The table: a row per submission, each cell a link to a file that is there.
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert_eq!(html.matches("<tr><td class=\"name\">").count(), 4);
+    let links: Vec<&str> = html.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    assert_eq!(links.len(), 4 * 35, "every cell a link");
+    for link in links {
+        assert!(report.join(link).is_file(), "{link} is missing");
+    }
+    assert!(html.contains("href=\"bob/server/quit.txt\""));
+    let quit = std::fs::read_to_string(report.join("bob/server/quit.txt")).unwrap();
+    assert!(quit.contains("strcmp(buf, \"quit\")"), "{quit}");
+}
+
+/// Gradescope's run_autograder, against a fake /autograder tree in a
+/// temporary directory (GRADE_AUTOGRADER_ROOT): a submission with a
+/// server.c, graded into results.json with Gradescope's fields.
+#[test]
+fn gradescope_run_autograder_writes_results_json() {
+    let ag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-autograder");
+    let _ = std::fs::remove_dir_all(&ag);
+    for d in ["source", "submission"] {
+        std::fs::create_dir_all(ag.join(d)).unwrap();
+    }
+    std::fs::copy(GRADE, ag.join("source/grade")).unwrap();
+    let server = std::fs::read_to_string(root().join("grader/tests/faulty/quit_strcmp.c"))
+        .unwrap()
+        .replace("timeout = 5", "timeout = 2");
+    std::fs::write(ag.join("submission/server.c"), server).unwrap();
+    let out = Command::new(root().join("grader/scripts/gradescope/run_autograder"))
+        .env("GRADE_AUTOGRADER_ROOT", &ag)
+        .env("GRADE_ARGS", "-t 2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(ag.join("results/results.json")).expect("results/results.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("results.json is JSON");
+    for field in ["score", "max_score", "output", "tests", "visibility", "stdout_visibility"] {
+        assert!(json.get(field).is_some(), "no {field} in {json}");
+    }
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 14, "the server's stages (no server_single, no client): {json}");
+    assert_eq!(json["score"], 12.0, "{json}");
+    let quit = tests.iter().find(|t| t["name"].as_str().unwrap().starts_with("server quit:")).unwrap();
+    assert_eq!(quit["status"], "failed");
+    assert!(quit["output"].as_str().unwrap().contains("strcmp"), "{quit}");
+    let output = json["output"].as_str().unwrap();
+    assert!(output.contains("server_single: no server_single after the build"), "{output}");
 }

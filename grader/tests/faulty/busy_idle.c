@@ -1,4 +1,4 @@
-/* busy_idle.c: waits for bytes by retrying a non-blocking recv at once (EAGAIN): a core spins while clients are idle
+/* busy_idle.c: waits for clients and bytes by retrying a non-blocking accept and recv at once (EAGAIN): a core spins while nothing happens
  * A test fixture of the grader (grader/tests/): written the way a student
  * writes the assignment, with one classic mistake. Not an example to copy. */
 #define _GNU_SOURCE
@@ -39,8 +39,10 @@ static void *serve(void *arg) {
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EAGAIN) {
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            if (ts.tv_sec + ts.tv_nsec / 1e9 - last > timeout) break;
-            continue;
+            if (ts.tv_sec + ts.tv_nsec / 1e9 - last <= timeout) continue;
+            /* one last look: the thread may have been asleep while bytes came */
+            n = recv(fd, buf, sizeof buf, 0);
+            if (n < 0 && errno == EAGAIN) break;
         }
         if (n <= 0) break;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,9 +85,11 @@ int main(int argc, char **argv) {
     }
     printf("server on port %d\n", port);
     fflush(stdout);
+    fcntl(s, F_SETFL, O_NONBLOCK);
     for (;;) {
         int c = accept(s, NULL, NULL);
-        if (c < 0) continue;
+        if (c < 0) continue; /* EAGAIN: no client yet, ask again at once */
+        fcntl(c, F_SETFL, 0);
         pthread_t t;
         pthread_create(&t, NULL, serve, (void *)(long)c);
         pthread_detach(t);
