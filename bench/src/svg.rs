@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 const WIDTH: f64 = 880.0;
 /// Left of the bars: the group labels.
-const LABEL_WIDTH: f64 = 230.0;
+const LABEL_WIDTH: f64 = 330.0;
 /// Right of the bars: room for the value printed after the longest bar.
 const VALUE_WIDTH: f64 = 70.0;
 const PLOT_WIDTH: f64 = WIDTH - LABEL_WIDTH - VALUE_WIDTH - 20.0;
