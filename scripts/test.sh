@@ -12,7 +12,7 @@
 #                a member added to Cargo.toml is a step here with no edit)
 #   lint         make lint: rustfmt, clippy -D warnings, the C's warnings
 #   integration build  the integration tests' binaries (nothing beside it)
-#   integration  tests/*.rs under cargo-nextest, side by side (.config/nextest.toml)
+#   integration  tests/*.rs and grader/tests/*.rs under cargo-nextest, side by side (.config/nextest.toml)
 #   sanitize     scripts/sanitize.sh (make sanitize without its build),
 #                beside integration: its tests wait on timeouts more than
 #                they compute
@@ -146,24 +146,12 @@ echo "== make test: sanitize (beside integration: build/test-logs/sanitize.log, 
 sanitize_start=$SECONDS
 scripts/sanitize.sh >"$logs/sanitize.log" 2>&1 &
 sanitize=$!
-# grader: grader/tests/*.rs (every program of programs.txt graded, the
-# faulty fixtures), beside integration too: its ~30 s are mostly waits, and
-# the programs it grades run at nice 10 and at most one core each.
-echo "== make test: grader (beside integration: build/test-logs/grader.log, shown at the end)"
-grader_start=$SECONDS
-cargo nextest run --release -p grader --test '*' >"$logs/grader.log" 2>&1 &
-grader=$!
-step integration cargo nextest run --release -p sockets --test '*'
+step integration cargo nextest run --release -p sockets -p grader --test '*'
 sanitize_status=0
 wait "$sanitize" || sanitize_status=$?
 echo "== make test: sanitize"
 cat "$logs/sanitize.log"
 record sanitize "$sanitize_status" $((SECONDS - sanitize_start))
-grader_status=0
-wait "$grader" || grader_status=$?
-echo "== make test: grader"
-cat "$logs/grader.log"
-record grader "$grader_status" $((SECONDS - grader_start))
 if [ -n "$book" ]; then
     wait "$book"
     while IFS='|' read -r name status seconds; do

@@ -246,7 +246,10 @@ fn reuseport_spreads_connections_over_its_loops() {
             }
             let after = switches_by_thread(pid);
             let woke: Vec<u64> = before.iter().zip(&after).map(|((_, b), (_, a))| a - b).collect();
-            let busy = woke.iter().filter(|&&n| n >= 8).count();
+            // How the kernel's hash splits 64 source ports between the two
+            // sockets is its own (33 and 2 wake-ups once, under make test's
+            // load): each loop must have woken, the signal thread not.
+            let busy = woke.iter().filter(|&&n| n >= 1).count();
             assert_eq!(busy, 2, "{lang:?} {program}: wake-ups by thread over 64 sessions: {woke:?}");
             let (status, log) = server.stop();
             assert_eq!(status.code(), Some(0), "{lang:?} {program}: {log:?}");
