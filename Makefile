@@ -279,7 +279,7 @@ book: book-tools
 book-pot: book
 	@cd build/book-root && MDBOOK_OUTPUT='{"xgettext": {}}' $(MDBOOK) build -d ../book-pot
 	@cp build/book-pot/messages.pot po/messages.pot
-	@msgmerge --quiet --update --no-fuzzy-matching po/id.po po/messages.pot
+	@msgmerge --quiet --update --backup=none --no-fuzzy-matching po/id.po po/messages.pot
 
 # make book-test: the built book holds together (check.py), nothing of the
 # old README was lost (readme-map.py); make book-browser: every page in
