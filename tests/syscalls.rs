@@ -46,8 +46,11 @@ fn strace(dir: &Path, lang: Lang, program: &str, args: &[&str]) -> Command {
     } else {
         "trace=network"
     };
+    // clone and clone3 as well, for the order the threads were made in
+    // (read_traces); their lines are not compared.
+    let calls = format!("{calls},clone,clone3");
     let mut command = Command::new("strace");
-    command.args(["-ff", "-e", calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
+    command.args(["-ff", "-e", &calls, "-o"]).arg(dir.join("t")).arg(bin(lang, program)).args(args);
     command
 }
 
@@ -194,29 +197,51 @@ fn normalise_line(line: &str, fds: &mut FdNames) -> String {
     out
 }
 
+/// The thread ids `text` (one thread's trace) saw its clone calls return,
+/// in the order it made them.
+fn made_by(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter(|l| l.starts_with("clone(") || l.starts_with("clone3("))
+        .filter_map(|l| l.rsplit(" = ").next()?.parse().ok())
+        .collect()
+}
+
 /// All the trace files of one run, thread by thread in the order the threads
-/// were created (by thread id), normalised.
+/// were created, normalised. The order comes from the clone calls, each
+/// thread followed by those it made: not from the thread ids, which wrap at
+/// pid_max, so that a later thread can have a smaller id.
 fn read_traces(dir: &Path) -> String {
-    let mut files: Vec<(u32, PathBuf)> = fs::read_dir(dir)
+    let mut texts: std::collections::BTreeMap<u32, String> = fs::read_dir(dir)
         .expect("trace directory")
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let tid = path.extension()?.to_str()?.parse().ok()?;
-            Some((tid, path))
+            Some((tid, fs::read_to_string(&path).expect("read trace")))
         })
         .collect();
-    files.sort();
+    let made: std::collections::HashSet<u32> = texts.values().flat_map(|t| made_by(t)).collect();
+    let mut files: Vec<(u32, String)> = Vec::new();
+    let mut next: Vec<u32> = texts.keys().copied().filter(|tid| !made.contains(tid)).rev().collect();
+    while let Some(tid) = next.pop() {
+        let Some(text) = texts.remove(&tid) else { continue };
+        next.extend(made_by(&text).into_iter().rev());
+        files.push((tid, text));
+    }
+    // A thread whose maker's trace is missing: after the others, by id.
+    files.extend(std::mem::take(&mut texts));
     assert!(!files.is_empty(), "strace wrote no trace into {}", dir.display());
     let mut out = String::new();
-    for (n, (_, path)) in files.iter().enumerate() {
+    for (n, (_, text)) in files.iter().enumerate() {
         out.push_str(&format!("== thread {}\n", n + 1));
         let mut fds = FdNames::default();
         // A call still blocked when the process exits (`accept(3,
         // <unfinished ...>) = ?`) is left out: whether the main thread was
         // back in accept when SIGTERM came is timing, not behaviour.
-        let text = fs::read_to_string(path).expect("read trace");
-        let lines: Vec<&str> =
-            text.lines().filter(|l| !l.contains("<unfinished ...>") && *l != RUST_RUNTIME_POLL).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("<unfinished ...>") && *l != RUST_RUNTIME_POLL)
+            .filter(|l| !l.starts_with("clone(") && !l.starts_with("clone3("))
+            .collect();
         // A pool's worker is handed its connections (no accept of its own),
         // so the number a session's socket has depends on whether the main
         // thread accepted it before or after the worker closed the last one:

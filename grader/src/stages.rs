@@ -218,9 +218,6 @@ pub struct Ctx {
     before_many: Option<Snapshot>,
     /// The quit stage passed (for many's hint).
     quit_ok: bool,
-    /// The local port of start's connection, made the moment the port was
-    /// open: its lines may come before the listening line.
-    probe_port: Option<u16>,
     echo_port: Option<u16>,
     // The client stages' session.
     listener: Option<TcpListener>,
@@ -244,7 +241,6 @@ impl Ctx {
             unstartable: None,
             before_many: None,
             quit_ok: false,
-            probe_port: None,
             echo_port: None,
             listener: None,
             conn: None,
@@ -377,8 +373,7 @@ fn start(c: &mut Ctx) -> Result<(), Fail> {
                 .hint("perhaps bind failed (the port is taken, or a wrong address) or the program read a missing argument: see its output below"));
         }
         match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-            Ok(probe) => {
-                c.probe_port = probe.local_addr().ok().map(|a| a.port());
+            Ok(_probe) => {
                 c.log.note(format!("connected to {addr}, and closed"));
                 return c.still_running(
                     "perhaps the server ends after its first client: it should go back to accept",
@@ -970,6 +965,12 @@ fn no_loss(c: &mut Ctx) -> Result<(), Fail> {
     Err(f.hint(hint))
 }
 
+/// The first line that is not a session's (`[peer] ...`): the listening
+/// line, if the server's log begins as it should.
+fn first_not_of_a_session(lines: &[String]) -> Option<&String> {
+    lines.iter().find(|l| server_line(l).is_none_or(|(peer, _)| peer.is_empty()))
+}
+
 /// The log lines SPEC "Server output" allows; None if `line` is none of them.
 fn server_line(line: &str) -> Option<(String, &'static str)> {
     if line.starts_with("listening on ") && line.ends_with(')') {
@@ -1001,13 +1002,12 @@ fn server_log(c: &mut Ctx) -> Result<(), Fail> {
     let log_fail = |expected: String, got: String| {
         Err(Fail::new(expected, got).hint("see SPEC \"Server output\": one line per event, flushed as it happens (fflush, or setvbuf(stdout, NULL, _IOLBF, 0), when stdout is a pipe)"))
     };
-    // The grader's first connection (start) is made as soon as the port
-    // takes it, which can be before the server has printed that it is
-    // ready (a pre-forked child accepts while the parent prints): that
-    // connection's lines may come first.
-    let probe = c.probe_port.map(|p| format!("[127.0.0.1:{p}] "));
-    let first = lines.iter().position(|l| !probe.as_ref().is_some_and(|p| l.starts_with(p.as_str())));
-    match first.map(|i| &lines[i]) {
+    // The grader connects as soon as the port takes connections, which can
+    // be before the server has printed that it is ready (pre-forked
+    // children, or loops, accept while the main thread starts the rest and
+    // then prints): the lines of sessions may come before the listening
+    // line, and are checked below with the others.
+    match first_not_of_a_session(&lines) {
         Some(l) if l.starts_with("listening on ") => {}
         other => {
             return log_fail(
@@ -1369,4 +1369,27 @@ fn client_log(c: &mut Ctx) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|l| l.to_string()).collect()
+    }
+
+    /// A session's lines before the listening line (a pre-forked child
+    /// accepted the grader's first connection) do not hide it; any other
+    /// line before it is what the log stage reports.
+    #[test]
+    fn the_listening_line_is_found_after_session_lines_only() {
+        let listening = "listening on 0.0.0.0:8080 (16 prefork processes, idle timeout 5 s)";
+        let early = lines(&["[127.0.0.1:40000] connected", "[127.0.0.1:40000] disconnected", listening]);
+        assert_eq!(first_not_of_a_session(&early).map(String::as_str), Some(listening));
+        let chatty = lines(&["Server started!", listening]);
+        assert_eq!(first_not_of_a_session(&chatty).map(String::as_str), Some("Server started!"));
+        let silent = lines(&["[127.0.0.1:40000] connected"]);
+        assert_eq!(first_not_of_a_session(&silent), None);
+    }
 }

@@ -128,7 +128,7 @@ def event_loop_idle_timeout(lang, workdir, server):
         kill_leftovers(tracer)
     return (outcome([server["name"], "-b", "127.0.0.1"] + server["count_args"] + args, "a client connects and sends nothing", 0,
                     listening.encode() + server_out, server_err, port)
-            + main_only(prefix, port))
+            + main_only(prefix, port, server_pid))
 
 
 def run_failures(lang, workdir):

@@ -104,11 +104,20 @@ def read_trace(prefix, main_pid, port):
     return out
 
 
-def main_only(prefix, port):
-    """The main thread's trace (the oldest pid) of a run under strace -ff."""
+def main_only(prefix, port, main_pid=None):
+    """The main thread's trace of a run under strace -ff: `main_pid`'s, or,
+    when strace started the program, the one no other file's clone made
+    (not the smallest pid: ids wrap at pid_max, so a thread can have a
+    smaller id than the main thread)."""
     directory, base = os.path.split(prefix)
-    pid = min(int(n.split(".")[-1]) for n in os.listdir(directory) if n.startswith(base + "."))
-    return ["# main thread"] + kept(f"{prefix}.{pid}", port)
+    pids = {int(n.split(".")[-1]) for n in os.listdir(directory) if n.startswith(base + ".")}
+    if main_pid is None:
+        made = set()
+        for pid in pids:
+            with open(f"{prefix}.{pid}") as f:
+                made |= {int(child) for child in re.findall(r"^clone3?\(.* = (\d+)$", f.read(), re.M)}
+        main_pid = min(pids - made or pids)
+    return ["# main thread"] + kept(f"{prefix}.{main_pid}", port)
 
 
 def transcript_header(lang, traced, server, client):
