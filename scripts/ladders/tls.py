@@ -16,7 +16,7 @@ NOTES = [
     "and only its length shows: the bytes inside, plus 1 (the hidden type) and 16 (the tag).",
     "CCS: ChangeCipherSpec, a record TLS 1.3 sends only so that old middleboxes let it pass.",
     "Beside each arrow: the libssl call (or system call) that sent it (bold), and the one that reads it.",
-    "To see inside: the client's SSLKEYLOGFILE and Wireshark (README, \"Encryption\").",
+    "To see inside: the client's SSLKEYLOGFILE and Wireshark (the book, \"Encryption\").",
 ]
 
 
