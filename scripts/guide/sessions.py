@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from .layout import CLIENT_INPUT, ROOT
-from .trace import read_trace, strace_command, waits_in
+from .trace import read_trace, started_pid, strace_command, waits_in
 
 # The system call numbers of the call an idle server waits in (x86_64 and
 # aarch64), for /proc/PID/syscall: accept and accept4 (43, 288; 202, 242),
@@ -155,8 +155,7 @@ def run_session(lang, server, client, workdir):
         kill_leftovers(tracer)
     traces = {server["name"]: read_trace(prefix, server_pid, port)}
     if traced_client(server):
-        client_pids = sorted(int(n.split(".")[-1]) for n in os.listdir(workdir)
-                             if n.startswith(f"{lang}-{client['name']}."))
-        traces[client["name"]] = read_trace(os.path.join(workdir, f"{lang}-{client['name']}"), client_pids[0], port)
+        client_prefix = os.path.join(workdir, f"{lang}-{client['name']}")
+        traces[client["name"]] = read_trace(client_prefix, started_pid(client_prefix), port)
     return traces
 

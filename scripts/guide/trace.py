@@ -104,20 +104,23 @@ def read_trace(prefix, main_pid, port):
     return out
 
 
-def main_only(prefix, port, main_pid=None):
-    """The main thread's trace of a run under strace -ff: `main_pid`'s, or,
-    when strace started the program, the one no other file's clone made
-    (not the smallest pid: ids wrap at pid_max, so a thread can have a
-    smaller id than the main thread)."""
+def started_pid(prefix):
+    """The pid strace started, of a run under strace -ff into PREFIX.PID:
+    the one no other file's clone made (not the smallest pid: ids wrap at
+    pid_max, so a thread can have a smaller id than the main thread)."""
     directory, base = os.path.split(prefix)
     pids = {int(n.split(".")[-1]) for n in os.listdir(directory) if n.startswith(base + ".")}
-    if main_pid is None:
-        made = set()
-        for pid in pids:
-            with open(f"{prefix}.{pid}") as f:
-                made |= {int(child) for child in re.findall(r"^clone3?\(.* = (\d+)$", f.read(), re.M)}
-        main_pid = min(pids - made or pids)
-    return ["# main thread"] + kept(f"{prefix}.{main_pid}", port)
+    made = set()
+    for pid in pids:
+        with open(f"{prefix}.{pid}") as f:
+            made |= {int(child) for child in re.findall(r"^clone3?\(.* = (\d+)$", f.read(), re.M)}
+    return min(pids - made or pids)
+
+
+def main_only(prefix, port, main_pid=None):
+    """The main thread's trace of a run under strace -ff: `main_pid`'s, or
+    the one of the pid strace started."""
+    return ["# main thread"] + kept(f"{prefix}.{main_pid or started_pid(prefix)}", port)
 
 
 def transcript_header(lang, traced, server, client):
