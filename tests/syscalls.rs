@@ -227,7 +227,8 @@ fn read_traces(dir: &Path) -> String {
         next.extend(made_by(&text).into_iter().rev());
         files.push((tid, text));
     }
-    // A thread whose maker's trace is missing: after the others, by id.
+    // Whatever the walk did not reach (nothing should be left): after the
+    // others, by id, so that no trace is dropped unseen.
     files.extend(std::mem::take(&mut texts));
     assert!(!files.is_empty(), "strace wrote no trace into {}", dir.display());
     let mut out = String::new();

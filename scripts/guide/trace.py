@@ -74,12 +74,22 @@ def kept(path, port):
         return [normalise(line.rstrip("\n"), port) for line in f if keep(normalise(line, port))]
 
 
+def trace_pids(prefix):
+    """The pids of the files a run under strace -ff wrote, PREFIX.PID."""
+    directory, base = os.path.split(prefix)
+    return {int(name.split(".")[-1]) for name in os.listdir(directory) if name.startswith(base + ".")}
+
+
+def made_by(text):
+    """The ids one thread's trace saw its clone calls return, in the order it
+    made them (a failed clone returns none)."""
+    return [int(pid) for pid in re.findall(r"^clone3?\(.* = (\d+)$", text, re.M)]
+
+
 def read_trace(prefix, main_pid, port):
     """Every file of a run under strace -ff, the main thread's first, each
     under a line that says which thread or process it is."""
-    directory, base = os.path.split(prefix)
-    pids = sorted(int(name.split(".")[-1]) for name in os.listdir(directory) if name.startswith(base + "."))
-    pids.remove(main_pid)
+    pids = sorted(trace_pids(prefix) - {main_pid})
     # strace -ff writes a file per thread and per process: the processes are
     # the PIDs the main thread's forks returned (clone without a new stack).
     with open(f"{prefix}.{main_pid}") as f:
@@ -88,7 +98,7 @@ def read_trace(prefix, main_pid, port):
     # In the order the main thread made them (its clone calls' results),
     # not by number: thread ids wrap at pid_max, so a later thread can have
     # a smaller id. Those another thread made follow, by number.
-    made = [int(pid) for pid in re.findall(r"^clone3?\(.* = (\d+)$", main_text, re.M)]
+    made = made_by(main_text)
     order = {pid: i for i, pid in enumerate(made)}
     pids.sort(key=lambda pid: (order.get(pid, len(made)), pid))
     out = ["# main thread"]
@@ -108,12 +118,11 @@ def started_pid(prefix):
     """The pid strace started, of a run under strace -ff into PREFIX.PID:
     the one no other file's clone made (not the smallest pid: ids wrap at
     pid_max, so a thread can have a smaller id than the main thread)."""
-    directory, base = os.path.split(prefix)
-    pids = {int(n.split(".")[-1]) for n in os.listdir(directory) if n.startswith(base + ".")}
+    pids = trace_pids(prefix)
     made = set()
     for pid in pids:
         with open(f"{prefix}.{pid}") as f:
-            made |= {int(child) for child in re.findall(r"^clone3?\(.* = (\d+)$", f.read(), re.M)}
+            made.update(made_by(f.read()))
     return min(pids - made or pids)
 
 
