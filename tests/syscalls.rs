@@ -605,7 +605,7 @@ fn syscalls_client_server_closes() {
 /// The descriptors open in `pid` and its children: a prefork child, not the
 /// server, holds a session's socket, and a session is over when it closed it.
 fn open_fds_of_tree(pid: u32) -> usize {
-    open_fds(pid) + children_of(pid).into_iter().map(open_fds).sum::<usize>()
+    open_fds(pid) + children_of(pid).into_iter().map(open_fds_of_child).sum::<usize>()
 }
 
 /// The server's descriptors at rest: the least of five looks 10 ms apart,

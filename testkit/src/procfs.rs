@@ -19,6 +19,13 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
 }
 
+/// How many descriptors a child process has open: none once it is exiting
+/// (a zombie's `/proc/PID/fd` cannot be read), as a server_fork's client
+/// may be between the listing of the children and this read.
+pub fn open_fds_of_child(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |fds| fds.count())
+}
+
 /// The child processes of `pid` (of each of its threads), by PID: a
 /// server_fork's clients, and its zombies until it reaps them.
 pub fn children_of(pid: u32) -> Vec<u32> {
