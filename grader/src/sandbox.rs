@@ -233,6 +233,8 @@ pub struct Output {
     tail_bytes: usize,
     pub dropped_lines: usize,
     pub total_bytes: usize,
+    /// Streams read to their end: 2 once stdout and stderr both are.
+    streams_ended: u8,
 }
 
 pub const LINE_KEPT: usize = 2048;
@@ -285,6 +287,7 @@ fn read_lines(mut from: impl Read + Send + 'static, stderr: bool, output: Arc<Mu
         if !line.is_empty() {
             flush(&mut line, &output);
         }
+        output.lock().unwrap().streams_ended += 1;
     });
 }
 
@@ -465,6 +468,19 @@ impl Running {
 
     pub fn exit(&self) -> Option<Exit> {
         self.status.lock().unwrap().exit.clone()
+    }
+
+    /// Waits, at most `within`, until the program's stdout and stderr are
+    /// read to their end. Its exit can be known before the last lines it
+    /// wrote are read (seen on a loaded machine: a prefork server's
+    /// "shutting down" came after its exit); in the sandbox the end comes
+    /// as soon as the namespace is gone, outside it something the program
+    /// left running may hold the pipes, hence the bound.
+    pub fn wait_output_end(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.output.lock().unwrap().streams_ended < 2 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Processes of the program still running when it exited (sandbox only).

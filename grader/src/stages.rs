@@ -1069,6 +1069,10 @@ fn server_log(c: &mut Ctx) -> Result<(), Fail> {
     Ok(())
 }
 
+/// How long a stage that saw the program exit waits for the rest of its
+/// output (a few milliseconds, as a rule).
+const OUTPUT_END_WAIT: Duration = Duration::from_secs(1);
+
 fn shutdown(c: &mut Ctx) -> Result<(), Fail> {
     c.log.note("SIGTERM to the program");
     c.running().signal(Signal::SIGTERM);
@@ -1076,7 +1080,9 @@ fn shutdown(c: &mut Ctx) -> Result<(), Fail> {
     while c.exited().is_none() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
-    thread::sleep(Duration::from_millis(50));
+    if c.exited().is_some() {
+        c.running().wait_output_end(OUTPUT_END_WAIT);
+    }
     let said =
         c.running().output.lock().unwrap().lines().iter().any(|l| !l.stderr && l.text == "shutting down");
     let left = c.running().left_behind();
@@ -1113,13 +1119,19 @@ fn stdout_lines(c: &Ctx) -> Vec<String> {
 fn wait_lines(c: &mut Ctx, within: Duration, want: impl Fn(&[String]) -> bool) -> (bool, Vec<String>) {
     let deadline = Instant::now() + within;
     loop {
+        // Once the program has exited, what it wrote is read to the end
+        // before the last look: its exit can be known first.
+        let exited = c.exited().is_some();
+        if let Some(p) = c.program.as_ref().filter(|_| exited) {
+            p.wait_output_end(OUTPUT_END_WAIT);
+        }
         let lines = stdout_lines(c);
         let new: Vec<String> = lines[c.seen_lines.min(lines.len())..].to_vec();
         if want(&new) {
             c.seen_lines = lines.len();
             return (true, new);
         }
-        if Instant::now() >= deadline || c.exited().is_some() {
+        if Instant::now() >= deadline || exited {
             c.seen_lines = lines.len();
             return (false, new);
         }

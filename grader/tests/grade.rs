@@ -365,7 +365,27 @@ fn faulty_programs_fail_exactly_their_stages_with_the_recorded_explanations() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
+/// The formats, `grade class` and Gradescope's entry point, side by side:
+/// each is a grading or two that mostly waits (the stages' timeouts), so
+/// together they take as long as the longest, about 15 s instead of 40 s,
+/// on make test's longest path (the quiet group runs one test at a time).
 #[test]
+fn formats_class_and_gradescope_side_by_side() {
+    let checks: [(&str, fn()); 3] = [
+        ("formats, exit status and --out", formats_exit_status_and_out_dir),
+        ("a class of four with a broken build", class_of_four_with_a_broken_build),
+        ("Gradescope's run_autograder", gradescope_run_autograder_writes_results_json),
+    ];
+    let failed: Vec<&str> = thread::scope(|scope| {
+        let running = checks.map(|(name, check)| (name, scope.spawn(check)));
+        running.into_iter().filter_map(|(name, check)| check.join().is_err().then_some(name)).collect()
+    });
+    assert!(failed.is_empty(), "failed: {failed:?} (each one's message is printed above)");
+}
+
+/// `--format json` (Gradescope's fields) and `--out` (the text, the JUnit,
+/// a transcript and a ladder per failed stage) for the quit_strcmp fixture,
+/// `--help` as recorded, and exit status 2 for a bad command line.
 fn formats_exit_status_and_out_dir() {
     let dir = fixtures();
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-out-quit");
@@ -435,7 +455,6 @@ fn formats_exit_status_and_out_dir() {
 /// with the strcmp quit bug, one that does not compile, a client built by
 /// its own Makefile), graded with -j 2: a row each, every cell linking to a
 /// file that is there, the CSV's cells, a progress line per submission.
-#[test]
 fn class_of_four_with_a_broken_build() {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-class");
     let _ = std::fs::remove_dir_all(&base);
@@ -497,7 +516,6 @@ fn class_of_four_with_a_broken_build() {
 /// Gradescope's run_autograder, against a fake /autograder tree in a
 /// temporary directory (GRADE_AUTOGRADER_ROOT): a submission with a
 /// server.c, graded into results.json with Gradescope's fields.
-#[test]
 fn gradescope_run_autograder_writes_results_json() {
     let ag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("grader-autograder");
     let _ = std::fs::remove_dir_all(&ag);
