@@ -5,7 +5,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::process::{bin, run_program, wait_bounded, Collector, Lang, Output};
+use crate::process::{bin, run, run_program, wait_bounded, Collector, Lang, Output};
 use crate::wait::DEADLINE;
 
 /// The client against `port` on 127.0.0.1, with extra options before HOST.
@@ -19,6 +19,15 @@ pub fn run_client_at(lang: Lang, options: &[&str], host: &str, port: u16, stdin:
     let mut args = options.to_vec();
     args.extend([host, &port]);
     run_program(lang, "client", &args, stdin)
+}
+
+/// [`run_client`] with a deadline of its own for the whole run, for one
+/// that is long by design (16 MiB through a ThreadSanitizer build, on a
+/// loaded machine, takes past the usual [`DEADLINE`]).
+pub fn run_client_within(lang: Lang, options: &[&str], port: u16, stdin: &[u8], within: Duration) -> Output {
+    let mut command = Command::new(bin(lang, "client"));
+    command.args(options).args(["127.0.0.1", &port.to_string()]);
+    run(command, stdin, within)
 }
 
 /// A client process still running, for tests that need it alive.
