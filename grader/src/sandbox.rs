@@ -471,11 +471,9 @@ impl Running {
     }
 
     /// Waits, at most `within`, until the program's stdout and stderr are
-    /// read to their end. Its exit can be known before the last lines it
-    /// wrote are read (seen on a loaded machine: a prefork server's
-    /// "shutting down" came after its exit); in the sandbox the end comes
-    /// as soon as the namespace is gone, outside it something the program
-    /// left running may hold the pipes, hence the bound.
+    /// read to their end. In the sandbox the end comes as soon as the
+    /// namespace is gone; outside it something the program left running
+    /// may hold the pipes, hence the bound.
     pub fn wait_output_end(&self, within: Duration) {
         let deadline = Instant::now() + within;
         while self.output.lock().unwrap().streams_ended < 2 && Instant::now() < deadline {

@@ -273,6 +273,16 @@ impl Ctx {
         self.program.as_ref().and_then(|p| p.exit())
     }
 
+    /// How the program ended, if it did, once what it wrote is read to the
+    /// end: its exit can be known before its last lines are read (seen on a
+    /// loaded machine: a prefork server's "shutting down" came after its
+    /// exit). For a stage that judges its output after the exit.
+    fn exited_and_read(&self) -> Option<Exit> {
+        let exit = self.exited()?;
+        self.running().wait_output_end(OUTPUT_END_WAIT);
+        Some(exit)
+    }
+
     fn still_running(&self, hint: &str) -> Result<(), Fail> {
         thread::sleep(Duration::from_millis(100));
         match self.exited() {
@@ -1080,14 +1090,12 @@ fn shutdown(c: &mut Ctx) -> Result<(), Fail> {
     while c.exited().is_none() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
-    if c.exited().is_some() {
-        c.running().wait_output_end(OUTPUT_END_WAIT);
-    }
+    let exit = c.exited_and_read();
     let said =
         c.running().output.lock().unwrap().lines().iter().any(|l| !l.stderr && l.text == "shutting down");
     let left = c.running().left_behind();
     let handler = "perhaps the server has no SIGTERM handler that ends it cleanly: catch SIGINT and SIGTERM (sigaction without SA_RESTART so that accept returns EINTR, or a thread in sigwait), print shutting down, exit(0)";
-    match c.exited() {
+    match exit {
         None => Err(Fail::new("exit 0 within 2 s of SIGTERM", "still running after 2.0 s").hint(handler)),
         Some(Exit::Code(0)) if said && left == 0 => Ok(()),
         Some(Exit::Code(0)) if said => Err(Fail::new(
@@ -1119,12 +1127,7 @@ fn stdout_lines(c: &Ctx) -> Vec<String> {
 fn wait_lines(c: &mut Ctx, within: Duration, want: impl Fn(&[String]) -> bool) -> (bool, Vec<String>) {
     let deadline = Instant::now() + within;
     loop {
-        // Once the program has exited, what it wrote is read to the end
-        // before the last look: its exit can be known first.
-        let exited = c.exited().is_some();
-        if let Some(p) = c.program.as_ref().filter(|_| exited) {
-            p.wait_output_end(OUTPUT_END_WAIT);
-        }
+        let exited = c.exited_and_read().is_some();
         let lines = stdout_lines(c);
         let new: Vec<String> = lines[c.seen_lines.min(lines.len())..].to_vec();
         if want(&new) {

@@ -5,7 +5,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::process::{bin, run, run_program, wait_bounded, Collector, Lang, Output};
+use crate::process::{bin, run_program_within, wait_bounded, Collector, Lang, Output};
 use crate::wait::DEADLINE;
 
 /// The client against `port` on 127.0.0.1, with extra options before HOST.
@@ -15,19 +15,28 @@ pub fn run_client(lang: Lang, options: &[&str], port: u16, stdin: &[u8]) -> Outp
 
 /// The client against `host` (`::1`, `localhost`...) and `port`.
 pub fn run_client_at(lang: Lang, options: &[&str], host: &str, port: u16, stdin: &[u8]) -> Output {
-    let port = port.to_string();
-    let mut args = options.to_vec();
-    args.extend([host, &port]);
-    run_program(lang, "client", &args, stdin)
+    run_client_at_within(lang, options, host, port, stdin, DEADLINE)
 }
 
 /// [`run_client`] with a deadline of its own for the whole run, for one
 /// that is long by design (16 MiB through a ThreadSanitizer build, on a
 /// loaded machine, takes past the usual [`DEADLINE`]).
 pub fn run_client_within(lang: Lang, options: &[&str], port: u16, stdin: &[u8], within: Duration) -> Output {
-    let mut command = Command::new(bin(lang, "client"));
-    command.args(options).args(["127.0.0.1", &port.to_string()]);
-    run(command, stdin, within)
+    run_client_at_within(lang, options, "127.0.0.1", port, stdin, within)
+}
+
+fn run_client_at_within(
+    lang: Lang,
+    options: &[&str],
+    host: &str,
+    port: u16,
+    stdin: &[u8],
+    within: Duration,
+) -> Output {
+    let port = port.to_string();
+    let mut args = options.to_vec();
+    args.extend([host, &port]);
+    run_program_within(lang, "client", &args, stdin, within)
 }
 
 /// A client process still running, for tests that need it alive.

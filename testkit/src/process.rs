@@ -156,11 +156,23 @@ pub fn run(mut command: Command, stdin: &[u8], deadline: Duration) -> Output {
     Output { status, stdout: stdout.finish(), stderr: stderr.finish() }
 }
 
-/// Runs `build/LANG/PROGRAM ARGS` to its end; see [`run`].
+/// Runs `build/LANG/PROGRAM ARGS` to its end, within [`DEADLINE`]; see [`run`].
 pub fn run_program(lang: Lang, program: &str, args: &[&str], stdin: &[u8]) -> Output {
+    run_program_within(lang, program, args, stdin, DEADLINE)
+}
+
+/// [`run_program`] with a deadline of its own, for a run that is long by
+/// design.
+pub fn run_program_within(
+    lang: Lang,
+    program: &str,
+    args: &[&str],
+    stdin: &[u8],
+    within: Duration,
+) -> Output {
     let mut command = Command::new(bin(lang, program));
     command.args(args);
-    run(command, stdin, DEADLINE)
+    run(command, stdin, within)
 }
 
 /// A peer process a test started (`socat`, `python3`), ended by its PID
